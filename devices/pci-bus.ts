@@ -1,0 +1,143 @@
+import { Errors } from '../plugin/errors.js';
+import {
+  type DeviceContextTable,
+  kContextBehindIommu,
+  kContextBusMaster,
+  kContextDomainField,
+  kContextFlagsField,
+  kContextInputMappingField,
+  kContextPresent,
+  kNoDomain,
+} from '../plugin/shared/device-context-table.js';
+import { type InvalidationLog, kInvalidateDevice } from '../plugin/shared/invalidation-log.js';
+import { PCI_BAR0, PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE } from './pci-config-space.js';
+import { PciFunction, type PciFunctionOptions } from './pci-function.js';
+
+/** What the bus needs to know about device models (registered by devices/models). */
+export interface DeviceModelInfo {
+  vendorId: number;
+  deviceId: number;
+  classCode: number;
+}
+
+/** First address of the window where 32-bit memory BARs are placed ("firmware" assignment). */
+const MMIO32_BASE = 0xc000_0000;
+/** 64-bit BARs go above the largest guest memory (2^40). */
+const MMIO64_BASE = 2 ** 40;
+
+/**
+ * The emulated PCI bus: functions, their configuration space, and Bus Master Enable, which
+ * the bus mirrors into the shared device context table so that workers can block DMA from a
+ * function that may not master the bus. MMIO windows are addresses only: DMA cannot reach them.
+ */
+export class PciBus {
+  readonly #contexts: DeviceContextTable;
+  readonly #log: InvalidationLog;
+  readonly #models: ReadonlyMap<string, DeviceModelInfo>;
+  readonly #inputMappingBase: number;
+  readonly #functions: PciFunction[] = [];
+  readonly #byRequesterId = new Map<number, PciFunction>();
+  readonly #owned = new WeakSet<object>();
+  #mmio32 = MMIO32_BASE;
+  #mmio64 = MMIO64_BASE;
+
+  constructor(contexts: DeviceContextTable, log: InvalidationLog, models: ReadonlyMap<string, DeviceModelInfo>, inputMappingBase = 0) {
+    this.#contexts = contexts;
+    this.#log = log;
+    this.#models = models;
+    this.#inputMappingBase = inputMappingBase;
+  }
+
+  get capacity(): number {
+    return this.#contexts.capacity;
+  }
+
+  /** Adds a function and returns it; that object is the PDO the V2 routines take. */
+  addFunction(options: PciFunctionOptions): PciFunction {
+    if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
+    checkField('bus', options.bus, 255);
+    checkField('device', options.device, 31);
+    checkField('function', options.function, 7);
+    for (const name of ['externalFacing', 'behindIommu', 'busMasterEnable'] as const) {
+      if (options[name] !== undefined && typeof options[name] !== 'boolean') throw Errors.InvalidArgument(`options.${name}`, 'a boolean', options[name]);
+    }
+    const model = options.model ?? 'dma-test';
+    const info = this.#models.get(model);
+    if (info === undefined) throw Errors.UnknownDeviceModel(String(model), [...this.#models.keys()]);
+    const requesterId = (options.bus << 8) | (options.device << 3) | options.function;
+    const existing = this.#byRequesterId.get(requesterId);
+    if (existing !== undefined) throw Errors.DuplicateFunction(existing.bdf);
+    if (this.#functions.length >= this.#contexts.capacity) throw Errors.TooManyFunctions(this.#contexts.capacity);
+    for (const bar of options.bars ?? []) {
+      if (!Number.isSafeInteger(bar.size) || bar.size < 16 || !Number.isInteger(Math.log2(bar.size)) || bar.size > 2 ** 31) {
+        throw Errors.ArgumentOutOfRange('options.bars[].size', 'a power of two between 16 and 2^31', bar.size);
+      }
+    }
+    const slot = this.#functions.length;
+    const fn = new PciFunction({ ...options, model, slot, inputMappingBase: this.#inputMappingBase }, info, (f, command) =>
+      this.#commandWritten(f, command),
+    );
+    this.#assignBars(fn);
+    this.#functions.push(fn);
+    this.#byRequesterId.set(requesterId, fn);
+    this.#owned.add(fn);
+    const flags = kContextPresent | (fn.behindIommu ? kContextBehindIommu : 0);
+    this.#contexts.set(slot, kContextDomainField, kNoDomain);
+    this.#contexts.set(slot, kContextInputMappingField, fn.inputMappingId);
+    this.#contexts.set(slot, kContextFlagsField, flags);
+    if (options.busMasterEnable ?? true) fn.config.write16(PCI_COMMAND, PCI_COMMAND_BUS_MASTER | PCI_COMMAND_MEMORY_SPACE);
+    return fn;
+  }
+
+  /** True for functions this bus created. */
+  owns(value: unknown): value is PciFunction {
+    return typeof value === 'object' && value !== null && this.#owned.has(value);
+  }
+
+  functions(): readonly PciFunction[] {
+    return this.#functions;
+  }
+
+  functionAt(slot: number): PciFunction | undefined {
+    return this.#functions[slot];
+  }
+
+  find(bus: number, device: number, fn: number): PciFunction | undefined {
+    return this.#byRequesterId.get((bus << 8) | (device << 3) | fn);
+  }
+
+  #commandWritten(fn: PciFunction, command: number): void {
+    const enabled = (command & PCI_COMMAND_BUS_MASTER) !== 0;
+    const flags = this.#contexts.get(fn.slot, kContextFlagsField);
+    if (((flags & kContextBusMaster) !== 0) === enabled) return;
+    this.#contexts.setFlag(fn.slot, kContextBusMaster, enabled);
+    // Workers drop whatever they cached for this function before its next DMA.
+    this.#log.publish(kInvalidateDevice, fn.slot, 0, 0);
+  }
+
+  /** Firmware-style BAR placement: each BAR naturally aligned in its window. */
+  #assignBars(fn: PciFunction): void {
+    let register = 0;
+    for (const bar of fn.bars) {
+      const kind = bar.kind ?? 'memory32';
+      if (kind === 'memory64') {
+        const base = Math.ceil(this.#mmio64 / bar.size) * bar.size;
+        this.#mmio64 = base + bar.size;
+        fn.config.write32(PCI_BAR0 + register * 4, base % 2 ** 32);
+        fn.config.write32(PCI_BAR0 + register * 4 + 4, Math.floor(base / 2 ** 32));
+        register += 2;
+      } else {
+        const base = Math.ceil(this.#mmio32 / bar.size) * bar.size;
+        this.#mmio32 = base + bar.size;
+        fn.config.write32(PCI_BAR0 + register * 4, kind === 'io' ? base & 0xffff : base);
+        register += 1;
+      }
+    }
+  }
+}
+
+function checkField(name: string, value: unknown, max: number): asserts value is number {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > max) {
+    throw Errors.ArgumentOutOfRange(`options.${name}`, `an integer in 0..${max}`, value);
+  }
+}

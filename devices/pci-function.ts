@@ -1,0 +1,99 @@
+import { PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE, type BarDefinition, PciConfigSpace } from './pci-config-space.js';
+
+export interface PciFunctionOptions {
+  bus: number;
+  device: number;
+  function: number;
+  /** Default 0x1af4 (an emulated device). */
+  vendorId?: number;
+  deviceId?: number;
+  /** 24-bit class code (class << 16 | subclass << 8 | prog-if). */
+  classCode?: number;
+  revisionId?: number;
+  subsystemVendorId?: number;
+  subsystemId?: number;
+  /** Whether the function's root port is external-facing (Thunderbolt and the like). Default false. */
+  externalFacing?: boolean;
+  /** Whether the IOMMU sits between this function and memory. Default true. */
+  behindIommu?: boolean;
+  /**
+   * Bus Master Enable after enumeration. Default true: the platform stands for firmware and
+   * an OS that have enumerated the bus; pass false for the reset state.
+   */
+  busMasterEnable?: boolean;
+  /** Device model run by the worker pool for this function (default 'dma-test'). */
+  model?: string;
+  bars?: readonly BarDefinition[];
+}
+
+/**
+ * One PCI function on the emulated bus. This object is the PDO (physical device object) the
+ * V2 routines take: CreateDevice, QueryInputMappings, and FAULT_INFORMATION's
+ * PhysicalDeviceObject all refer to it.
+ */
+export class PciFunction {
+  readonly bus: number;
+  readonly device: number;
+  readonly function: number;
+  /** Slot in the device context table. */
+  readonly slot: number;
+  /** bus << 8 | device << 3 | function. */
+  readonly requesterId: number;
+  readonly inputMappingId: number;
+  readonly externalFacing: boolean;
+  readonly behindIommu: boolean;
+  readonly model: string;
+  readonly config: PciConfigSpace;
+  readonly bars: readonly BarDefinition[];
+
+  constructor(
+    options: PciFunctionOptions & { slot: number; inputMappingBase: number },
+    identity: { vendorId: number; deviceId: number; classCode: number },
+    onCommand: (fn: PciFunction, command: number) => void,
+  ) {
+    this.bus = options.bus;
+    this.device = options.device;
+    this.function = options.function;
+    this.slot = options.slot;
+    this.requesterId = (options.bus << 8) | (options.device << 3) | options.function;
+    this.inputMappingId = options.inputMappingBase + this.requesterId;
+    this.externalFacing = options.externalFacing ?? false;
+    this.behindIommu = options.behindIommu ?? true;
+    this.model = options.model ?? 'dma-test';
+    this.bars = Object.freeze([...(options.bars ?? [])]);
+    this.config = new PciConfigSpace(
+      {
+        vendorId: options.vendorId ?? identity.vendorId,
+        deviceId: options.deviceId ?? identity.deviceId,
+        classCode: options.classCode ?? identity.classCode,
+        revisionId: options.revisionId ?? 1,
+        subsystemVendorId: options.subsystemVendorId ?? 0x1af4,
+        subsystemId: options.subsystemId ?? 0x1100,
+        interruptPin: 1,
+      },
+      this.bars,
+      (command) => onCommand(this, command),
+    );
+  }
+
+  /** "bb:dd.f", as lspci prints it. */
+  get bdf(): string {
+    const hex2 = (n: number) => n.toString(16).padStart(2, '0');
+    return `${hex2(this.bus)}:${hex2(this.device)}.${this.function}`;
+  }
+
+  get busMasterEnabled(): boolean {
+    return (this.config.read16(PCI_COMMAND) & PCI_COMMAND_BUS_MASTER) !== 0;
+  }
+
+  /** Sets or clears Bus Master Enable (and Memory Space) in the command register. */
+  setBusMaster(enabled: boolean): void {
+    const command = this.config.read16(PCI_COMMAND);
+    const flags = PCI_COMMAND_BUS_MASTER | PCI_COMMAND_MEMORY_SPACE;
+    this.config.write16(PCI_COMMAND, enabled ? command | flags : command & ~PCI_COMMAND_BUS_MASTER);
+  }
+
+  toString(): string {
+    return `PciFunction(${this.bdf})`;
+  }
+}

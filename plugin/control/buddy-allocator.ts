@@ -1,0 +1,177 @@
+/**
+ * The logical-address buddy allocator of a Translate domain (IommuDmaLogicalAllocatorBuddy).
+ *
+ * Works in pages. The space [0, 2^spaceOrder) pages is split into power-of-two blocks, each
+ * aligned to its own size. Blocks are handed out lowest-first from a fresh space, as Windows'
+ * allocator prefers low addresses; freed blocks coalesce with their buddies at once, so that
+ * the whole space comes back when everything is freed.
+ *
+ * Free blocks of each order live in a stack (`#stacks[order]`) plus a map from start page to
+ * position in that stack, so taking, finding and removing a block are O(1). A bounded
+ * request (Min/Max) scans the stacks for the lowest block that can host an aligned sub-block
+ * inside the bounds.
+ */
+export class BuddyAllocator {
+  readonly spaceOrder: number;
+  readonly spacePages: number;
+  #stacks: number[][] = [];
+  #positions: Map<number, number>[] = [];
+  #freePages: number;
+
+  constructor(spaceOrder: number) {
+    if (!Number.isInteger(spaceOrder) || spaceOrder < 0 || spaceOrder > 41) throw new RangeError(`spaceOrder ${spaceOrder} outside 0..41`);
+    this.spaceOrder = spaceOrder;
+    this.spacePages = 2 ** spaceOrder;
+    for (let order = 0; order <= spaceOrder; order++) {
+      this.#stacks.push([]);
+      this.#positions.push(new Map());
+    }
+    this.#push(spaceOrder, 0);
+    this.#freePages = this.spacePages;
+  }
+
+  get freePages(): number {
+    return this.#freePages;
+  }
+
+  /** Smallest order whose block holds `pages` pages. */
+  static orderFor(pages: number): number {
+    let order = 0;
+    while (2 ** order < pages) order++;
+    return order;
+  }
+
+  /**
+   * A free block of `order` lying entirely inside pages [lowPage, highPage), lowest
+   * candidate first; returns its first page or -1.
+   */
+  allocate(order: number, lowPage = 0, highPage = this.spacePages): number {
+    if (order > this.spaceOrder) return -1;
+    const unbounded = lowPage <= 0 && highPage >= this.spacePages;
+    if (unbounded) {
+      for (let o = order; o <= this.spaceOrder; o++) {
+        const stack = this.#stacks[o]!;
+        if (stack.length > 0) return this.#carve(o, stack[stack.length - 1]!, order, stack[stack.length - 1]!);
+      }
+      return -1;
+    }
+    const size = 2 ** order;
+    let bestStart = -1;
+    let bestOrder = -1;
+    let bestBlock = -1;
+    for (let o = order; o <= this.spaceOrder; o++) {
+      const blockSize = 2 ** o;
+      for (const block of this.#stacks[o]!) {
+        // The lowest order-aligned start inside both the block and the bounds.
+        const start = Math.max(block, Math.ceil(lowPage / size) * size);
+        if (start + size <= Math.min(block + blockSize, highPage) && (bestStart < 0 || start < bestStart)) {
+          bestStart = start;
+          bestOrder = o;
+          bestBlock = block;
+        }
+      }
+    }
+    return bestStart < 0 ? -1 : this.#carve(bestOrder, bestBlock, order, bestStart);
+  }
+
+  /** Returns a block obtained from `allocate`. Ranges taken by `claimRange` never come back. */
+  free(firstPage: number, order: number): void {
+    this.#freePages += 2 ** order;
+    let start = firstPage;
+    let o = order;
+    while (o < this.spaceOrder) {
+      const buddy = buddyOf(start, o);
+      if (!this.#positions[o]!.has(buddy)) break;
+      this.#remove(o, buddy);
+      start = Math.min(start, buddy);
+      o++;
+    }
+    this.#push(o, start);
+  }
+
+  /**
+   * Takes pages [firstPage, firstPage + pages) out of the free space for good (reserved
+   * regions). Returns false, changing nothing, if any page of the range is already taken.
+   */
+  claimRange(firstPage: number, pages: number): boolean {
+    const end = firstPage + pages;
+    if (firstPage < 0 || end > this.spacePages || pages <= 0) return false;
+    let covered = 0;
+    for (let o = 0; o <= this.spaceOrder; o++) {
+      for (const block of this.#stacks[o]!) covered += Math.max(0, Math.min(end, block + 2 ** o) - Math.max(firstPage, block));
+    }
+    if (covered !== pages) return false;
+    for (let o = this.spaceOrder; o >= 0; o--) {
+      for (const block of [...this.#stacks[o]!]) {
+        const blockEnd = block + 2 ** o;
+        if (blockEnd <= firstPage || block >= end) continue;
+        this.#remove(o, block);
+        this.#freePages -= 2 ** o;
+        this.#releaseOutside(block, o, firstPage, end);
+      }
+    }
+    return true;
+  }
+
+  /** Free blocks as [firstPage, order] pairs (tests and diagnostics). */
+  freeBlocks(): Array<[number, number]> {
+    const blocks: Array<[number, number]> = [];
+    for (let o = 0; o <= this.spaceOrder; o++) for (const block of this.#stacks[o]!) blocks.push([block, o]);
+    return blocks.sort((a, b) => a[0] - b[0]);
+  }
+
+  /** Splits free block (o, block) down to an order-`order` block at `start`, freeing the rest. */
+  #carve(o: number, block: number, order: number, start: number): number {
+    this.#remove(o, block);
+    this.#freePages -= 2 ** order;
+    while (o > order) {
+      o--;
+      const half = 2 ** o;
+      // Keep the half holding `start`; the other half becomes free at order o.
+      if (start >= block + half) {
+        this.#push(o, block);
+        block += half;
+      } else {
+        this.#push(o, block + half);
+      }
+    }
+    return start;
+  }
+
+  /** Re-frees the parts of block (o, block) that lie outside [low, high). */
+  #releaseOutside(block: number, o: number, low: number, high: number): void {
+    const size = 2 ** o;
+    if (block >= low && block + size <= high) return;
+    if (block + size <= low || block >= high) {
+      this.#push(o, block);
+      this.#freePages += size;
+      return;
+    }
+    this.#releaseOutside(block, o - 1, low, high);
+    this.#releaseOutside(block + size / 2, o - 1, low, high);
+  }
+
+  #push(order: number, start: number): void {
+    const stack = this.#stacks[order]!;
+    this.#positions[order]!.set(start, stack.length);
+    stack.push(start);
+  }
+
+  #remove(order: number, start: number): void {
+    const stack = this.#stacks[order]!;
+    const positions = this.#positions[order]!;
+    const at = positions.get(start)!;
+    const last = stack.pop()!;
+    if (at < stack.length) {
+      stack[at] = last;
+      positions.set(last, at);
+    }
+    positions.delete(start);
+  }
+}
+
+/** The buddy of the order-`order` block at `start` (start may exceed 2^32, so no `^`). */
+function buddyOf(start: number, order: number): number {
+  const size = 2 ** order;
+  return Math.floor(start / size) % 2 === 0 ? start + size : start - size;
+}

@@ -1,0 +1,59 @@
+import type { IOMMU_DMA_DOMAIN } from '../types.js';
+import type { BuddyAllocator } from './buddy-allocator.js';
+import type { LogicalSpace } from './logical-space.js';
+import type { ManagedPageTable } from './managed-page-table.js';
+import type { DmaDeviceState } from './dma-device-state.js';
+import type { TokenState } from './token-state.js';
+
+/** A block handed out by the buddy allocator, and how many of its pages are still mapped. */
+export interface Allocation {
+  readonly firstPage: number;
+  readonly order: number;
+  mappedPages: number;
+}
+
+/** The control plane's record of one domain (the handle's hidden state). */
+export class DomainState {
+  readonly handle: IOMMU_DMA_DOMAIN;
+  readonly slot: number;
+  readonly serial: number;
+  readonly type: number;
+  /** Translate: the logical address width in bits (AddressWidth, at most 53). */
+  readonly addressBits: number;
+  readonly allocator: BuddyAllocator | null;
+  readonly space: LogicalSpace | null;
+  readonly table: ManagedPageTable | null;
+  readonly devices = new Set<DmaDeviceState>();
+  readonly tokens = new Set<TokenState>();
+  /** Buddy allocations by first page. */
+  readonly allocations = new Map<number, Allocation>();
+  /** Unmanaged: the ASID drawn from the pool, else -1. */
+  asid: number;
+
+  constructor(init: {
+    handle: IOMMU_DMA_DOMAIN;
+    slot: number;
+    serial: number;
+    type: number;
+    addressBits: number;
+    allocator: BuddyAllocator | null;
+    space: LogicalSpace | null;
+    table: ManagedPageTable | null;
+    asid: number;
+  }) {
+    this.handle = init.handle;
+    this.slot = init.slot;
+    this.serial = init.serial;
+    this.type = init.type;
+    this.addressBits = init.addressBits;
+    this.allocator = init.allocator;
+    this.space = init.space;
+    this.table = init.table;
+    this.asid = init.asid;
+  }
+
+  /** Pages of logical address space: [0, spacePages). */
+  get spacePages(): number {
+    return 2 ** (this.addressBits - 12);
+  }
+}

@@ -1,0 +1,118 @@
+import type { GuestMemory } from '../../devices/guest-memory.js';
+import type { PciBus } from '../../devices/pci-bus.js';
+import type { PciFunction } from '../../devices/pci-function.js';
+import { kContextDomainField, kContextFaultReporting, kNoDomain } from '../shared/device-context-table.js';
+import { DOMAIN_RECORD_INTS, kDomainFree, kDomainGenerationField, kDomainTypeField } from '../shared/domain-table.js';
+import { kInvalidateDevice, kInvalidateDomain, kInvalidateRange } from '../shared/invalidation-log.js';
+import type { SharedState } from '../shared/shared-state.js';
+import { type Architecture, availableDomainTypes, type DmaProtectionPolicy } from './dma-protection-policy.js';
+import type { DmaDeviceState } from './dma-device-state.js';
+import type { DomainState } from './domain-state.js';
+import { HandleRegistry } from './handles.js';
+import { PageTableAllocator } from './page-table-allocator.js';
+import type { TokenState } from './token-state.js';
+
+export const ASID_COUNT = 256;
+
+export interface IommuCoreOptions {
+  arch: Architecture;
+  policy: DmaProtectionPolicy;
+  /** 'windows': SetDeviceFaultReportingEx returns STATUS_NOT_IMPLEMENTED, as Windows documents. */
+  faultReportingEx: 'implemented' | 'windows';
+}
+
+/**
+ * The IOMMU's control-plane state, shared by the V2 routines (main thread only): the
+ * registries behind the opaque handles, domain slots, the ASID pool, the page-table
+ * allocator, and the helpers that publish changes to the workers.
+ */
+export class IommuCore {
+  readonly arch: Architecture;
+  readonly memory: GuestMemory;
+  readonly bus: PciBus;
+  readonly shared: SharedState;
+  readonly tables: PageTableAllocator;
+  readonly options: IommuCoreOptions;
+  policy: DmaProtectionPolicy;
+
+  readonly domains = new HandleRegistry<DomainState>();
+  readonly devices = new HandleRegistry<DmaDeviceState>();
+  readonly tokens = new HandleRegistry<TokenState>();
+  /** The live DMA device of each PCI function (one at most). */
+  readonly deviceOfFunction = new Map<PciFunction, DmaDeviceState>();
+  /** Live domains by slot. */
+  readonly domainAt: (DomainState | undefined)[] = [];
+
+  #freeSlots: number[] = [];
+  #serial = 0;
+  #freeAsids: number[] = [];
+
+  constructor(memory: GuestMemory, bus: PciBus, shared: SharedState, options: IommuCoreOptions) {
+    this.memory = memory;
+    this.bus = bus;
+    this.shared = shared;
+    this.options = options;
+    this.arch = options.arch;
+    this.policy = { ...options.policy };
+    this.tables = new PageTableAllocator(shared.pageTables, shared.workerSlots, shared.invalidations);
+    for (let slot = shared.domains.capacity - 1; slot >= 0; slot--) this.#freeSlots.push(slot);
+    for (let asid = ASID_COUNT - 1; asid >= 0; asid--) this.#freeAsids.push(asid);
+  }
+
+  /** A free domain slot and a fresh serial, or null when the domain table is full. */
+  takeDomainSlot(): { slot: number; serial: number } | null {
+    const slot = this.#freeSlots.pop();
+    return slot === undefined ? null : { slot, serial: ++this.#serial };
+  }
+
+  releaseDomainSlot(slot: number): void {
+    this.#freeSlots.push(slot);
+  }
+
+  takeAsid(): number {
+    return this.#freeAsids.pop() ?? -1;
+  }
+
+  releaseAsid(asid: number): void {
+    if (asid >= 0) this.#freeAsids.push(asid);
+  }
+
+  get freeAsidCount(): number {
+    return this.#freeAsids.length;
+  }
+
+  /** The domain-type mask the policy currently leaves `fn`. */
+  availableDomainTypesOf(fn: PciFunction): number {
+    return availableDomainTypes(this.arch, this.policy, fn.externalFacing);
+  }
+
+  /** Pages [firstPage, firstPage + count) of `domain` changed: no later DMA may use the old translations. */
+  invalidateRange(domain: DomainState, firstPage: number, count: number): void {
+    this.shared.invalidations.publish(kInvalidateRange, domain.slot, firstPage, count);
+  }
+
+  /** Every cached translation of `domain` dies: its generation moves on. */
+  invalidateDomain(domain: DomainState): void {
+    Atomics.add(this.shared.domains.fields, domain.slot * DOMAIN_RECORD_INTS + kDomainGenerationField, 1);
+    this.shared.invalidations.publish(kInvalidateDomain, domain.slot, 0, 0);
+  }
+
+  /** Points `fn`'s device context at `domain` (or at none). */
+  setDeviceDomain(fn: PciFunction, domain: DomainState | null): void {
+    this.shared.contexts.set(fn.slot, kContextDomainField, domain === null ? kNoDomain : domain.slot);
+    this.shared.invalidations.publish(kInvalidateDevice, fn.slot, 0, 0);
+  }
+
+  setFaultReporting(fn: PciFunction, enabled: boolean): void {
+    this.shared.contexts.setFlag(fn.slot, kContextFaultReporting, enabled);
+    this.shared.invalidations.publish(kInvalidateDevice, fn.slot, 0, 0);
+  }
+
+  /** Marks `domain`'s slot free in the shared domain table and invalidates it. */
+  retireDomainSlot(domain: DomainState): void {
+    this.shared.domains.set(domain.slot, kDomainTypeField, kDomainFree);
+    this.invalidateDomain(domain);
+    this.domainAt[domain.slot] = undefined;
+    this.releaseDomainSlot(domain.slot);
+  }
+}

@@ -1,0 +1,294 @@
+import {
+  AddressSizeFault,
+  DomainTypePassThrough,
+  DomainTypeTranslate,
+  DomainTypeUnmanaged,
+  PermissionFault,
+  TranslationFault,
+  UnsupportedUpstreamTransaction,
+} from '../enums.js';
+import {
+  CONTEXT_RECORD_INTS,
+  kContextBehindIommu,
+  kContextBusMaster,
+  kContextDomainField,
+  kContextFaultReporting,
+  kContextFlagsField,
+  kContextInputMappingField,
+  kContextPresent,
+} from '../shared/device-context-table.js';
+import {
+  DOMAIN_RECORD_INTS,
+  kArmConfigured,
+  kArmTranslationEnabled,
+  kDomainArmFlagsField,
+  kDomainGenerationField,
+  kDomainInputSizeField,
+  kDomainLevelsField,
+  kDomainRootField,
+  kDomainSerialField,
+  kDomainTtbr0HighField,
+  kDomainTtbr0LowField,
+  kDomainTypeField,
+  kDomainWalkCountField,
+} from '../shared/domain-table.js';
+import { kFaultAddressValid, kFaultWriteNotRead } from '../shared/fault-rings.js';
+import { kInvalidateRange, kSequenceField } from '../shared/invalidation-log.js';
+import type { SharedState } from '../shared/shared-state.js';
+import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kArmResultSpan, walkArm64 } from './arm64-walker.js';
+import { FaultRingWriter } from './fault-ring-writer.js';
+import { Iotlb, type IotlbOptions } from './iotlb.js';
+import { walkManaged, walkResult } from './managed-walker.js';
+
+/** translate() succeeded; the physical fragments are in `fragments`. */
+export const DMA_OK = -1;
+/** The function may not master the bus (Bus Master Enable clear): the IOMMU never saw it. */
+export const DMA_BLOCKED = 16;
+
+const PAGE = 4096;
+const TWO_32 = 2 ** 32;
+
+/**
+ * The data plane of one worker thread: translates device accesses through the shared
+ * device context, domain and page tables, with a private IOTLB, and reports faults to the
+ * worker's fault ring. One instance per thread; not shareable; never allocates or throws on
+ * the translation path (the fragment list grows only past the largest DMA seen so far).
+ *
+ * Invalidation protocol. Before trusting anything cached, translate() loads the invalidation
+ * sequence with Atomics.load. If it moved, the engine applies the new log records (range
+ * invalidations) to its IOTLB; domain-wide invalidations need no record because every entry
+ * carries its domain's generation, read fresh for each DMA. So once a control-plane routine
+ * has published its change, every DMA that starts afterwards uses the new state.
+ */
+export class TranslationEngine {
+  readonly iotlb: Iotlb;
+  /** Worker slot, which is also the index of this worker's fault ring. */
+  readonly slot: number;
+  readonly ramBytes: number;
+  /** Physical fragments of the last successful translate(): [address, length] pairs. */
+  fragments = new Float64Array(64);
+  fragmentCount = 0;
+  /** Access bits (1 read, 2 write) of the last page translated. */
+  lastAccess = 0;
+  /** Fault of the last failed translate(). */
+  faultType = 0;
+  faultAddress = 0;
+  /** The invalidation sequence this engine has applied. */
+  sequence: number;
+
+  readonly #state: SharedState;
+  readonly #ctx: Int32Array;
+  readonly #dom: Int32Array;
+  readonly #entries: Uint32Array;
+  readonly #ram32: Uint32Array;
+  readonly #logHeader: Int32Array;
+  readonly #logRecords: Float64Array;
+  readonly #logCapacity: number;
+  readonly #faults: FaultRingWriter;
+
+  constructor(state: SharedState, slot: number, iotlb: IotlbOptions = {}) {
+    this.#state = state;
+    this.slot = slot;
+    this.iotlb = new Iotlb(iotlb);
+    this.ramBytes = state.guestMemory.byteLength;
+    this.#ctx = state.contexts.fields;
+    this.#dom = state.domains.fields;
+    this.#entries = state.pageTables.entries;
+    this.#ram32 = new Uint32Array(state.guestMemory);
+    this.#logHeader = state.invalidations.header;
+    this.#logRecords = state.invalidations.records;
+    this.#logCapacity = state.invalidations.capacity;
+    this.#faults = new FaultRingWriter(state.faultRings, slot);
+    this.sequence = state.invalidations.sequence();
+  }
+
+  /** Call before a task's first DMA: catches up with the log and marks the worker busy. */
+  beginTask(): void {
+    const sequence = Atomics.load(this.#logHeader, kSequenceField);
+    if (sequence !== this.sequence) this.#synchronise(sequence);
+    this.#state.workerSlots.markBusy(this.slot, this.sequence);
+  }
+
+  /** Call after a task's last DMA: page tables retired from now on need not wait for us. */
+  endTask(): void {
+    this.#state.workerSlots.markIdle(this.slot);
+  }
+
+  /**
+   * Translates one device access of `length` (>= 1) bytes at `iova`, page by page, before
+   * any byte moves. Returns DMA_OK with `fragments` filled, DMA_BLOCKED, or the
+   * FAULT_INFORMATION_ARM64_TYPE of the first faulting page (and records the fault).
+   */
+  translate(device: number, iova: number, length: number, write: boolean): number {
+    const sequence = Atomics.load(this.#logHeader, kSequenceField);
+    if (sequence !== this.sequence) this.#synchronise(sequence);
+    this.fragmentCount = 0;
+    const c = device * CONTEXT_RECORD_INTS;
+    const flags = this.#ctx[c + kContextFlagsField]!;
+    if ((flags & (kContextPresent | kContextBusMaster)) !== (kContextPresent | kContextBusMaster)) return DMA_BLOCKED;
+    if ((flags & kContextBehindIommu) === 0) {
+      // Not behind the IOMMU: unrestricted DMA, bounded only by guest memory (a bus error, not an IOMMU fault).
+      if (iova + length > this.ramBytes) return AddressSizeFault;
+      this.#append(iova, length);
+      this.lastAccess = 3;
+      return DMA_OK;
+    }
+    const domain = this.#ctx[c + kContextDomainField]!;
+    if (domain < 0) return this.#fault(device, flags, -1, iova, write, UnsupportedUpstreamTransaction);
+    const d = domain * DOMAIN_RECORD_INTS;
+    switch (this.#dom[d + kDomainTypeField]) {
+      case DomainTypeTranslate:
+        return this.#translateManaged(device, flags, domain, iova, length, write);
+      case DomainTypePassThrough:
+        return this.#passThrough(device, flags, domain, iova, length, write);
+      case DomainTypeUnmanaged: {
+        const arm = this.#dom[d + kDomainArmFlagsField]!;
+        if ((arm & kArmConfigured) === 0) return this.#fault(device, flags, domain, iova, write, TranslationFault);
+        if ((arm & kArmTranslationEnabled) === 0) return this.#passThrough(device, flags, domain, iova, length, write);
+        return this.#translateArm64(device, flags, domain, iova, length, write);
+      }
+      default:
+        // The domain went away under a DMA that had already read the device context.
+        return this.#fault(device, flags, domain, iova, write, TranslationFault);
+    }
+  }
+
+  #translateManaged(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
+    const d = domain * DOMAIN_RECORD_INTS;
+    const generation = this.#dom[d + kDomainGenerationField]!;
+    const root = this.#dom[d + kDomainRootField]!;
+    const levels = this.#dom[d + kDomainLevelsField]!;
+    const need = write ? 2 : 1;
+    const end = iova + length;
+    let address = iova;
+    while (address < end) {
+      const page = Math.floor(address / PAGE);
+      let value = this.iotlb.lookup(domain, page, generation);
+      let leafLeft: number;
+      if (value >= 0) {
+        leafLeft = this.iotlb.lastSpan - (page % this.iotlb.lastSpan);
+      } else {
+        Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
+        const entry = walkManaged(this.#entries, root, levels, page);
+        if (entry === 0) return this.#fault(device, flags, domain, address, write, TranslationFault);
+        const span = walkResult[0]!;
+        const inLeaf = page % span;
+        const access = (entry >>> 1) & 3;
+        const leafPfn = entry >>> 4;
+        this.iotlb.insert(domain, page - inLeaf, span, generation, leafPfn, access);
+        value = (leafPfn + inLeaf) * 4 + access;
+        leafLeft = span - inLeaf;
+      }
+      this.lastAccess = value & 3;
+      if ((value & need) === 0) return this.#fault(device, flags, domain, address, write, PermissionFault);
+      const chunkEnd = Math.min(end, (page + leafLeft) * PAGE);
+      this.#append((value >>> 2) * PAGE + (address % PAGE), chunkEnd - address);
+      address = chunkEnd;
+    }
+    return DMA_OK;
+  }
+
+  #translateArm64(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
+    const d = domain * DOMAIN_RECORD_INTS;
+    const generation = this.#dom[d + kDomainGenerationField]!;
+    const ttbr0 = (this.#dom[d + kDomainTtbr0HighField]! >>> 0) * TWO_32 + (this.#dom[d + kDomainTtbr0LowField]! >>> 0);
+    const inputSize = this.#dom[d + kDomainInputSizeField]!;
+    const need = write ? 2 : 1;
+    const end = iova + length;
+    let address = iova;
+    while (address < end) {
+      const page = Math.floor(address / PAGE);
+      let value = this.iotlb.lookup(domain, page, generation);
+      let leafLeft: number;
+      if (value >= 0) {
+        leafLeft = this.iotlb.lastSpan - (page % this.iotlb.lastSpan);
+      } else {
+        Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
+        const result = walkArm64(this.#ram32, this.ramBytes, ttbr0, inputSize, address);
+        if (result !== DMA_OK) return this.#fault(device, flags, domain, address, write, result);
+        const span = arm64WalkResult[kArmResultSpan]!;
+        const access = arm64WalkResult[kArmResultAccess]!;
+        const inLeaf = page % span;
+        this.iotlb.insert(domain, page - inLeaf, span, generation, arm64WalkResult[kArmResultLeafPfn]!, access);
+        value = arm64WalkResult[kArmResultPfn]! * 4 + access;
+        leafLeft = span - inLeaf;
+      }
+      this.lastAccess = value & 3;
+      if ((value & need) === 0) return this.#fault(device, flags, domain, address, write, PermissionFault);
+      const chunkEnd = Math.min(end, (page + leafLeft) * PAGE);
+      this.#append((value >>> 2) * PAGE + (address % PAGE), chunkEnd - address);
+      address = chunkEnd;
+    }
+    return DMA_OK;
+  }
+
+  /** Untranslated access through a domain (PassThrough, or an unmanaged domain with translation off). */
+  #passThrough(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
+    if (iova + length > this.ramBytes) {
+      return this.#fault(device, flags, domain, Math.max(iova, this.ramBytes), write, AddressSizeFault);
+    }
+    this.#append(iova, length);
+    this.lastAccess = 3;
+    return DMA_OK;
+  }
+
+  #fault(device: number, flags: number, domain: number, address: number, write: boolean, type: number): number {
+    this.faultType = type;
+    this.faultAddress = address;
+    const serial = domain >= 0 ? this.#dom[domain * DOMAIN_RECORD_INTS + kDomainSerialField]! : 0;
+    this.#faults.raise(
+      device,
+      domain,
+      serial,
+      address,
+      write ? kFaultAddressValid | kFaultWriteNotRead : kFaultAddressValid,
+      type,
+      this.#ctx[device * CONTEXT_RECORD_INTS + kContextInputMappingField]!,
+      (flags & kContextFaultReporting) !== 0,
+    );
+    return type;
+  }
+
+  #append(address: number, length: number): void {
+    const n = this.fragmentCount;
+    const fragments = this.fragments;
+    if (n > 0 && fragments[2 * n - 2]! + fragments[2 * n - 1]! === address) {
+      fragments[2 * n - 1] = fragments[2 * n - 1]! + length;
+      return;
+    }
+    if (2 * n + 2 > fragments.length) {
+      // Grows once per new maximum DMA size; steady-state translation never gets here.
+      const grown = new Float64Array(fragments.length * 2);
+      grown.set(fragments);
+      this.fragments = grown;
+    }
+    this.fragments[2 * n] = address;
+    this.fragments[2 * n + 1] = length;
+    this.fragmentCount = n + 1;
+  }
+
+  /** Applies log records published since `this.sequence`, then marks the worker busy at `sequence`. */
+  #synchronise(sequence: number): void {
+    const behind = (sequence - this.sequence) | 0;
+    if (behind < 0 || behind >= this.#logCapacity) {
+      this.iotlb.clear();
+    } else {
+      const records = this.#logRecords;
+      for (let n = this.sequence; n !== sequence; n = (n + 1) | 0) {
+        const at = (n & (this.#logCapacity - 1)) * 4;
+        const kind = records[at]!;
+        const slot = records[at + 1]!;
+        const firstPage = records[at + 2]!;
+        const pageCount = records[at + 3]!;
+        // If the writer has lapped record n while we read it, the record may be torn.
+        if (((Atomics.load(this.#logHeader, kSequenceField) - n) | 0) >= this.#logCapacity) {
+          this.iotlb.clear();
+          break;
+        }
+        if (kind === kInvalidateRange) this.iotlb.invalidateRange(slot, firstPage, pageCount);
+      }
+    }
+    this.sequence = sequence;
+    this.#state.workerSlots.markBusy(this.slot, sequence);
+  }
+}

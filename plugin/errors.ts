@@ -1,0 +1,38 @@
+/**
+ * Errors thrown by the platform surface (options, guest-memory helpers, the PCI bus).
+ * V2 routines never throw for bad input: they return an NTSTATUS. Each factory makes a
+ * fresh error (fresh stack) and keeps its message in one place; messages name the option
+ * or parameter at fault.
+ */
+export const Errors = {
+  InvalidOption: (path: string, expected: string, got: unknown) =>
+    new TypeError(`options.${path} must be ${expected} (got ${describe(got)})`),
+  OptionOutOfRange: (path: string, range: string, got: unknown) =>
+    new RangeError(`options.${path} must be ${range} (got ${describe(got)})`),
+  InvalidArgument: (name: string, expected: string, got: unknown) =>
+    new TypeError(`${name} must be ${expected} (got ${describe(got)})`),
+  ArgumentOutOfRange: (name: string, range: string, got: unknown) =>
+    new RangeError(`${name} must be ${range} (got ${describe(got)})`),
+  PhysicalRangeOutOfBounds: (address: number, length: number, size: number) =>
+    new RangeError(
+      `physical range [0x${address.toString(16)}, +0x${length.toString(16)}) is outside guest memory of 0x${size.toString(16)} bytes`,
+    ),
+  OutOfGuestMemory: (pages: number, free: number) =>
+    new RangeError(`cannot allocate ${pages} guest page(s): ${free} free`),
+  PageNotAllocated: (pfn: number) => new RangeError(`page frame 0x${pfn.toString(16)} is not allocated (double free or foreign PFN)`),
+  DuplicateFunction: (bdf: string) => new RangeError(`PCI function ${bdf} already exists on this bus`),
+  UnknownDeviceModel: (name: string, known: readonly string[]) =>
+    new RangeError(`unknown device model '${name}' (known: ${known.join(', ')})`),
+  TooManyFunctions: (max: number) => new RangeError(`the bus is full: options.maxFunctions is ${max}`),
+  PlatformClosed: () => new Error('the platform is closed'),
+  NotAFunctionOfThisBus: (what: string) => new TypeError(`${what} is not a PCI function of this platform`),
+  WorkerTaskFailed: (what: string, cause: unknown) =>
+    new Error(`worker task '${what}' failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }),
+};
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  return Object.prototype.toString.call(value);
+}

@@ -1,0 +1,22 @@
+/**
+ * viommu: an emulated IOMMU for JavaScript virtual machines.
+ *
+ * The package root: createPlatform() and everything a guest driver, an embedder or a device
+ * model needs to name (status codes, enums, structure types).
+ */
+export { createPlatform, Platform, type DmaRequest, type DmaResult } from './platform.js';
+export type { PlatformOptions } from './platform-options.js';
+export type { DMA_IOMMU_INTERFACE_EX, DMA_IOMMU_INTERFACE_V2, V2RoutineName } from './interface-table.js';
+export { V2_ROUTINE_NAMES } from './interface-table.js';
+export * from './ntstatus.js';
+export * from './enums.js';
+export type * from './types.js';
+export type { FaultStats } from './control/fault-dispatcher.js';
+export type { DmaProtectionPolicy, Architecture } from './control/dma-protection-policy.js';
+export { availableDomainTypes } from './control/dma-protection-policy.js';
+export { GuestMemory } from '../devices/guest-memory.js';
+export { PciBus } from '../devices/pci-bus.js';
+export { PciFunction, type PciFunctionOptions } from '../devices/pci-function.js';
+export * from '../devices/pci-config-space.js';
+export { Errors } from './errors.js';
+export { PAGE_SIZE } from './numbers.js';

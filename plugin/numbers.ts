@@ -1,0 +1,28 @@
+/** Page-size arithmetic and the checks every routine applies to numbers. */
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 4096;
+export const PAGE_MASK = PAGE_SIZE - 1;
+
+/** A non-negative safe integer: the only kind of address, size or PFN the contract accepts. */
+export function isAddress(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+export function isPageAligned(value: number): boolean {
+  // `%` rather than `&`: addresses may exceed 2^32.
+  return value % PAGE_SIZE === 0;
+}
+
+/** Whole pages in `bytes`, or -1 when `bytes` is not a positive page multiple. */
+export function wholePages(bytes: number): number {
+  return bytes > 0 && bytes % PAGE_SIZE === 0 ? bytes / PAGE_SIZE : -1;
+}
+
+export function pageOf(address: number): number {
+  return Math.floor(address / PAGE_SIZE);
+}
+
+export function hex(value: number): string {
+  return `0x${value.toString(16)}`;
+}

@@ -1,0 +1,168 @@
+import { GuestMemory } from '../devices/guest-memory.js';
+import { DEVICE_MODELS } from '../devices/models/registry.js';
+import { PciBus } from '../devices/pci-bus.js';
+import type { PciFunction } from '../devices/pci-function.js';
+import { WorkerSlots } from '../workers/worker-slots.js';
+import { DmaWorkerPool } from '../workers/pool.js';
+import type { DmaTaskResult } from '../workers/tasks.js';
+import type { DmaProtectionPolicy } from './control/dma-protection-policy.js';
+import { FaultDispatcher, type FaultRecord, type FaultStats } from './control/fault-dispatcher.js';
+import { IommuCore } from './control/iommu-core.js';
+import { Errors } from './errors.js';
+import { faultInformationOf } from './fault-information.js';
+import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from './interface-table.js';
+import type { NTSTATUS } from './ntstatus.js';
+import { type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOptions } from './platform-options.js';
+import { DeviceContextTable } from './shared/device-context-table.js';
+import { DomainTable } from './shared/domain-table.js';
+import { FaultRings } from './shared/fault-rings.js';
+import { InvalidationLog } from './shared/invalidation-log.js';
+import { PageTablePool, TABLE_BYTES } from './shared/page-table-pool.js';
+import { type SharedState, sharedBuffersOf } from './shared/shared-state.js';
+import type { Out } from './types.js';
+
+/** What platform.dma() resolves to. */
+export type DmaResult = { ok: true; data?: Uint8Array } | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
+
+export interface DmaRequest {
+  /** I/O virtual address the device puts on the bus. */
+  address: number;
+  /** Bytes to read (ignored for a write, whose length is `write.length`). */
+  length?: number;
+  /** Bytes to write; without it the access reads `length` bytes. */
+  write?: Uint8Array | readonly number[];
+}
+
+/**
+ * A whole emulated machine around the IOMMU: guest memory, the PCI bus, the IOMMU's control
+ * plane (the V2 routines, on this thread) and its data plane (the worker pool).
+ */
+export class Platform {
+  readonly arch: 'arm64' | 'x64';
+  readonly memory: GuestMemory;
+  readonly bus: PciBus;
+  readonly options: Readonly<ResolvedPlatformOptions>;
+  /** @internal The control plane; exposed for diagnostics and tests. */
+  readonly iommu: IommuCore;
+  readonly #v2: DMA_IOMMU_INTERFACE_V2;
+  readonly #shared: SharedState;
+  readonly #pool: DmaWorkerPool;
+  readonly #faults: FaultDispatcher;
+  #closed = false;
+
+  /** Use createPlatform(). */
+  constructor(options: ResolvedPlatformOptions) {
+    this.options = Object.freeze(options);
+    this.arch = options.arch;
+    this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes);
+    const ringCount = options.workers * 2 + 2;
+    this.#shared = {
+      guestMemory: this.memory.buffer,
+      pageTables: PageTablePool.create(Math.floor(options.pageTableBytes / TABLE_BYTES)),
+      domains: DomainTable.create(options.maxDomains),
+      contexts: DeviceContextTable.create(options.maxFunctions),
+      invalidations: InvalidationLog.create(options.invalidationLogCapacity),
+      faultRings: FaultRings.create(ringCount, options.faultRingCapacity),
+      workerSlots: WorkerSlots.create(ringCount),
+    };
+    this.bus = new PciBus(this.#shared.contexts, this.#shared.invalidations, DEVICE_MODELS, options.inputMappingBase);
+    this.iommu = new IommuCore(this.memory, this.bus, this.#shared, {
+      arch: options.arch,
+      policy: options.policy,
+      faultReportingEx: options.faultReportingEx,
+    });
+    this.#v2 = buildInterfaceV2(this.iommu);
+    this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
+    this.#faults.start();
+    this.#pool = new DmaWorkerPool({
+      workers: options.workers,
+      shared: sharedBuffersOf(this.#shared),
+      iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
+      onWorkerGone: (threadId) => this.#workerGone(threadId),
+      onError: (error) => options.onCallbackError(error),
+    });
+  }
+
+  /**
+   * IoGetIommuInterfaceEx(Version, Flags, InterfaceOut): Version 2 fills
+   * InterfaceOut.value = { Size: 0xC0, Version: 2, V2 } with the 22 routines.
+   */
+  IoGetIommuInterfaceEx(Version: number, Flags: number, InterfaceOut: Out<DMA_IOMMU_INTERFACE_EX>): NTSTATUS {
+    return getIommuInterfaceEx(this.#v2, Version, Flags, InterfaceOut);
+  }
+
+  /** One DMA issued by `pdo` from a worker thread, through the IOMMU. */
+  async dma(pdo: PciFunction, request: DmaRequest): Promise<DmaResult> {
+    if (this.#closed) throw Errors.PlatformClosed();
+    if (!this.bus.owns(pdo)) throw Errors.NotAFunctionOfThisBus('pdo');
+    if (typeof request !== 'object' || request === null) throw Errors.InvalidArgument('request', 'an object', request);
+    const { address } = request;
+    if (!Number.isSafeInteger(address) || address < 0) throw Errors.ArgumentOutOfRange('request.address', 'a non-negative safe integer', address);
+    let write: Uint8Array | undefined;
+    let length: number;
+    if (request.write !== undefined) {
+      if (!(request.write instanceof Uint8Array) && !Array.isArray(request.write)) {
+        throw Errors.InvalidArgument('request.write', 'a Uint8Array or an array of bytes', request.write);
+      }
+      write = Uint8Array.from(request.write);
+      length = write.length;
+    } else {
+      length = request.length as number;
+    }
+    if (!Number.isSafeInteger(length) || length < 1 || length > 2 ** 30) throw Errors.ArgumentOutOfRange('request.length', 'an integer in 1..2^30', length);
+    const task = write === undefined
+      ? { kind: 'dma' as const, device: pdo.slot, address, length }
+      : { kind: 'dma' as const, device: pdo.slot, address, length, write };
+    const result = await this.#pool.run<DmaTaskResult>(task);
+    // Hand this DMA's fault (if any) to its handler before the caller resumes.
+    this.#faults.drain();
+    return result;
+  }
+
+  /** Changes the DMA-protection policy. */
+  setPolicy(policy: Partial<DmaProtectionPolicy>): void {
+    Object.assign(this.iommu.policy, policy);
+  }
+
+  /** Fault counts since the platform started (see FaultStats for how they add up). */
+  faultStats(): FaultStats {
+    this.#faults.drain();
+    return this.#faults.stats();
+  }
+
+  /** Stops the workers; the process can exit afterwards. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.close();
+    this.#faults.drain();
+    await this.#faults.close();
+  }
+
+  #deliverFault(record: FaultRecord): boolean {
+    const fn = this.bus.functionAt(record.device);
+    const device = fn === undefined ? undefined : this.iommu.deviceOfFunction.get(fn);
+    const config = device?.faultConfig;
+    if (config === undefined || config === null) return false;
+    const info = faultInformationOf(this.iommu, record, this.options.iommuBaseAddress, 0);
+    try {
+      config.FaultHandler(config.FaultContext, info);
+    } catch (error) {
+      this.options.onCallbackError(error);
+    }
+    return true;
+  }
+
+  #workerGone(threadId: number): void {
+    const slot = this.#shared.workerSlots.slotOf(threadId);
+    if (slot < 0) return;
+    // Deliver what the worker managed to report, then free its slot and ring for a successor.
+    this.#faults.drain();
+    this.#shared.workerSlots.release(slot);
+  }
+}
+
+/** Builds guest memory, the PCI bus, the IOMMU and the worker pool. */
+export async function createPlatform(options?: PlatformOptions): Promise<Platform> {
+  return new Platform(resolvePlatformOptions(options));
+}

@@ -1,0 +1,79 @@
+/**
+ * The managed (Translate-domain) page tables, in one SharedArrayBuffer that workers walk
+ * without help from the main thread.
+ *
+ * Layout: `tableCount` tables of 512 little-endian Uint32 entries (2 KiB per table).
+ *
+ *   entry bit 0     VALID
+ *   entry bit 1     READ      (leaf only)
+ *   entry bit 2     WRITE     (leaf only)
+ *   entry bit 3     LEAF      1: maps pages (4 KiB at the last level, 2 MiB / 1 GiB above it)
+ *                             0: points to the next-level table
+ *   entry bits 4-31 target    leaf: page frame number (28 bits: 1 TiB of guest memory)
+ *                             table: index of the next-level table in this pool
+ *
+ * A valid leaf with neither READ nor WRITE is a mapping made with IOMMU_ACCESS_NONE: present,
+ * but every access faults with PermissionFault. Table 0 is never used, so an all-zero entry
+ * always means "not present". Each level resolves 9 bits of the page number; a domain has
+ * `levels` levels (root = level 0), enough for its logical address width.
+ *
+ * Writers (the control plane, main thread only) use Atomics.store for every entry a walker
+ * may reach, so a walker sees either the old or the new 32-bit entry, never a torn one.
+ */
+export const ENTRIES_PER_TABLE = 512;
+export const TABLE_BYTES = ENTRIES_PER_TABLE * 4;
+export const BITS_PER_LEVEL = 9;
+
+export const kEntryValid = 0x1;
+export const kEntryRead = 0x2;
+export const kEntryWrite = 0x4;
+export const kEntryLeaf = 0x8;
+export const kEntryPermissionMask = kEntryRead | kEntryWrite;
+export const kEntryTargetShift = 4;
+/** Largest page frame number or table index an entry can hold. */
+export const MAX_ENTRY_TARGET = 2 ** 28 - 1;
+
+/** A leaf entry; `access` is IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE bits (1, 2). */
+export function leafEntry(pfn: number, access: number): number {
+  return ((pfn << kEntryTargetShift) | ((access & 3) << 1) | kEntryLeaf | kEntryValid) >>> 0;
+}
+
+export function tableEntry(tableIndex: number): number {
+  return ((tableIndex << kEntryTargetShift) | kEntryValid) >>> 0;
+}
+
+export function entryTarget(entry: number): number {
+  return entry >>> kEntryTargetShift;
+}
+
+/** Pages covered by one entry at `level` of a `levels`-level table: 1, 512, 262144, ... */
+export function pagesPerEntry(levels: number, level: number): number {
+  return 2 ** (BITS_PER_LEVEL * (levels - 1 - level));
+}
+
+/** Levels needed for a logical address space of `addressBits` bits (4 KiB pages). */
+export function levelsForAddressBits(addressBits: number): number {
+  return Math.max(1, Math.ceil((addressBits - 12) / BITS_PER_LEVEL));
+}
+
+export class PageTablePool {
+  readonly buffer: SharedArrayBuffer;
+  readonly entries: Uint32Array;
+  readonly tableCount: number;
+
+  static byteLengthFor(tableCount: number): number {
+    return tableCount * TABLE_BYTES;
+  }
+
+  /** Allocates a pool of `tableCount` tables (memory is committed lazily by the OS). */
+  static create(tableCount: number): PageTablePool {
+    return new PageTablePool(new SharedArrayBuffer(PageTablePool.byteLengthFor(tableCount)));
+  }
+
+  /** Wraps a pool created elsewhere (another thread's view of the same memory). */
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.entries = new Uint32Array(buffer);
+    this.tableCount = buffer.byteLength / TABLE_BYTES;
+  }
+}

@@ -1,0 +1,17 @@
+/** Messages between the main thread and the DMA workers (one piscina task each). */
+
+/** One DMA issued by a device (platform.dma). */
+export interface DmaTask {
+  kind: 'dma';
+  device: number;
+  address: number;
+  length: number;
+  /** Bytes to write; absent for a read. */
+  write?: Uint8Array;
+}
+
+export type DmaTaskResult =
+  | { ok: true; data?: Uint8Array }
+  | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
+
+export type WorkerTask = DmaTask;

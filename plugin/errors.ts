@@ -25,6 +25,7 @@ export const Errors = {
     new RangeError(`unknown device model '${name}' (known: ${known.join(', ')})`),
   TooManyFunctions: (max: number) => new RangeError(`the bus is full: options.maxFunctions is ${max}`),
   PlatformClosed: () => new Error('the platform is closed'),
+  NoWorkers: () => new Error('this platform has no DMA workers (options.workers is 0)'),
   NotAFunctionOfThisBus: (what: string) => new TypeError(`${what} is not a PCI function of this platform`),
   WorkerTaskFailed: (what: string, cause: unknown) =>
     new Error(`worker task '${what}' failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }),

@@ -14,7 +14,7 @@ export interface PlatformOptions {
   /** 0 block all, 1 after unlock (default), 2 allow all. */
   dmaGuardPolicy?: 0 | 1 | 2;
   userUnlocked?: boolean;
-  /** DMA worker threads (default: the machine's available parallelism). */
+  /** DMA worker threads (default: the machine's available parallelism); 0 for a control plane without data plane. */
   workers?: number;
   /** 'implemented' (default) or 'windows' (SetDeviceFaultReportingEx returns STATUS_NOT_IMPLEMENTED). */
   faultReportingEx?: 'implemented' | 'windows';
@@ -70,7 +70,7 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
       dmaGuardPolicy,
       userUnlocked: boolean('userUnlocked', options.userUnlocked, true),
     },
-    workers: integer('workers', options.workers, availableParallelism(), 1, 64),
+    workers: integer('workers', options.workers, availableParallelism(), 0, 64),
     faultReportingEx,
     maxDomains: integer('maxDomains', options.maxDomains, 1024, 1, 65536),
     maxFunctions: integer('maxFunctions', options.maxFunctions, 256, 1, 65536),

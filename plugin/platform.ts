@@ -8,6 +8,7 @@ import type { DmaTaskResult } from '../workers/tasks.js';
 import type { DmaProtectionPolicy } from './control/dma-protection-policy.js';
 import { FaultDispatcher, type FaultRecord, type FaultStats } from './control/fault-dispatcher.js';
 import { IommuCore } from './control/iommu-core.js';
+import { type DomainSummary, describeDomain, inspectTranslation, type TranslationView } from './control/inspection.js';
 import { Errors } from './errors.js';
 import { faultInformationOf } from './fault-information.js';
 import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from './interface-table.js';
@@ -46,7 +47,7 @@ export class Platform {
   readonly iommu: IommuCore;
   readonly #v2: DMA_IOMMU_INTERFACE_V2;
   readonly #shared: SharedState;
-  readonly #pool: DmaWorkerPool;
+  readonly #pool: DmaWorkerPool | null;
   readonly #faults: FaultDispatcher;
   #closed = false;
 
@@ -55,6 +56,7 @@ export class Platform {
     this.options = Object.freeze(options);
     this.arch = options.arch;
     this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes);
+    // Rings for every worker, their replacements after a crash, and the main thread.
     const ringCount = options.workers * 2 + 2;
     this.#shared = {
       guestMemory: this.memory.buffer,
@@ -74,7 +76,7 @@ export class Platform {
     this.#v2 = buildInterfaceV2(this.iommu);
     this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
     this.#faults.start();
-    this.#pool = new DmaWorkerPool({
+    this.#pool = options.workers === 0 ? null : new DmaWorkerPool({
       workers: options.workers,
       shared: sharedBuffersOf(this.#shared),
       iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
@@ -113,10 +115,34 @@ export class Platform {
     const task = write === undefined
       ? { kind: 'dma' as const, device: pdo.slot, address, length }
       : { kind: 'dma' as const, device: pdo.slot, address, length, write };
+    if (this.#pool === null) throw Errors.NoWorkers();
     const result = await this.#pool.run<DmaTaskResult>(task);
     // Hand this DMA's fault (if any) to its handler before the caller resumes.
     this.#faults.drain();
     return result;
+  }
+
+  /**
+   * What `Domain` translates `logicalAddress` to right now, read from the page tables (not
+   * from any IOTLB) on this thread. Raises no fault and changes nothing; undefined for a
+   * handle that is not a live domain.
+   */
+  inspectTranslation(Domain: unknown, logicalAddress: number): TranslationView | undefined {
+    const domain = this.iommu.domains.get(Domain);
+    if (domain === undefined) return undefined;
+    if (!Number.isSafeInteger(logicalAddress) || logicalAddress < 0) throw Errors.ArgumentOutOfRange('logicalAddress', 'a non-negative safe integer', logicalAddress);
+    return inspectTranslation(this.iommu, domain, logicalAddress);
+  }
+
+  /** A summary of a live domain (mappings, free logical space, page tables), or undefined. */
+  describeDomain(Domain: unknown): DomainSummary | undefined {
+    const domain = this.iommu.domains.get(Domain);
+    return domain === undefined ? undefined : describeDomain(domain);
+  }
+
+  /** Page tables (2 KiB each) in use across all domains. */
+  get pageTablesInUse(): number {
+    return this.iommu.tables.tablesInUse;
   }
 
   /** Changes the DMA-protection policy. */
@@ -134,7 +160,7 @@ export class Platform {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.close();
+    await this.#pool?.close();
     this.#faults.drain();
     await this.#faults.close();
   }

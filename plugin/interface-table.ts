@@ -3,7 +3,6 @@ import { DMA_IOMMU_INTERFACE_EX_SIZE, DMA_IOMMU_INTERFACE_EX_VERSION_2 } from '.
 import {
   STATUS_INVALID_PARAMETER_2,
   STATUS_INVALID_PARAMETER_3,
-  STATUS_NOT_IMPLEMENTED,
   STATUS_NOT_SUPPORTED,
   STATUS_SUCCESS,
   type NTSTATUS,
@@ -13,6 +12,17 @@ import { CreateDomainEx, DeleteDomain } from './routines/domains.js';
 import { MapIdentityRangeEx, UnmapIdentityRangeEx } from './routines/identity-mappings.js';
 import { MapLogicalRangeEx, UnmapLogicalRange } from './routines/logical-mappings.js';
 import { isOut } from './routines/parameters.js';
+import { ConfigureDomain } from './routines/configure-domain.js';
+import { SetDeviceFaultReportingEx } from './routines/fault-reporting.js';
+import { FlushDomain, FlushDomainByVaList } from './routines/flush.js';
+import { QueryInputMappings } from './routines/input-mappings.js';
+import {
+  FreeReservedLogicalAddressRange,
+  MapReservedLogicalRange,
+  ReserveLogicalAddressRange,
+  UnmapReservedLogicalRange,
+} from './routines/reserved-ranges.js';
+import { RegisterInterfaceStateChangeCallback, UnregisterInterfaceStateChangeCallback } from './routines/state-change.js';
 import type { Out } from './types.js';
 
 /** The 22 routine names of DMA_IOMMU_INTERFACE_V2, in the order of the structure in wdm.h. */
@@ -52,8 +62,6 @@ export interface DMA_IOMMU_INTERFACE_EX {
   V2: DMA_IOMMU_INTERFACE_V2;
 }
 
-const notImplemented = (): NTSTATUS => STATUS_NOT_IMPLEMENTED;
-
 /** Builds the V2 table bound to `core`. Every routine works detached from the table. */
 export function buildInterfaceV2(core: IommuCore): DMA_IOMMU_INTERFACE_V2 {
   const table = {
@@ -62,9 +70,11 @@ export function buildInterfaceV2(core: IommuCore): DMA_IOMMU_INTERFACE_V2 {
     DeleteDomain: (Domain: unknown) => DeleteDomain(core, Domain),
     AttachDeviceEx: (Domain: unknown, DmaDevice: unknown) => AttachDeviceEx(core, Domain, DmaDevice),
     DetachDeviceEx: (DmaDevice: unknown) => DetachDeviceEx(core, DmaDevice),
-    FlushDomain: notImplemented,
-    FlushDomainByVaList: notImplemented,
-    QueryInputMappings: notImplemented,
+    FlushDomain: (Domain: unknown) => FlushDomain(core, Domain),
+    FlushDomainByVaList: (Domain: unknown, LastLevel: unknown, Number: unknown, VaList: unknown) =>
+      FlushDomainByVaList(core, Domain, LastLevel, Number, VaList),
+    QueryInputMappings: (PhysicalDeviceObject: unknown, Buffer: unknown, BufferLength: unknown, ReturnLength?: Out<number> | null) =>
+      QueryInputMappings(core, PhysicalDeviceObject, Buffer, BufferLength, ReturnLength),
     MapLogicalRangeEx: (
       Domain: unknown,
       Permissions: unknown,
@@ -79,15 +89,26 @@ export function buildInterfaceV2(core: IommuCore): DMA_IOMMU_INTERFACE_V2 {
     MapIdentityRangeEx: (Domain: unknown, Permissions: unknown, PhysicalAddressToMap: unknown) =>
       MapIdentityRangeEx(core, Domain, Permissions, PhysicalAddressToMap),
     UnmapIdentityRangeEx: (Domain: unknown, MappedPhysicalAddress: unknown) => UnmapIdentityRangeEx(core, Domain, MappedPhysicalAddress),
-    SetDeviceFaultReportingEx: notImplemented,
-    ConfigureDomain: notImplemented,
+    SetDeviceFaultReportingEx: (DmaDevice: unknown, InputMappingIdBase: unknown, Enable: unknown, FaultConfig?: unknown) =>
+      SetDeviceFaultReportingEx(core, DmaDevice, InputMappingIdBase, Enable, FaultConfig),
+    ConfigureDomain: (Domain: unknown, Configuration: unknown) => ConfigureDomain(core, Domain, Configuration),
     QueryAvailableDomainTypes: (DmaDevice: unknown, AvailableDomains: Out<number>) => QueryAvailableDomainTypes(core, DmaDevice, AvailableDomains),
-    RegisterInterfaceStateChangeCallback: notImplemented,
-    UnregisterInterfaceStateChangeCallback: notImplemented,
-    ReserveLogicalAddressRange: notImplemented,
-    FreeReservedLogicalAddressRange: notImplemented,
-    MapReservedLogicalRange: notImplemented,
-    UnmapReservedLogicalRange: notImplemented,
+    RegisterInterfaceStateChangeCallback: (StateChangeCallback: unknown, Context: unknown, DmaDevice: unknown, StateFields: unknown) =>
+      RegisterInterfaceStateChangeCallback(core, StateChangeCallback, Context, DmaDevice, StateFields),
+    UnregisterInterfaceStateChangeCallback: (StateChangeCallback: unknown, DmaDevice: unknown) =>
+      UnregisterInterfaceStateChangeCallback(core, StateChangeCallback, DmaDevice),
+    ReserveLogicalAddressRange: (
+      Domain: unknown,
+      Size: unknown,
+      ExplicitLogicalAddress: unknown,
+      MinLogicalAddress: unknown,
+      MaxLogicalAddress: unknown,
+      LogicalAddressToken: Out<never>,
+    ) => ReserveLogicalAddressRange(core, Domain, Size, ExplicitLogicalAddress, MinLogicalAddress, MaxLogicalAddress, LogicalAddressToken),
+    FreeReservedLogicalAddressRange: (LogicalAddressToken: unknown) => FreeReservedLogicalAddressRange(core, LogicalAddressToken),
+    MapReservedLogicalRange: (LogicalAddressToken: unknown, Offset: unknown, Permissions: unknown, PhysicalAddressToMap: unknown, MappedSegment: Out<never>) =>
+      MapReservedLogicalRange(core, LogicalAddressToken, Offset, Permissions, PhysicalAddressToMap, MappedSegment),
+    UnmapReservedLogicalRange: (MappedSegment: unknown) => UnmapReservedLogicalRange(core, MappedSegment),
     CreateDevice: (DeviceObject: unknown, DeviceConfig: unknown, DmaDeviceOut: Out<never>) => CreateDevice(core, DeviceObject, DeviceConfig, DmaDeviceOut),
     DeleteDevice: (DmaDevice: unknown) => DeleteDevice(core, DmaDevice),
   } satisfies DMA_IOMMU_INTERFACE_V2;

@@ -4,13 +4,14 @@ import { PciBus } from '../devices/pci-bus.js';
 import type { PciFunction } from '../devices/pci-function.js';
 import { WorkerSlots } from '../workers/worker-slots.js';
 import { DmaWorkerPool } from '../workers/pool.js';
-import type { DmaTaskResult } from '../workers/tasks.js';
+import type { DmaTaskResult, WorkerTask } from '../workers/tasks.js';
 import type { DmaProtectionPolicy } from './control/dma-protection-policy.js';
 import { FaultDispatcher, type FaultRecord, type FaultStats } from './control/fault-dispatcher.js';
 import { IommuCore } from './control/iommu-core.js';
 import { type DomainSummary, describeDomain, inspectTranslation, type TranslationView } from './control/inspection.js';
 import { Errors } from './errors.js';
 import { faultInformationOf } from './fault-information.js';
+import { reportStateChanges } from './routines/state-change.js';
 import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from './interface-table.js';
 import type { NTSTATUS } from './ntstatus.js';
 import { type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOptions } from './platform-options.js';
@@ -72,6 +73,7 @@ export class Platform {
       arch: options.arch,
       policy: options.policy,
       faultReportingEx: options.faultReportingEx,
+      onCallbackError: options.onCallbackError,
     });
     this.#v2 = buildInterfaceV2(this.iommu);
     this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
@@ -95,31 +97,21 @@ export class Platform {
 
   /** One DMA issued by `pdo` from a worker thread, through the IOMMU. */
   async dma(pdo: PciFunction, request: DmaRequest): Promise<DmaResult> {
-    if (this.#closed) throw Errors.PlatformClosed();
-    if (!this.bus.owns(pdo)) throw Errors.NotAFunctionOfThisBus('pdo');
-    if (typeof request !== 'object' || request === null) throw Errors.InvalidArgument('request', 'an object', request);
-    const { address } = request;
-    if (!Number.isSafeInteger(address) || address < 0) throw Errors.ArgumentOutOfRange('request.address', 'a non-negative safe integer', address);
-    let write: Uint8Array | undefined;
-    let length: number;
-    if (request.write !== undefined) {
-      if (!(request.write instanceof Uint8Array) && !Array.isArray(request.write)) {
-        throw Errors.InvalidArgument('request.write', 'a Uint8Array or an array of bytes', request.write);
-      }
-      write = Uint8Array.from(request.write);
-      length = write.length;
-    } else {
-      length = request.length as number;
-    }
-    if (!Number.isSafeInteger(length) || length < 1 || length > 2 ** 30) throw Errors.ArgumentOutOfRange('request.length', 'an integer in 1..2^30', length);
-    const task = write === undefined
-      ? { kind: 'dma' as const, device: pdo.slot, address, length }
-      : { kind: 'dma' as const, device: pdo.slot, address, length, write };
-    if (this.#pool === null) throw Errors.NoWorkers();
-    const result = await this.#pool.run<DmaTaskResult>(task);
+    const task = { kind: 'dma' as const, device: this.#checkDevice(pdo), ...checkRequest(request, 'request') };
+    const result = await this.#runTask<DmaTaskResult>(task);
     // Hand this DMA's fault (if any) to its handler before the caller resumes.
     this.#faults.drain();
     return result;
+  }
+
+  /** Several DMAs issued by `pdo` back to back in one worker task (a device's burst); results in order. */
+  async dmaBatch(pdo: PciFunction, requests: readonly DmaRequest[]): Promise<DmaResult[]> {
+    const device = this.#checkDevice(pdo);
+    if (!Array.isArray(requests)) throw Errors.InvalidArgument('requests', 'an array of DMA requests', requests);
+    const task = { kind: 'dma-batch' as const, device, requests: requests.map((request, i) => checkRequest(request, `requests[${i}]`)) };
+    const results = await this.#runTask<DmaTaskResult[]>(task);
+    this.#faults.drain();
+    return results;
   }
 
   /**
@@ -137,7 +129,7 @@ export class Platform {
   /** A summary of a live domain (mappings, free logical space, page tables), or undefined. */
   describeDomain(Domain: unknown): DomainSummary | undefined {
     const domain = this.iommu.domains.get(Domain);
-    return domain === undefined ? undefined : describeDomain(domain);
+    return domain === undefined ? undefined : describeDomain(this.iommu, domain);
   }
 
   /** Page tables (2 KiB each) in use across all domains. */
@@ -145,9 +137,31 @@ export class Platform {
     return this.iommu.tables.tablesInUse;
   }
 
-  /** Changes the DMA-protection policy. */
+  /**
+   * Changes the DMA-protection policy at run time and calls the state-change callbacks of
+   * exactly the devices whose available domain types changed. Devices stay attached.
+   */
   setPolicy(policy: Partial<DmaProtectionPolicy>): void {
-    Object.assign(this.iommu.policy, policy);
+    if (typeof policy !== 'object' || policy === null) throw Errors.InvalidArgument('policy', 'an object', policy);
+    const next = { ...this.iommu.policy };
+    for (const [key, value] of Object.entries(policy)) {
+      if (key === 'dmaGuardPolicy') {
+        if (value !== 0 && value !== 1 && value !== 2) throw Errors.InvalidArgument('policy.dmaGuardPolicy', '0, 1 or 2', value);
+        next.dmaGuardPolicy = value;
+      } else if (key === 'userUnlocked' || key === 'kernelDmaProtection') {
+        if (typeof value !== 'boolean') throw Errors.InvalidArgument(`policy.${key}`, 'a boolean', value);
+        next[key] = value;
+      } else {
+        throw Errors.InvalidArgument(`policy.${key}`, 'one of dmaGuardPolicy, userUnlocked, kernelDmaProtection', value);
+      }
+    }
+    this.iommu.policy = next;
+    reportStateChanges(this.iommu);
+  }
+
+  /** The DMA-protection policy now. */
+  get policy(): Readonly<DmaProtectionPolicy> {
+    return { ...this.iommu.policy };
   }
 
   /** Fault counts since the platform started (see FaultStats for how they add up). */
@@ -163,6 +177,17 @@ export class Platform {
     await this.#pool?.close();
     this.#faults.drain();
     await this.#faults.close();
+  }
+
+  #checkDevice(pdo: PciFunction): number {
+    if (this.#closed) throw Errors.PlatformClosed();
+    if (!this.bus.owns(pdo)) throw Errors.NotAFunctionOfThisBus('pdo');
+    return pdo.slot;
+  }
+
+  #runTask<Result>(task: WorkerTask): Promise<Result> {
+    if (this.#pool === null) return Promise.reject(Errors.NoWorkers());
+    return this.#pool.run<Result>(task);
   }
 
   #deliverFault(record: FaultRecord): boolean {
@@ -186,6 +211,26 @@ export class Platform {
     this.#faults.drain();
     this.#shared.workerSlots.release(slot);
   }
+}
+
+/** Validates one DMA request; `name` is how errors refer to it. */
+function checkRequest(request: DmaRequest, name: string): { address: number; length: number; write?: Uint8Array } {
+  if (typeof request !== 'object' || request === null) throw Errors.InvalidArgument(name, 'an object', request);
+  const { address } = request;
+  if (!Number.isSafeInteger(address) || address < 0) throw Errors.ArgumentOutOfRange(`${name}.address`, 'a non-negative safe integer', address);
+  if (request.write !== undefined) {
+    if (!(request.write instanceof Uint8Array) && !Array.isArray(request.write)) {
+      throw Errors.InvalidArgument(`${name}.write`, 'a Uint8Array or an array of bytes', request.write);
+    }
+    const write = Uint8Array.from(request.write);
+    if (write.length < 1 || write.length > 2 ** 30) throw Errors.ArgumentOutOfRange(`${name}.write.length`, 'an integer in 1..2^30', write.length);
+    return { address, length: write.length, write };
+  }
+  const length = request.length;
+  if (!Number.isSafeInteger(length) || (length as number) < 1 || (length as number) > 2 ** 30) {
+    throw Errors.ArgumentOutOfRange(`${name}.length`, 'an integer in 1..2^30', length);
+  }
+  return { address, length: length as number };
 }
 
 /** Builds guest memory, the PCI bus, the IOMMU and the worker pool. */

@@ -28,12 +28,14 @@ function portFor(device: number): DmaPort {
   return (ports[device] ??= new DmaPort(engine, ram, state.invalidations.header, device));
 }
 
-export default function runTask(task: WorkerTask): DmaTaskResult {
+export default function runTask(task: WorkerTask): DmaTaskResult | DmaTaskResult[] {
   engine.beginTask();
   try {
     switch (task.kind) {
       case 'dma':
         return runDma(task.device, task.address, task.length, task.write);
+      case 'dma-batch':
+        return task.requests.map((request) => runDma(task.device, request.address, request.length, request.write));
     }
   } finally {
     engine.endTask();

@@ -10,8 +10,15 @@ export interface DmaTask {
   write?: Uint8Array;
 }
 
+/** Several DMAs by one device, run back to back in one worker (platform.dmaBatch). */
+export interface DmaBatchTask {
+  kind: 'dma-batch';
+  device: number;
+  requests: Array<{ address: number; length: number; write?: Uint8Array }>;
+}
+
 export type DmaTaskResult =
   | { ok: true; data?: Uint8Array }
   | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
 
-export type WorkerTask = DmaTask;
+export type WorkerTask = DmaTask | DmaBatchTask;

@@ -8,6 +8,7 @@ import {
   kDomainInputSizeField,
   kDomainTtbr0HighField,
   kDomainTtbr0LowField,
+  kDomainWalkCountField,
 } from '../shared/domain-table.js';
 import { entryTarget, pagesPerEntry } from '../shared/page-table-pool.js';
 import type { DomainState } from './domain-state.js';
@@ -64,11 +65,13 @@ export interface DomainSummary {
   devices: number;
   tokens: number;
   asid: number;
+  /** Page-table walks workers have done for this domain (IOTLB misses). */
+  walks: number;
 }
 
 const kindNames = { [ExtentKind.Logical]: 'logical', [ExtentKind.Identity]: 'identity', [ExtentKind.Token]: 'token', [ExtentKind.Hole]: 'reserved' } as const;
 
-export function describeDomain(domain: DomainState): DomainSummary {
+export function describeDomain(core: IommuCore, domain: DomainState): DomainSummary {
   return {
     type: domain.type,
     addressBits: domain.addressBits,
@@ -83,5 +86,6 @@ export function describeDomain(domain: DomainState): DomainSummary {
     devices: domain.devices.size,
     tokens: domain.tokens.size,
     asid: domain.asid,
+    walks: core.shared.domains.get(domain.slot, kDomainWalkCountField),
   };
 }

@@ -19,6 +19,8 @@ export interface IommuCoreOptions {
   policy: DmaProtectionPolicy;
   /** 'windows': SetDeviceFaultReportingEx returns STATUS_NOT_IMPLEMENTED, as Windows documents. */
   faultReportingEx: 'implemented' | 'windows';
+  /** Where errors thrown by driver callbacks go. */
+  onCallbackError: (error: unknown) => void;
 }
 
 /**
@@ -81,6 +83,10 @@ export class IommuCore {
     return this.#freeAsids.length;
   }
 
+  reportCallbackError(error: unknown): void {
+    this.options.onCallbackError(error);
+  }
+
   /** The domain-type mask the policy currently leaves `fn`. */
   availableDomainTypesOf(fn: PciFunction): number {
     return availableDomainTypes(this.arch, this.policy, fn.externalFacing);
@@ -91,8 +97,23 @@ export class IommuCore {
     this.shared.invalidations.publish(kInvalidateRange, domain.slot, firstPage, count);
   }
 
-  /** Every cached translation of `domain` dies: its generation moves on. */
+  /**
+   * Every cached translation of `domain` dies: its generation moves on by two. The
+   * generation is also a seqlock over the domain's shared record (see beginDomainUpdate),
+   * so it stays even outside an update.
+   */
   invalidateDomain(domain: DomainState): void {
+    Atomics.add(this.shared.domains.fields, domain.slot * DOMAIN_RECORD_INTS + kDomainGenerationField, 2);
+    this.shared.invalidations.publish(kInvalidateDomain, domain.slot, 0, 0);
+  }
+
+  /** Makes the domain's generation odd: walkers wait until endDomainUpdate (see translation-engine.ts). */
+  beginDomainUpdate(domain: DomainState): void {
+    Atomics.add(this.shared.domains.fields, domain.slot * DOMAIN_RECORD_INTS + kDomainGenerationField, 1);
+  }
+
+  /** Makes the generation even again, which also retires every cached translation of the domain. */
+  endDomainUpdate(domain: DomainState): void {
     Atomics.add(this.shared.domains.fields, domain.slot * DOMAIN_RECORD_INTS + kDomainGenerationField, 1);
     this.shared.invalidations.publish(kInvalidateDomain, domain.slot, 0, 0);
   }

@@ -141,12 +141,8 @@ export class TranslationEngine {
         return this.#translateManaged(device, flags, domain, iova, length, write);
       case DomainTypePassThrough:
         return this.#passThrough(device, flags, domain, iova, length, write);
-      case DomainTypeUnmanaged: {
-        const arm = this.#dom[d + kDomainArmFlagsField]!;
-        if ((arm & kArmConfigured) === 0) return this.#fault(device, flags, domain, iova, write, TranslationFault);
-        if ((arm & kArmTranslationEnabled) === 0) return this.#passThrough(device, flags, domain, iova, length, write);
-        return this.#translateArm64(device, flags, domain, iova, length, write);
-      }
+      case DomainTypeUnmanaged:
+        return this.#translateUnmanaged(device, flags, domain, iova, length, write);
       default:
         // The domain went away under a DMA that had already read the device context.
         return this.#fault(device, flags, domain, iova, write, TranslationFault);
@@ -188,11 +184,40 @@ export class TranslationEngine {
     return DMA_OK;
   }
 
-  #translateArm64(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
+  /**
+   * An unmanaged domain: its configuration is read under the domain generation's seqlock
+   * (ConfigureDomain makes it odd while it writes), so a DMA never mixes an old Ttbr0 with
+   * a new InputSize0.
+   */
+  #translateUnmanaged(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
     const d = domain * DOMAIN_RECORD_INTS;
-    const generation = this.#dom[d + kDomainGenerationField]!;
-    const ttbr0 = (this.#dom[d + kDomainTtbr0HighField]! >>> 0) * TWO_32 + (this.#dom[d + kDomainTtbr0LowField]! >>> 0);
-    const inputSize = this.#dom[d + kDomainInputSizeField]!;
+    const dom = this.#dom;
+    for (;;) {
+      const generation = Atomics.load(dom, d + kDomainGenerationField);
+      // Odd: ConfigureDomain is half-way through a few stores on the main thread.
+      if ((generation & 1) !== 0) continue;
+      const arm = dom[d + kDomainArmFlagsField]!;
+      const ttbr0 = (dom[d + kDomainTtbr0HighField]! >>> 0) * TWO_32 + (dom[d + kDomainTtbr0LowField]! >>> 0);
+      const inputSize = dom[d + kDomainInputSizeField]!;
+      if (Atomics.load(dom, d + kDomainGenerationField) !== generation) continue;
+      if ((arm & kArmConfigured) === 0) return this.#fault(device, flags, domain, iova, write, TranslationFault);
+      if ((arm & kArmTranslationEnabled) === 0) return this.#passThrough(device, flags, domain, iova, length, write);
+      return this.#translateArm64(device, flags, domain, iova, length, write, generation, ttbr0, inputSize);
+    }
+  }
+
+  #translateArm64(
+    device: number,
+    flags: number,
+    domain: number,
+    iova: number,
+    length: number,
+    write: boolean,
+    generation: number,
+    ttbr0: number,
+    inputSize: number,
+  ): number {
+    const d = domain * DOMAIN_RECORD_INTS;
     const need = write ? 2 : 1;
     const end = iova + length;
     let address = iova;

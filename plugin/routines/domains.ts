@@ -34,6 +34,7 @@ import {
   kDomainRootField,
   kDomainSerialField,
   kDomainTypeField,
+  kDomainWalkCountField,
 } from '../shared/domain-table.js';
 import { levelsForAddressBits } from '../shared/page-table-pool.js';
 import type { IOMMU_DMA_DOMAIN, IOMMU_DMA_RESERVED_REGION, Out } from '../types.js';
@@ -122,6 +123,7 @@ export function CreateDomainEx(
   shared.set(domain.slot, kDomainRootField, table?.root ?? 0);
   shared.set(domain.slot, kDomainLevelsField, table?.levels ?? 0);
   shared.set(domain.slot, kDomainAsidField, asid);
+  shared.set(domain.slot, kDomainWalkCountField, 0);
   shared.set(domain.slot, kDomainArmFlagsField, DomainType === DomainTypeUnmanaged ? 0 : kArmConfigured);
   // The type goes last: it is what makes the slot live for a walker.
   shared.set(domain.slot, kDomainTypeField, DomainType);

@@ -12,6 +12,7 @@ import {
 import { type InvalidationLog, kInvalidateDevice } from '../plugin/shared/invalidation-log.js';
 import { PCI_BAR0, PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE } from './pci-config-space.js';
 import { PciFunction, type PciFunctionOptions } from './pci-function.js';
+import type { BarDefinition } from './pci-config-space.js';
 
 /** What the bus needs to know about device models (registered by devices/models). */
 export interface DeviceModelInfo {
@@ -20,10 +21,14 @@ export interface DeviceModelInfo {
   classCode: number;
 }
 
-/** First address of the window where 32-bit memory BARs are placed ("firmware" assignment). */
+/** The windows BARs are placed in ("firmware" assignment): 32-bit memory, 64-bit memory, I/O ports. */
 const MMIO32_BASE = 0xc000_0000;
+const MMIO32_END = 2 ** 32;
 /** 64-bit BARs go above the largest guest memory (2^40). */
 const MMIO64_BASE = 2 ** 40;
+const MMIO64_END = 2 ** 48;
+const IO_BASE = 0x1000;
+const IO_END = 0x10000;
 
 /**
  * The emulated PCI bus: functions, their configuration space, and Bus Master Enable, which
@@ -40,6 +45,7 @@ export class PciBus {
   readonly #owned = new WeakSet<object>();
   #mmio32 = MMIO32_BASE;
   #mmio64 = MMIO64_BASE;
+  #io = IO_BASE;
 
   constructor(contexts: DeviceContextTable, log: InvalidationLog, models: ReadonlyMap<string, DeviceModelInfo>, inputMappingBase = 0) {
     this.#contexts = contexts;
@@ -68,11 +74,7 @@ export class PciBus {
     const existing = this.#byRequesterId.get(requesterId);
     if (existing !== undefined) throw Errors.DuplicateFunction(existing.bdf);
     if (this.#functions.length >= this.#contexts.capacity) throw Errors.TooManyFunctions(this.#contexts.capacity);
-    for (const bar of options.bars ?? []) {
-      if (!Number.isSafeInteger(bar.size) || bar.size < 16 || !Number.isInteger(Math.log2(bar.size)) || bar.size > 2 ** 31) {
-        throw Errors.ArgumentOutOfRange('options.bars[].size', 'a power of two between 16 and 2^31', bar.size);
-      }
-    }
+    this.#checkBars(options.bars ?? []);
     const slot = this.#functions.length;
     const fn = new PciFunction({ ...options, model, slot, inputMappingBase: this.#inputMappingBase }, info, (f, command) =>
       this.#commandWritten(f, command),
@@ -115,25 +117,57 @@ export class PciBus {
     this.#log.publish(kInvalidateDevice, fn.slot, 0, 0);
   }
 
-  /** Firmware-style BAR placement: each BAR naturally aligned in its window. */
+  /** Sizes a BAR may have, and whether every BAR of the function still fits its window. */
+  #checkBars(bars: readonly BarDefinition[]): void {
+    if (!Array.isArray(bars) || bars.length > 6) throw Errors.InvalidArgument('options.bars', 'an array of at most 6 BAR definitions', bars);
+    let mmio32 = this.#mmio32;
+    let mmio64 = this.#mmio64;
+    let io = this.#io;
+    let registers = 0;
+    for (const bar of bars) {
+      const kind = bar.kind ?? 'memory32';
+      const [min, max] = kind === 'io' ? [4, 256] : kind === 'memory32' ? [16, 2 ** 30] : [16, 2 ** 31];
+      if (kind !== 'io' && kind !== 'memory32' && kind !== 'memory64') throw Errors.InvalidArgument('options.bars[].kind', "'memory32', 'memory64' or 'io'", kind);
+      if (!Number.isSafeInteger(bar.size) || bar.size < min || bar.size > max || !Number.isInteger(Math.log2(bar.size))) {
+        throw Errors.ArgumentOutOfRange('options.bars[].size', `a power of two between ${min} and ${max} for a ${kind} BAR`, bar.size);
+      }
+      registers += kind === 'memory64' ? 2 : 1;
+      if (registers > 6) throw Errors.InvalidArgument('options.bars', 'BARs that fit the 6 BAR registers', bars);
+      if (kind === 'io') io = alignUp(io, bar.size) + bar.size;
+      else if (kind === 'memory32') mmio32 = alignUp(mmio32, bar.size) + bar.size;
+      else mmio64 = alignUp(mmio64, bar.size) + bar.size;
+      if (io > IO_END || mmio32 > MMIO32_END || mmio64 > MMIO64_END) throw Errors.BarWindowFull(kind);
+    }
+  }
+
+  /** Firmware-style BAR placement: each BAR naturally aligned in its window (checked by #checkBars). */
   #assignBars(fn: PciFunction): void {
     let register = 0;
     for (const bar of fn.bars) {
       const kind = bar.kind ?? 'memory32';
       if (kind === 'memory64') {
-        const base = Math.ceil(this.#mmio64 / bar.size) * bar.size;
+        const base = alignUp(this.#mmio64, bar.size);
         this.#mmio64 = base + bar.size;
         fn.config.write32(PCI_BAR0 + register * 4, base % 2 ** 32);
         fn.config.write32(PCI_BAR0 + register * 4 + 4, Math.floor(base / 2 ** 32));
         register += 2;
+      } else if (kind === 'io') {
+        const base = alignUp(this.#io, bar.size);
+        this.#io = base + bar.size;
+        fn.config.write32(PCI_BAR0 + register * 4, base);
+        register += 1;
       } else {
-        const base = Math.ceil(this.#mmio32 / bar.size) * bar.size;
+        const base = alignUp(this.#mmio32, bar.size);
         this.#mmio32 = base + bar.size;
-        fn.config.write32(PCI_BAR0 + register * 4, kind === 'io' ? base & 0xffff : base);
+        fn.config.write32(PCI_BAR0 + register * 4, base);
         register += 1;
       }
     }
   }
+}
+
+function alignUp(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
 }
 
 function checkField(name: string, value: unknown, max: number): asserts value is number {

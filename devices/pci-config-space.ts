@@ -30,7 +30,7 @@ const COMMAND_WRITABLE = PCI_COMMAND_IO_SPACE | PCI_COMMAND_MEMORY_SPACE | PCI_C
 export type BarKind = 'memory32' | 'memory64' | 'io';
 
 export interface BarDefinition {
-  /** Bytes; a power of two, at least 16 (memory) or 4 (I/O). */
+  /** Bytes, a power of two: 16 B to 1 GiB (memory32), 2 GiB (memory64); 4 to 256 B (I/O). */
   size: number;
   kind?: BarKind;
   prefetchable?: boolean;

@@ -20,3 +20,5 @@ export { PciFunction, type PciFunctionOptions } from '../devices/pci-function.js
 export * from '../devices/pci-config-space.js';
 export { Errors } from './errors.js';
 export { PAGE_SIZE } from './numbers.js';
+export type { WorkerRuntime } from '../workers/worker-runtime.js';
+export { DmaPort, DMA_OK, DMA_BLOCKED } from '../devices/dma-port.js';

@@ -18,6 +18,7 @@ import { type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOpti
 import { DeviceContextTable } from './shared/device-context-table.js';
 import { DomainTable } from './shared/domain-table.js';
 import { FaultRings } from './shared/fault-rings.js';
+import { IdentityWindows } from './shared/identity-windows.js';
 import { InvalidationLog } from './shared/invalidation-log.js';
 import { PageTablePool, TABLE_BYTES } from './shared/page-table-pool.js';
 import { type SharedState, sharedBuffersOf } from './shared/shared-state.js';
@@ -63,6 +64,7 @@ export class Platform {
       guestMemory: this.memory.buffer,
       pageTables: PageTablePool.create(Math.floor(options.pageTableBytes / TABLE_BYTES)),
       domains: DomainTable.create(options.maxDomains),
+      identityWindows: IdentityWindows.create(options.maxDomains),
       contexts: DeviceContextTable.create(options.maxFunctions),
       invalidations: InvalidationLog.create(options.invalidationLogCapacity),
       faultRings: FaultRings.create(ringCount, options.faultRingCapacity),
@@ -112,6 +114,22 @@ export class Platform {
     const results = await this.#runTask<DmaTaskResult[]>(task);
     this.#faults.drain();
     return results;
+  }
+
+  /**
+   * Runs `exportName` of the ES module at `moduleUrl` in a DMA worker, as
+   * `fn(runtime, args)` where `runtime` gives the device side of the IOMMU (runtime.portFor(pdo.slot)
+   * is that function's DMA port). For custom device models and benchmarks; `args` and the
+   * result cross threads by structured clone.
+   */
+  async runInWorker<Result>(moduleUrl: string | URL, exportName: string, args?: unknown): Promise<Result> {
+    if (this.#closed) throw Errors.PlatformClosed();
+    const url = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
+    if (typeof url !== 'string') throw Errors.InvalidArgument('moduleUrl', 'a URL or string', moduleUrl);
+    if (typeof exportName !== 'string') throw Errors.InvalidArgument('exportName', 'a string', exportName);
+    const result = await this.#runTask<Result>({ kind: 'module', url, export: exportName, args });
+    this.#faults.drain();
+    return result;
   }
 
   /**

@@ -1,49 +1,52 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { threadId, workerData } from 'node:worker_threads';
-import { DmaPort } from '../devices/dma-port.js';
 import { UnsupportedUpstreamTransaction } from '../plugin/enums.js';
-import { DMA_BLOCKED, DMA_OK, TranslationEngine } from '../plugin/data-plane/translation-engine.js';
-import { attachSharedState, type SharedBuffers } from '../plugin/shared/shared-state.js';
-import type { IotlbOptions } from '../plugin/data-plane/iotlb.js';
+import { DMA_BLOCKED, DMA_OK } from '../plugin/data-plane/translation-engine.js';
 import type { DmaTaskResult, WorkerTask } from './tasks.js';
+import { type DmaWorkerData, WorkerRuntime } from './worker-runtime.js';
 
 /**
  * A DMA worker: piscina loads this module once per thread. The shared buffers arrive once,
  * in workerData; after that every task translates and copies on its own, with this thread's
  * IOTLB, and reports faults through this thread's fault ring.
  */
-interface DmaWorkerData {
-  shared: SharedBuffers;
-  iotlb: IotlbOptions;
-}
+const runtime = new WorkerRuntime(workerData as DmaWorkerData, threadId);
+const modules = new Map<string, Record<string, unknown>>();
 
-const data = workerData as DmaWorkerData;
-const state = attachSharedState(data.shared);
-const slot = state.workerSlots.claim(threadId);
-if (slot < 0) throw new Error(`DMA worker ${threadId}: no free worker slot (the pool outgrew options.workerSlots)`);
-const engine = new TranslationEngine(state, slot, data.iotlb);
-const ram = new Uint8Array(state.guestMemory);
-const ports: DmaPort[] = [];
-
-function portFor(device: number): DmaPort {
-  return (ports[device] ??= new DmaPort(engine, ram, state.invalidations.header, device));
-}
-
-export default function runTask(task: WorkerTask): DmaTaskResult | DmaTaskResult[] {
-  engine.beginTask();
+export default async function runTask(task: WorkerTask): Promise<unknown> {
+  runtime.engine.beginTask();
   try {
     switch (task.kind) {
       case 'dma':
         return runDma(task.device, task.address, task.length, task.write);
       case 'dma-batch':
         return task.requests.map((request) => runDma(task.device, request.address, request.length, request.write));
+      case 'module': {
+        const module = modules.get(task.url) ?? (await loadModule(task.url));
+        modules.set(task.url, module);
+        const fn = module[task.export];
+        if (typeof fn !== 'function') throw new TypeError(`${task.url} has no exported function '${task.export}'`);
+        return await fn(runtime, task.args);
+      }
     }
   } finally {
-    engine.endTask();
+    runtime.engine.endTask();
   }
 }
 
+/**
+ * Loads a worker module. TypeScript sources (tests and benchmarks under tsx) go through
+ * require(): in worker threads tsx hooks only the CommonJS loader, which is also how piscina
+ * loaded this file. Everything else is a plain ES module import.
+ */
+async function loadModule(url: string): Promise<Record<string, unknown>> {
+  if (url.endsWith('.ts')) return createRequire(import.meta.url)(fileURLToPath(url)) as Record<string, unknown>;
+  return (await import(url)) as Record<string, unknown>;
+}
+
 function runDma(device: number, address: number, length: number, write: Uint8Array | undefined): DmaTaskResult {
-  const port = portFor(device);
+  const port = runtime.portFor(device);
   let data: Uint8Array | undefined;
   let result: number;
   if (write !== undefined) {
@@ -54,5 +57,5 @@ function runDma(device: number, address: number, length: number, write: Uint8Arr
   }
   if (result === DMA_OK) return data === undefined ? { ok: true } : { ok: true, data };
   if (result === DMA_BLOCKED) return { ok: false, faultType: UnsupportedUpstreamTransaction, faultAddress: address, blocked: true };
-  return { ok: false, faultType: result, faultAddress: engine.faultAddress, blocked: false };
+  return { ok: false, faultType: result, faultAddress: runtime.engine.faultAddress, blocked: false };
 }

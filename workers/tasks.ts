@@ -21,4 +21,12 @@ export type DmaTaskResult =
   | { ok: true; data?: Uint8Array }
   | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
 
-export type WorkerTask = DmaTask | DmaBatchTask;
+/** Calls `export` of the ES module at `url` as fn(runtime, args) in a worker (platform.runInWorker). */
+export interface ModuleTask {
+  kind: 'module';
+  url: string;
+  export: string;
+  args: unknown;
+}
+
+export type WorkerTask = DmaTask | DmaBatchTask | ModuleTask;

@@ -2,7 +2,16 @@ import type { GuestMemory } from '../../devices/guest-memory.js';
 import type { PciBus } from '../../devices/pci-bus.js';
 import type { PciFunction } from '../../devices/pci-function.js';
 import { kContextDomainField, kContextFaultReporting, kNoDomain } from '../shared/device-context-table.js';
-import { DOMAIN_RECORD_INTS, kDomainFree, kDomainGenerationField, kDomainTypeField } from '../shared/domain-table.js';
+import {
+  DOMAIN_RECORD_INTS,
+  kDomainFree,
+  kDomainGenerationField,
+  kDomainIdentityCountField,
+  kDomainIdentityVersionField,
+  kDomainTypeField,
+} from '../shared/domain-table.js';
+import { IdentityWindows, WINDOW_DOUBLES, WINDOWS_PER_DOMAIN } from '../shared/identity-windows.js';
+import { ExtentKind } from './logical-space.js';
 import { kInvalidateDevice, kInvalidateDomain, kInvalidateRange } from '../shared/invalidation-log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import { type Architecture, availableDomainTypes, type DmaProtectionPolicy } from './dma-protection-policy.js';
@@ -127,6 +136,30 @@ export class IommuCore {
   setFaultReporting(fn: PciFunction, enabled: boolean): void {
     this.shared.contexts.setFlag(fn.slot, kContextFaultReporting, enabled);
     this.shared.invalidations.publish(kInvalidateDevice, fn.slot, 0, 0);
+  }
+
+  /**
+   * Rewrites `domain`'s identity windows from its identity extents (the largest ones that
+   * fit). Call before publishing the invalidation of a removed identity range.
+   */
+  refreshIdentityWindows(domain: DomainState): void {
+    const extents = (domain.space?.extents() ?? [])
+      .filter((extent) => extent.kind === ExtentKind.Identity)
+      .sort((a, b) => b.pages - a.pages)
+      .slice(0, WINDOWS_PER_DOMAIN);
+    const fields = this.shared.domains.fields;
+    const base = domain.slot * DOMAIN_RECORD_INTS;
+    const values = this.shared.identityWindows.values;
+    const at = IdentityWindows.baseOf(domain.slot);
+    // Seqlock: odd while the windows change; a worker that sees odd or a changed version walks instead.
+    Atomics.add(fields, base + kDomainIdentityVersionField, 1);
+    extents.forEach((extent, i) => {
+      values[at + i * WINDOW_DOUBLES] = extent.first;
+      values[at + i * WINDOW_DOUBLES + 1] = extent.first + extent.pages;
+      values[at + i * WINDOW_DOUBLES + 2] = extent.owner as number;
+    });
+    Atomics.store(fields, base + kDomainIdentityCountField, extents.length);
+    Atomics.add(fields, base + kDomainIdentityVersionField, 1);
   }
 
   /** Marks `domain`'s slot free in the shared domain table and invalidates it. */

@@ -113,7 +113,12 @@ export class ManagedPageTable {
 
   /** Tables that `unmap(first, count)` needs for splitting large leaves at the range's edges. */
   splitTablesNeeded(first: number, count: number): number {
-    return this.#splitsAt(first, first) + this.#splitsAt(first + count, first + count - 1);
+    // Each split is identified by the level and first page of the leaf it replaces; both
+    // edges may fall in the same large leaf, which is then split once.
+    const splits = new Set<string>();
+    this.#splitsAt(first, first, splits);
+    this.#splitsAt(first + count, first + count - 1, splits);
+    return splits.size;
   }
 
   /** Clears pages [first, first + count), splitting large leaves that straddle the edges. */
@@ -203,13 +208,13 @@ export class ManagedPageTable {
     return table;
   }
 
-  /** Tables needed to split down to a page boundary at `boundary`, looking at the leaf holding `page`. */
-  #splitsAt(boundary: number, page: number): number {
+  /** Adds to `splits` the leaves split to cut at page `boundary`, starting from the leaf holding `page`. */
+  #splitsAt(boundary: number, page: number, splits: Set<string>): void {
     const [entry, level] = this.lookup(page);
-    if (entry === 0 || level === this.levels - 1) return 0;
-    let splits = 0;
-    for (let l = level; l < this.levels - 1 && boundary % this.#spans[l]! !== 0; l++) splits++;
-    return splits;
+    if (entry === 0) return;
+    for (let l = level; l < this.levels - 1 && boundary % this.#spans[l]! !== 0; l++) {
+      splits.add(`${l}:${Math.floor(page / this.#spans[l]!)}`);
+    }
   }
 
   #unmapIn(table: number, level: number, tableFirst: number, first: number, end: number): void {

@@ -66,14 +66,19 @@ export class IotlbArray {
 
   insert(domain: number, tag: number, generation: number, value: number): void {
     const set = this.setOf(domain, tag);
+    // Reuse the way already holding (domain, tag), whatever its generation; else an empty
+    // way; else evict the set's next victim (round robin).
     let way = -1;
+    let empty = -1;
     for (let i = 0; i < this.ways; i++) {
       const at = set + i;
-      if (this.domain[at] === -1 || (this.domain[at] === domain && this.tag[at] === tag)) {
+      if (this.domain[at] === domain && this.tag[at] === tag) {
         way = i;
         break;
       }
+      if (empty < 0 && this.domain[at] === -1) empty = i;
     }
+    if (way < 0) way = empty;
     if (way < 0) {
       const s = set / this.ways;
       way = this.#victim[s]!;

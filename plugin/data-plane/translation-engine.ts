@@ -23,6 +23,8 @@ import {
   kArmTranslationEnabled,
   kDomainArmFlagsField,
   kDomainGenerationField,
+  kDomainIdentityCountField,
+  kDomainIdentityVersionField,
   kDomainInputSizeField,
   kDomainLevelsField,
   kDomainRootField,
@@ -33,6 +35,7 @@ import {
   kDomainWalkCountField,
 } from '../shared/domain-table.js';
 import { kFaultAddressValid, kFaultWriteNotRead } from '../shared/fault-rings.js';
+import { IdentityWindows, WINDOW_DOUBLES } from '../shared/identity-windows.js';
 import { kInvalidateRange, kSequenceField } from '../shared/invalidation-log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kArmResultSpan, walkArm64 } from './arm64-walker.js';
@@ -80,6 +83,7 @@ export class TranslationEngine {
   readonly #ctx: Int32Array;
   readonly #dom: Int32Array;
   readonly #entries: Uint32Array;
+  readonly #windows: Float64Array;
   readonly #ram32: Uint32Array;
   readonly #logHeader: Int32Array;
   readonly #logRecords: Float64Array;
@@ -94,6 +98,7 @@ export class TranslationEngine {
     this.#ctx = state.contexts.fields;
     this.#dom = state.domains.fields;
     this.#entries = state.pageTables.entries;
+    this.#windows = state.identityWindows.values;
     this.#ram32 = new Uint32Array(state.guestMemory);
     this.#logHeader = state.invalidations.header;
     this.#logRecords = state.invalidations.records;
@@ -163,6 +168,9 @@ export class TranslationEngine {
       let leafLeft: number;
       if (value >= 0) {
         leafLeft = this.iotlb.lastSpan - (page % this.iotlb.lastSpan);
+      } else if ((value = this.#identityWindow(d, domain, page)) >= 0) {
+        // Identity fast path: no walk, and no IOTLB entry spent on it.
+        leafLeft = this.#windowLeft;
       } else {
         Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
         const entry = walkManaged(this.#entries, root, levels, page);
@@ -204,6 +212,33 @@ export class TranslationEngine {
       if ((arm & kArmTranslationEnabled) === 0) return this.#passThrough(device, flags, domain, iova, length, write);
       return this.#translateArm64(device, flags, domain, iova, length, write, generation, ttbr0, inputSize);
     }
+  }
+
+  /** Pages left in the window found by the last successful #identityWindow. */
+  #windowLeft = 0;
+
+  /**
+   * `page * 4 | access` if `page` lies in one of the domain's identity windows, else -1. Read
+   * under the windows' seqlock; an inconsistent read answers -1 and the caller walks.
+   */
+  #identityWindow(d: number, domain: number, page: number): number {
+    const dom = this.#dom;
+    const count = dom[d + kDomainIdentityCountField]!;
+    if (count === 0) return -1;
+    const version = Atomics.load(dom, d + kDomainIdentityVersionField);
+    if ((version & 1) !== 0) return -1;
+    const windows = this.#windows;
+    const base = IdentityWindows.baseOf(domain);
+    let found = -1;
+    for (let i = 0; i < count; i++) {
+      const at = base + i * WINDOW_DOUBLES;
+      if (page >= windows[at]! && page < windows[at + 1]!) {
+        found = page * 4 + windows[at + 2]!;
+        this.#windowLeft = windows[at + 1]! - page;
+        break;
+      }
+    }
+    return Atomics.load(dom, d + kDomainIdentityVersionField) === version ? found : -1;
   }
 
   #translateArm64(

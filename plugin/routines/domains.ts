@@ -113,7 +113,7 @@ export function CreateDomainEx(
     allocator?.claimRange(region.firstPage, region.pages);
     if (region.shouldMap) {
       table!.mapRun(region.firstPage, region.pages, region.firstPage, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, true);
-      domain.space!.insert({ first: region.firstPage, pages: region.pages, kind: ExtentKind.Identity, owner: null });
+      domain.space!.insert({ first: region.firstPage, pages: region.pages, kind: ExtentKind.Identity, owner: IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE });
     } else {
       domain.space!.insert({ first: region.firstPage, pages: region.pages, kind: ExtentKind.Hole, owner: null });
     }
@@ -125,6 +125,7 @@ export function CreateDomainEx(
   shared.set(domain.slot, kDomainAsidField, asid);
   shared.set(domain.slot, kDomainWalkCountField, 0);
   shared.set(domain.slot, kDomainArmFlagsField, DomainType === DomainTypeUnmanaged ? 0 : kArmConfigured);
+  core.refreshIdentityWindows(domain);
   // The type goes last: it is what makes the slot live for a walker.
   shared.set(domain.slot, kDomainTypeField, DomainType);
   core.domainAt[domain.slot] = domain;

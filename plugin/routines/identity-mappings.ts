@@ -40,8 +40,10 @@ export function MapIdentityRangeEx(core: IommuCore, Domain: unknown, Permissions
   for (let i = 0; i < runs.firstFrames.length; i++) {
     const first = runs.firstFrames[i]!;
     table.mapRun(first, runs.counts[i]!, first, Permissions, true);
-    space.insert({ first, pages: runs.counts[i]!, kind: ExtentKind.Identity, owner: null });
+    // An identity extent's owner is its access bits (the identity windows need them).
+    space.insert({ first, pages: runs.counts[i]!, kind: ExtentKind.Identity, owner: Permissions });
   }
+  core.refreshIdentityWindows(domain);
   return STATUS_SUCCESS;
 }
 
@@ -66,11 +68,12 @@ export function UnmapIdentityRangeEx(core: IommuCore, Domain: unknown, MappedPhy
   }
   if (core.tables.available() < splits) return STATUS_INSUFFICIENT_RESOURCES;
   for (let i = 0; i < runs.firstFrames.length; i++) {
-    const first = runs.firstFrames[i]!;
-    table.unmap(first, runs.counts[i]!);
-    core.invalidateRange(domain, first, runs.counts[i]!);
-    space.remove(first, runs.counts[i]!, () => {});
+    table.unmap(runs.firstFrames[i]!, runs.counts[i]!);
+    space.remove(runs.firstFrames[i]!, runs.counts[i]!, () => {});
   }
+  // Windows first, then the invalidations: a DMA that starts after them finds neither.
+  core.refreshIdentityWindows(domain);
+  for (let i = 0; i < runs.firstFrames.length; i++) core.invalidateRange(domain, runs.firstFrames[i]!, runs.counts[i]!);
   return STATUS_SUCCESS;
 }
 

@@ -16,6 +16,8 @@
  *   kDomainTtbr0HighField   Unmanaged: Ttbr0 bits 63..32
  *   kDomainInputSizeField   Unmanaged: InputSize0 (25..48)
  *   kDomainWalkCountField   page-table walks done for this domain, all workers (statistics)
+ *   kDomainIdentityVersionField  seqlock over the domain's identity windows (identity-windows.ts)
+ *   kDomainIdentityCountField    identity windows in use (0..8)
  *
  * Writers: the control plane only. Readers: every worker, after an Atomics.load of the
  * invalidation sequence (see invalidation-log.ts), which orders them after the writes that
@@ -35,6 +37,8 @@ export const kDomainTtbr0LowField = 7;
 export const kDomainTtbr0HighField = 8;
 export const kDomainInputSizeField = 9;
 export const kDomainWalkCountField = 10;
+export const kDomainIdentityVersionField = 11;
+export const kDomainIdentityCountField = 12;
 
 export const kArmConfigured = 0x1;
 export const kArmTranslationEnabled = 0x2;

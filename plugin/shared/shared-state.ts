@@ -2,6 +2,7 @@ import { WorkerSlots } from '../../workers/worker-slots.js';
 import { DeviceContextTable } from './device-context-table.js';
 import { DomainTable } from './domain-table.js';
 import { FaultRings } from './fault-rings.js';
+import { IdentityWindows } from './identity-windows.js';
 import { InvalidationLog } from './invalidation-log.js';
 import { PageTablePool } from './page-table-pool.js';
 
@@ -13,6 +14,7 @@ export interface SharedBuffers {
   guestMemory: SharedArrayBuffer;
   pageTables: SharedArrayBuffer;
   domains: SharedArrayBuffer;
+  identityWindows: SharedArrayBuffer;
   contexts: SharedArrayBuffer;
   invalidations: SharedArrayBuffer;
   faultRings: SharedArrayBuffer;
@@ -26,6 +28,7 @@ export interface SharedState {
   guestMemory: SharedArrayBuffer;
   pageTables: PageTablePool;
   domains: DomainTable;
+  identityWindows: IdentityWindows;
   contexts: DeviceContextTable;
   invalidations: InvalidationLog;
   faultRings: FaultRings;
@@ -37,6 +40,7 @@ export function attachSharedState(buffers: SharedBuffers): SharedState {
     guestMemory: buffers.guestMemory,
     pageTables: new PageTablePool(buffers.pageTables),
     domains: new DomainTable(buffers.domains),
+    identityWindows: new IdentityWindows(buffers.identityWindows),
     contexts: new DeviceContextTable(buffers.contexts),
     invalidations: new InvalidationLog(buffers.invalidations),
     faultRings: new FaultRings(buffers.faultRings, buffers.faultRingCount, buffers.faultRingCapacity),
@@ -49,6 +53,7 @@ export function sharedBuffersOf(state: SharedState): SharedBuffers {
     guestMemory: state.guestMemory,
     pageTables: state.pageTables.buffer,
     domains: state.domains.buffer,
+    identityWindows: state.identityWindows.buffer,
     contexts: state.contexts.buffer,
     invalidations: state.invalidations.buffer,
     faultRings: state.faultRings.buffer,

@@ -1,0 +1,92 @@
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import {
+  bytesPerMappedPage,
+  dmaCopyRatio,
+  faultFigures,
+  iotlbSweep,
+  mapUnmapNs,
+  smallAccessRatio,
+  workerScaling,
+} from './scenarios.js';
+import { stress } from '../stress/stress.js';
+
+/**
+ * `npm run bench [-- --json FILE] [--quick] [--stress-seconds N]`
+ * Prints a table of ratios against baselines measured in the same run (and writes the
+ * figures as JSON with --json). Progress goes to stderr only on a terminal.
+ */
+const argv = process.argv.slice(2);
+const option = (name: string) => {
+  const at = argv.indexOf(name);
+  return at >= 0 ? argv[at + 1] : undefined;
+};
+const quick = argv.includes('--quick');
+const jsonFile = option('--json');
+const stressSeconds = Number(option('--stress-seconds') ?? (quick ? 2 : 10));
+const steps = ['dmaCopyRatio', 'smallAccessRatio', 'mapUnmapNs', 'workerScaling', 'faults', 'iotlbSweep', 'bytesPerMappedPage', 'stress'];
+let step = 0;
+const progress = (name: string) => {
+  step++;
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K[${step}/${steps.length}] ${name}...`);
+};
+
+const started = performance.now();
+progress('dmaCopyRatio');
+const copy = await dmaCopyRatio([64, 4096, 65536, 1048576], quick);
+progress('smallAccessRatio');
+const small = await smallAccessRatio(quick);
+progress('mapUnmapNs');
+const mapUnmap = await mapUnmapNs([1, 8, 256], quick);
+progress('workerScaling');
+const scaling = await workerScaling(quick);
+progress('faults');
+const faults = await faultFigures(quick);
+progress('iotlbSweep');
+const sweep = await iotlbSweep(quick);
+progress('bytesPerMappedPage');
+const bytesPerPage = await bytesPerMappedPage();
+progress(`concurrency stress (${stressSeconds} s)`);
+const stressResult = await stress(stressSeconds);
+if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+
+const figures = {
+  machine: { cpus: cpus().length, availableParallelism: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  quick,
+  dmaCopyRatio: copy,
+  smallAccessRatio: small,
+  mapUnmapNs: mapUnmap,
+  workerScaling: scaling,
+  faultsPerSecond: faults.faultsPerSecond,
+  faultsDeliveredPerSecond: faults.deliveredPerSecond,
+  faultsAccountedFor: faults.accountedFor,
+  faultLatencyMs: faults.faultLatencyMs,
+  iotlbSweep: sweep,
+  bytesPerMappedPage: bytesPerPage,
+  stress: stressResult,
+  seconds: (performance.now() - started) / 1000,
+};
+
+const f = (n: number, digits = 2) => n.toFixed(digits);
+const rows: Array<[string, string, string]> = [
+  ...Object.entries(copy).map(([size, ratio]): [string, string, string] => [`dmaCopyRatio[${size}]`, f(ratio), size === '64' ? '-' : '>= 0.9']),
+  ['smallAccessRatio', f(small), '>= 0.5'],
+  ...Object.entries(mapUnmap).map(([pages, m]): [string, string, string] => [
+    `mapUnmapNs[${pages}] map / unmap`,
+    `${f(m.mapMean, 0)} ±${f(m.mapSd, 0)} / ${f(m.unmapMean, 0)} ±${f(m.unmapSd, 0)}`,
+    pages === '1' ? '<= 250 / <= 350' : '-',
+  ]),
+  ['workerScaling (2 vs 1)', f(scaling), '>= 1.8'],
+  ['faultsPerSecond (raised)', f(faults.faultsPerSecond, 0), '>= 1000000'],
+  ['faults delivered per second', f(faults.deliveredPerSecond, 0), '-'],
+  ['every fault accounted for', String(faults.accountedFor), 'true'],
+  ['faultLatencyMs p50 / p99', `${f(faults.faultLatencyMs.p50, 3)} / ${f(faults.faultLatencyMs.p99, 3)}`, 'p99 <= 1'],
+  ...sweep.map((row): [string, string, string] => [`iotlbSweep[${row.workingSetPages} pages]`, `${f(row.throughputRatio)} (hits ${f(row.iotlbHitRate * 100, 1)}%)`, '-']),
+  ['bytesPerMappedPage', f(bytesPerPage), '<= 9'],
+  ['stress: DMAs checked / violations', `${stressResult.dmas} / ${stressResult.violations}`, '0 violations'],
+];
+const width = Math.max(...rows.map((r) => r[0].length));
+console.log(`viommu benchmark (${figures.machine.cpus} cpus, ${figures.machine.cpuModel}, Node ${process.version}${quick ? ', quick' : ''})`);
+for (const [name, value, target] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${target}`);
+if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
+if (stressResult.violations > 0) process.exitCode = 1;

@@ -1,0 +1,279 @@
+import {
+  createPlatform,
+  DomainTypeTranslate,
+  IOMMU_ACCESS_READ,
+  IOMMU_ACCESS_WRITE,
+  MapPhysicalAddressTypePfn,
+  STATUS_SUCCESS,
+  describeStatus,
+  type DMA_IOMMU_INTERFACE_V2,
+  type DMA_IOMMU_INTERFACE_EX,
+  type Out,
+  type FAULT_INFORMATION,
+  type IOMMU_DMA_DEVICE,
+  type IOMMU_DMA_DOMAIN,
+  type Platform,
+  type PciFunction,
+} from '../../plugin/index.js';
+import type { Rate } from './workloads.js';
+
+/** The measurements behind `npm run bench`; each builds its own platform and closes it. */
+
+const PAGE = 4096;
+const workloads = new URL('./workloads.ts', import.meta.url);
+const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
+
+function check(status: number, what: string): void {
+  if (status !== STATUS_SUCCESS) throw new Error(`${what}: ${describeStatus(status)}`);
+}
+
+interface Rig {
+  platform: Platform;
+  V2: DMA_IOMMU_INTERFACE_V2;
+  fn: PciFunction;
+  device: IOMMU_DMA_DEVICE;
+  domain: IOMMU_DMA_DOMAIN;
+}
+
+/** A platform with one device attached to a Translate domain without allocator (explicit addresses). */
+async function rig(workers: number, memoryBytes = 256 * 1024 * 1024, allocator: object | null = null, deviceNumber = 1, existing?: Platform): Promise<Rig> {
+  const platform = existing ?? (await createPlatform({ workers, memoryBytes }));
+  const table: Out<DMA_IOMMU_INTERFACE_EX> = {};
+  check(platform.IoGetIommuInterfaceEx(2, 0, table), 'IoGetIommuInterfaceEx');
+  const V2 = table.value!.V2;
+  const fn = platform.bus.addFunction({ bus: 0, device: deviceNumber, function: 0 });
+  const device: { value?: IOMMU_DMA_DEVICE } = {};
+  const domain: { value?: IOMMU_DMA_DOMAIN } = {};
+  check(V2.CreateDevice(fn, null, device), 'CreateDevice');
+  check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, allocator, null, domain), 'CreateDomainEx');
+  check(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+  return { platform, V2, fn, device: device.value!, domain: domain.value! };
+}
+
+/** Maps each of `pfns` with its own 4 KiB mapping at consecutive logical pages from `iova`. */
+function mapPages(r: Rig, iova: number, pfns: readonly number[]): void {
+  const out: { value?: number } = {};
+  pfns.forEach((pfn, i) => {
+    const description = { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: [pfn], NumberOfPages: 1 } };
+    check(r.V2.MapLogicalRangeEx(r.domain, RW, description, iova + i * PAGE, null, null, out), 'MapLogicalRangeEx');
+  });
+}
+
+export async function dmaCopyRatio(sizes: number[], quick: boolean): Promise<Record<string, number>> {
+  const r = await rig(1);
+  try {
+    const maxPages = Math.max(...sizes) / PAGE;
+    const source = r.platform.memory.allocateContiguousPages(maxPages);
+    const destination = r.platform.memory.allocateContiguousPages(maxPages);
+    const sourceIova = 0x1000_0000;
+    const destinationIova = 0x2000_0000;
+    mapPages(r, sourceIova, Array.from({ length: maxPages }, (_, i) => source + i));
+    mapPages(r, destinationIova, Array.from({ length: maxPages }, (_, i) => destination + i));
+    const ratios: Record<string, number> = {};
+    for (const size of sizes) {
+      const perRound = Math.max(4, Math.floor((quick ? 2 : 8) * 2 ** 20 / size));
+      const rate = await r.platform.runInWorker<Rate>(workloads, 'copy', {
+        device: r.fn.slot,
+        sourceIova,
+        destinationIova,
+        sourcePa: source * PAGE,
+        destinationPa: destination * PAGE,
+        size,
+        rounds: quick ? 6 : 20,
+        perRound,
+      });
+      ratios[String(size)] = rate.iommu / rate.direct;
+    }
+    return ratios;
+  } finally {
+    await r.platform.close();
+  }
+}
+
+export async function smallAccessRatio(quick: boolean): Promise<number> {
+  const r = await rig(1);
+  try {
+    const ring = r.platform.memory.allocatePages(1)[0]!;
+    for (let i = 0; i < 512; i++) r.platform.memory.writeU32(ring * PAGE + i * 8, i * 2654435761 >>> 0);
+    mapPages(r, 0x3000_0000, [ring]);
+    const rate = await r.platform.runInWorker<Rate>(workloads, 'smallReads', {
+      device: r.fn.slot,
+      ringIova: 0x3000_0000,
+      ringPa: ring * PAGE,
+      descriptors: 256,
+      rounds: quick ? 6 : 20,
+      perRound: quick ? 500_000 : 2_000_000,
+    });
+    return rate.iommu / rate.direct;
+  } finally {
+    await r.platform.close();
+  }
+}
+
+export interface MapUnmapFigures {
+  mapMean: number;
+  mapSd: number;
+  unmapMean: number;
+  unmapSd: number;
+}
+
+/** Per-operation map and unmap cost of N-page mappings (buddy allocator), as Linux's dma_map_benchmark reports. */
+export async function mapUnmapNs(pageCounts: number[], quick: boolean): Promise<Record<string, MapUnmapFigures>> {
+  const r = await rig(0, 256 * 1024 * 1024, { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidth: 48 } });
+  try {
+    const figures: Record<string, MapUnmapFigures> = {};
+    for (const pages of pageCounts) {
+      const pfns = r.platform.memory.allocatePages(pages);
+      const mdl = { MapType: 0, Mdl: { Mdl: r.platform.memory.mdl(pfns) } };
+      const batch = pages >= 256 ? 100 : 1000;
+      const batches = quick ? 20 : 100;
+      const addresses = new Array<number>(batch);
+      const out: { value?: number } = {};
+      const mapTimes: number[] = [];
+      const unmapTimes: number[] = [];
+      for (let b = -5; b < batches; b++) {
+        let t = process.hrtime.bigint();
+        for (let i = 0; i < batch; i++) {
+          r.V2.MapLogicalRangeEx(r.domain, RW, mdl, null, null, null, out);
+          addresses[i] = out.value!;
+        }
+        const mapped = process.hrtime.bigint() - t;
+        t = process.hrtime.bigint();
+        for (let i = 0; i < batch; i++) r.V2.UnmapLogicalRange(r.domain, addresses[i], pages);
+        const unmapped = process.hrtime.bigint() - t;
+        if (b >= 0) {
+          mapTimes.push(Number(mapped) / batch);
+          unmapTimes.push(Number(unmapped) / batch);
+        }
+      }
+      figures[String(pages)] = { mapMean: mean(mapTimes), mapSd: sd(mapTimes), unmapMean: mean(unmapTimes), unmapSd: sd(unmapTimes) };
+      r.platform.memory.freePages(pfns);
+    }
+    return figures;
+  } finally {
+    await r.platform.close();
+  }
+}
+
+/** Aggregate DMA copy throughput with 2 workers divided by 1 worker (4 KiB copies, each worker its own device). */
+export async function workerScaling(quick: boolean): Promise<number> {
+  const platform = await createPlatform({ workers: 2, memoryBytes: 64 * 1024 * 1024 });
+  try {
+    const rigs = [await rig(2, 0, null, 1, platform), await rig(2, 0, null, 2, platform)];
+    const args = rigs.map((r, i) => {
+      const pfns = platform.memory.allocatePages(2);
+      mapPages(r, 0x4000_0000 + i * 0x10_0000, pfns);
+      return { device: r.fn.slot, sourceIova: 0x4000_0000 + i * 0x10_0000, destinationIova: 0x4000_0000 + i * 0x10_0000 + PAGE, size: PAGE, milliseconds: quick ? 300 : 1000 };
+    });
+    const rate = (runs: Array<{ copies: number; seconds: number }>) => runs.reduce((sum, run) => sum + run.copies / run.seconds, 0);
+    // Warm both workers, then one alone, then both at once.
+    await Promise.all(args.map((a) => platform.runInWorker(workloads, 'copyFor', { ...a, milliseconds: 100 })));
+    const one = rate([await platform.runInWorker(workloads, 'copyFor', args[0])]);
+    const two = rate(await Promise.all(args.map((a) => platform.runInWorker<{ copies: number; seconds: number }>(workloads, 'copyFor', a))));
+    return two / one;
+  } finally {
+    await platform.close();
+  }
+}
+
+export interface FaultFigures {
+  faultsPerSecond: number;
+  deliveredPerSecond: number;
+  accountedFor: boolean;
+  faultLatencyMs: { p50: number; p99: number };
+}
+
+export async function faultFigures(quick: boolean): Promise<FaultFigures> {
+  const r = await rig(1);
+  try {
+    const latencies: number[] = [];
+    let times: Float64Array | null = null;
+    const base = 0x5000_0000;
+    check(
+      r.V2.SetDeviceFaultReportingEx(r.device, r.fn.inputMappingId, true, {
+        FaultHandler: (_: unknown, info: FAULT_INFORMATION) => {
+          if (times !== null) latencies.push(performance.timeOrigin + performance.now() - times[(info.Arm64!.FaultAddress - base) / PAGE]!);
+        },
+      }),
+      'SetDeviceFaultReportingEx',
+    );
+    const storm = await r.platform.runInWorker<{ faults: number; seconds: number }>(workloads, 'faultStorm', { device: r.fn.slot, address: base, milliseconds: quick ? 300 : 1000 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const stats = r.platform.faultStats();
+    const accountedFor = stats.raised === stats.delivered + stats.dropped + stats.suppressed + stats.pending && stats.raised >= storm.faults;
+
+    const count = quick ? 500 : 2000;
+    const buffer = new SharedArrayBuffer(count * 8);
+    times = new Float64Array(buffer);
+    await r.platform.runInWorker(workloads, 'timedFaults', { device: r.fn.slot, address: base, count, gapMicroseconds: 200, times: buffer });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    latencies.sort((a, b) => a - b);
+    return {
+      faultsPerSecond: storm.faults / storm.seconds,
+      deliveredPerSecond: stats.delivered / storm.seconds,
+      accountedFor,
+      faultLatencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+    };
+  } finally {
+    await r.platform.close();
+  }
+}
+
+/** Random 256-byte reads over working sets from a quarter to eight times the IOTLB's 4 KiB capacity. */
+export async function iotlbSweep(quick: boolean): Promise<Array<{ workingSetPages: number; throughputRatio: number; iotlbHitRate: number }>> {
+  const capacity = 4096;
+  const r = await rig(1, 128 * 1024 * 1024);
+  try {
+    const physical = r.platform.memory.allocatePages(4096);
+    const rows: Array<{ workingSetPages: number; throughputRatio: number; iotlbHitRate: number }> = [];
+    for (const factor of [0.25, 0.5, 1, 2, 4, 8]) {
+      const pages = capacity * factor;
+      const iova = 0x1_0000_0000 * (rows.length + 1);
+      const pfns = Array.from({ length: pages }, (_, i) => physical[(i * 7919) % physical.length]!);
+      mapPages(r, iova, pfns);
+      const rate = await r.platform.runInWorker<Rate & { iotlbHitRate: number }>(workloads, 'sweep', {
+        device: r.fn.slot,
+        iovas: pfns.map((_, i) => iova + i * PAGE),
+        pas: pfns.map((pfn) => pfn * PAGE),
+        bytes: 256,
+        rounds: quick ? 4 : 12,
+        perRound: quick ? 100_000 : 300_000,
+        seed: 42,
+      });
+      rows.push({ workingSetPages: pages, throughputRatio: rate.iommu / rate.direct, iotlbHitRate: rate.iotlbHitRate });
+    }
+    return rows;
+  } finally {
+    await r.platform.close();
+  }
+}
+
+/** Page-table bytes per mapped 4 KiB page with 1,048,576 pages mapped (scattered frames: 4 KiB leaves). */
+export async function bytesPerMappedPage(): Promise<number> {
+  const r = await rig(0, 64 * 1024 * 1024);
+  try {
+    const before = r.platform.pageTablesInUse;
+    const pfns = r.platform.memory.allocatePages(1024).filter((_, i) => i % 2 === 0);
+    const description = { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: pfns, NumberOfPages: pfns.length } };
+    const out: { value?: number } = {};
+    const total = 1_048_576;
+    for (let page = 0; page < total; page += pfns.length) check(r.V2.MapLogicalRangeEx(r.domain, RW, description, 0x10_0000_0000 + page * PAGE, null, null, out), 'MapLogicalRangeEx');
+    return ((r.platform.pageTablesInUse - before) * 2048) / total;
+  } finally {
+    await r.platform.close();
+  }
+}
+
+function mean(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function sd(values: number[]): number {
+  const m = mean(values);
+  return Math.sqrt(values.reduce((a, b) => a + (b - m) ** 2, 0) / values.length);
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}

@@ -1,0 +1,154 @@
+import {
+  createPlatform,
+  DomainTypeTranslate,
+  IOMMU_ACCESS_READ,
+  IOMMU_ACCESS_WRITE,
+  MapPhysicalAddressTypePfn,
+  STATUS_SUCCESS,
+  describeStatus,
+  type DMA_IOMMU_INTERFACE_EX,
+  type IOMMU_DMA_DEVICE,
+  type IOMMU_DMA_DOMAIN,
+  type Out,
+} from '../../plugin/index.js';
+import { CANARY_WORD, GUARD_WORD, kLedgerSlot, kLedgerState, kLedgerUnmapSeq, kMapped, kUnmapped, LEDGER_FIELDS, patternWord } from './page-ledger.js';
+import type { CheckResult } from './stress-worker.js';
+
+export interface StressResult extends CheckResult {
+  remaps: number;
+  rangeUnmaps: number;
+  guardPagesIntact: boolean;
+  seconds: number;
+}
+
+const PAGE = 4096;
+const checker = new URL('./stress-worker.ts', import.meta.url);
+
+function check(status: number, what: string): void {
+  if (status !== STATUS_SUCCESS) throw new Error(`${what}: ${describeStatus(status)}`);
+}
+
+/**
+ * Concurrency proof: `workers` workers run checked DMA (stress-worker.ts) into one Translate
+ * domain while this thread unmaps, refills with canaries, remaps and unmaps ranges under
+ * them. Physical pages are reused only once every worker has synchronised past their unmap
+ * (the same rule page tables follow), so a violation is always a real bug.
+ */
+export async function stress(seconds: number, options: { workers?: number; slots?: number; seed?: number } = {}): Promise<StressResult> {
+  const workers = options.workers ?? 2;
+  const slots = options.slots ?? 64;
+  const platform = await createPlatform({ workers, memoryBytes: 32 * 1024 * 1024 });
+  try {
+    const table: Out<DMA_IOMMU_INTERFACE_EX> = {};
+    check(platform.IoGetIommuInterfaceEx(2, 0, table), 'IoGetIommuInterfaceEx');
+    const V2 = table.value!.V2;
+    const domain: Out<IOMMU_DMA_DOMAIN> = {};
+    check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, null, null, domain), 'CreateDomainEx');
+    const fns = Array.from({ length: workers }, (_, i) => {
+      const fn = platform.bus.addFunction({ bus: 0, device: 16 + i, function: 0 });
+      const device: Out<IOMMU_DMA_DEVICE> = {};
+      check(V2.CreateDevice(fn, null, device), 'CreateDevice');
+      check(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+      return fn;
+    });
+    const memory = platform.memory;
+    const ledger = new Int32Array(new SharedArrayBuffer(memory.pageCount * LEDGER_FIELDS * 4));
+    const words = new Int32Array(memory.buffer);
+    const fillPage = (page: number, word: number) => words.fill(word, page * 1024, (page + 1) * 1024);
+    // Pool pages alternate with guard pages that are never mapped.
+    const allocated = memory.allocatePages(slots * 8);
+    const guards = allocated.filter((_, i) => i % 2 === 1);
+    const free = allocated.filter((_, i) => i % 2 === 0);
+    guards.forEach((page) => fillPage(page, GUARD_WORD));
+    free.forEach((page) => fillPage(page, CANARY_WORD));
+    const slotBase = 0x8000_0000;
+    const current = new Int32Array(slots).fill(-1);
+    const versions = new Int32Array(slots);
+    const quarantine: Array<{ page: number; retiredAt: number }> = [];
+    const log = platform.iommu.shared.invalidations;
+    const workerSlots = platform.iommu.shared.workerSlots;
+    const out: Out<number> = {};
+    const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
+
+    const map = (slot: number) => {
+      if (free.length === 0) {
+        const sequence = log.sequence();
+        for (let i = quarantine.length - 1; i >= 0; i--) {
+          if (workerSlots.allCaughtUpWith(quarantine[i]!.retiredAt, sequence)) free.push(quarantine.splice(i, 1)[0]!.page);
+        }
+        if (free.length === 0) return false;
+      }
+      const page = free.pop()!;
+      versions[slot] = (versions[slot]! + 1) & 0xffff;
+      fillPage(page, patternWord(slot, versions[slot]!));
+      const at = page * LEDGER_FIELDS;
+      Atomics.store(ledger, at + kLedgerSlot, slot + 1);
+      Atomics.store(ledger, at + kLedgerState, kMapped);
+      const description = { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: [page], NumberOfPages: 1 } };
+      check(V2.MapLogicalRangeEx(domain.value, RW, description, slotBase + slot * PAGE, null, null, out), 'MapLogicalRangeEx');
+      current[slot] = page;
+      return true;
+    };
+    const unmap = (first: number, count: number) => {
+      // The sequence this unmap will publish is known in advance: record it first.
+      const retiredAt = (log.sequence() + 1) | 0;
+      for (let s = first; s < first + count; s++) {
+        const at = current[s]! * LEDGER_FIELDS;
+        Atomics.store(ledger, at + kLedgerUnmapSeq, retiredAt);
+        Atomics.store(ledger, at + kLedgerState, kUnmapped);
+      }
+      check(V2.UnmapLogicalRange(domain.value, slotBase + first * PAGE, count), 'UnmapLogicalRange');
+      if (log.sequence() !== retiredAt) throw new Error('UnmapLogicalRange published an unexpected number of invalidations');
+      for (let s = first; s < first + count; s++) {
+        fillPage(current[s]!, CANARY_WORD);
+        quarantine.push({ page: current[s]!, retiredAt });
+        current[s] = -1;
+      }
+    };
+
+    for (let slot = 0; slot < slots; slot++) map(slot);
+    const milliseconds = seconds * 1000;
+    const checks = fns.map((fn, i) =>
+      platform.runInWorker<CheckResult>(checker, 'check', { device: fn.slot, slotBase, slots, ledger: ledger.buffer, milliseconds, seed: (options.seed ?? 1) + i }),
+    );
+    let remaps = 0;
+    let rangeUnmaps = 0;
+    let x = options.seed ?? 7;
+    const random = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0), x);
+    const started = performance.now();
+    while (performance.now() - started < milliseconds) {
+      for (let n = 0; n < 32; n++) {
+        if (random() % 16 === 0) {
+          // Unmap a run of mapped slots in one call, then remap them one by one.
+          const first = random() % (slots - 4);
+          let count = 0;
+          while (count < 4 && current[first + count]! >= 0) count++;
+          if (count === 0) continue;
+          unmap(first, count);
+          rangeUnmaps++;
+          for (let s = first; s < first + count; s++) map(s);
+        } else {
+          const slot = random() % slots;
+          if (current[slot]! >= 0) unmap(slot, 1);
+          if (map(slot)) remaps++;
+        }
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const results = await Promise.all(checks);
+    const guardPagesIntact = guards.every((page) => words.subarray(page * 1024, (page + 1) * 1024).every((word) => word === GUARD_WORD));
+    const total = results.reduce(
+      (sum, r) => ({
+        dmas: sum.dmas + r.dmas,
+        faults: sum.faults + r.faults,
+        bytesChecked: sum.bytesChecked + r.bytesChecked,
+        violations: sum.violations + r.violations,
+        firstViolation: sum.firstViolation ?? r.firstViolation,
+      }),
+      { dmas: 0, faults: 0, bytesChecked: 0, violations: 0, firstViolation: null as string | null },
+    );
+    return { ...total, remaps, rangeUnmaps, guardPagesIntact, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await platform.close();
+  }
+}

@@ -1,0 +1,38 @@
+import { DmaPort } from '../devices/dma-port.js';
+import type { IotlbOptions } from '../plugin/data-plane/iotlb.js';
+import { TranslationEngine } from '../plugin/data-plane/translation-engine.js';
+import { attachSharedState, type SharedBuffers, type SharedState } from '../plugin/shared/shared-state.js';
+
+/** What every DMA worker receives once, in piscina's workerData. */
+export interface DmaWorkerData {
+  shared: SharedBuffers;
+  iotlb: IotlbOptions;
+}
+
+/**
+ * Everything a device model needs inside a worker thread: the shared state, this thread's
+ * translation engine (with its IOTLB and fault ring) and one DMA port per device. Built once
+ * per thread; custom worker modules (platform.runInWorker) receive it as their first argument.
+ */
+export class WorkerRuntime {
+  readonly state: SharedState;
+  readonly engine: TranslationEngine;
+  /** Guest RAM as bytes (the CPU's view; devices go through ports). */
+  readonly ram: Uint8Array;
+  readonly threadId: number;
+  readonly #ports: DmaPort[] = [];
+
+  constructor(data: DmaWorkerData, threadId: number) {
+    this.state = attachSharedState(data.shared);
+    const slot = this.state.workerSlots.claim(threadId);
+    if (slot < 0) throw new Error(`DMA worker ${threadId}: no free worker slot`);
+    this.threadId = threadId;
+    this.engine = new TranslationEngine(this.state, slot, data.iotlb);
+    this.ram = new Uint8Array(this.state.guestMemory);
+  }
+
+  /** The DMA port of the PCI function in context slot `device` (created on first use). */
+  portFor(device: number): DmaPort {
+    return (this.#ports[device] ??= new DmaPort(this.engine, this.ram, this.state.invalidations.header, device));
+  }
+}

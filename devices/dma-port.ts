@@ -102,7 +102,8 @@ export class DmaPort {
     const sourceCount = this.engine.fragmentCount;
     if (this.#sourceFragments.length < 2 * sourceCount) this.#sourceFragments = new Float64Array(2 * sourceCount);
     const source = this.#sourceFragments;
-    source.set(this.engine.fragments.subarray(0, 2 * sourceCount));
+    const translated = this.engine.fragments;
+    for (let i = 0; i < 2 * sourceCount; i++) source[i] = translated[i]!;
     result = this.engine.translate(this.device, destinationIova, length, true);
     this.lastResult = result;
     if (result !== DMA_OK) return result;

@@ -125,8 +125,10 @@ export class TranslationEngine {
    * FAULT_INFORMATION_ARM64_TYPE of the first faulting page (and records the fault).
    */
   translate(device: number, iova: number, length: number, write: boolean): number {
-    const sequence = Atomics.load(this.#logHeader, kSequenceField);
-    if (sequence !== this.sequence) this.#synchronise(sequence);
+    // A plain load first: Atomics.load costs ~6 ns in Node 20 (a builtin call), a fifth of a
+    // whole translation. An aligned Int32 load never tears and reads the coherent value; when
+    // it shows a change, the Atomics.load in #synchronise orders the records after it.
+    if (this.#logHeader[kSequenceField] !== this.sequence) this.#synchronise(Atomics.load(this.#logHeader, kSequenceField));
     this.fragmentCount = 0;
     const c = device * CONTEXT_RECORD_INTS;
     const flags = this.#ctx[c + kContextFlagsField]!;
@@ -155,41 +157,70 @@ export class TranslationEngine {
   }
 
   #translateManaged(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
-    const d = domain * DOMAIN_RECORD_INTS;
-    const generation = this.#dom[d + kDomainGenerationField]!;
-    const root = this.#dom[d + kDomainRootField]!;
-    const levels = this.#dom[d + kDomainLevelsField]!;
+    const generation = this.#dom[domain * DOMAIN_RECORD_INTS + kDomainGenerationField]!;
     const need = write ? 2 : 1;
     const end = iova + length;
     let address = iova;
+    let page = Math.floor(iova / PAGE);
     while (address < end) {
-      const page = Math.floor(address / PAGE);
-      let value = this.iotlb.lookup(domain, page, generation);
+      let value: number;
       let leafLeft: number;
-      if (value >= 0) {
-        leafLeft = this.iotlb.lastSpan - (page % this.iotlb.lastSpan);
-      } else if ((value = this.#identityWindow(d, domain, page)) >= 0) {
-        // Identity fast path: no walk, and no IOTLB entry spent on it.
-        leafLeft = this.#windowLeft;
+      if (page === this.#lastPage && domain === this.#lastDomain && generation === this.#lastGeneration) {
+        value = this.#lastValue;
+        leafLeft = this.#lastLeafLeft;
       } else {
-        Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
-        const entry = walkManaged(this.#entries, root, levels, page);
-        if (entry === 0) return this.#fault(device, flags, domain, address, write, TranslationFault);
-        const span = walkResult[0]!;
-        const inLeaf = page % span;
-        const access = (entry >>> 1) & 3;
-        const leafPfn = entry >>> 4;
-        this.iotlb.insert(domain, page - inLeaf, span, generation, leafPfn, access);
-        value = (leafPfn + inLeaf) * 4 + access;
-        leafLeft = span - inLeaf;
+        value = this.#resolveManaged(domain, generation, page);
+        if (value < 0) return this.#fault(device, flags, domain, address, write, TranslationFault);
+        leafLeft = this.#resolvedLeafLeft;
+        this.#lastDomain = domain;
+        this.#lastGeneration = generation;
+        this.#lastPage = page;
+        this.#lastValue = value;
+        this.#lastLeafLeft = leafLeft;
       }
       this.lastAccess = value & 3;
       if ((value & need) === 0) return this.#fault(device, flags, domain, address, write, PermissionFault);
-      const chunkEnd = Math.min(end, (page + leafLeft) * PAGE);
-      this.#append((value >>> 2) * PAGE + (address % PAGE), chunkEnd - address);
+      const leafEnd = (page + leafLeft) * PAGE;
+      const chunkEnd = end < leafEnd ? end : leafEnd;
+      this.#append((value >>> 2) * PAGE + (address - page * PAGE), chunkEnd - address);
       address = chunkEnd;
+      page += leafLeft;
     }
     return DMA_OK;
+  }
+
+  /** The last translation (a one-entry cache in front of the IOTLB; cleared by every invalidation). */
+  #lastDomain = -1;
+  #lastGeneration = 0;
+  #lastPage = -1;
+  #lastValue = 0;
+  #lastLeafLeft = 0;
+  /** Pages from the resolved page to the end of its leaf, set by #resolveManaged. */
+  #resolvedLeafLeft = 0;
+
+  /** `pfn * 4 | access` for `page` from the IOTLB, the identity windows or a walk; -1 when unmapped. */
+  #resolveManaged(domain: number, generation: number, page: number): number {
+    let value = this.iotlb.lookup(domain, page, generation);
+    if (value >= 0) {
+      this.#resolvedLeafLeft = this.iotlb.lastSpan - (page % this.iotlb.lastSpan);
+      return value;
+    }
+    const d = domain * DOMAIN_RECORD_INTS;
+    if ((value = this.#identityWindow(d, domain, page)) >= 0) {
+      // Identity fast path: no walk, and no IOTLB entry spent on it.
+      this.#resolvedLeafLeft = this.#windowLeft;
+      return value;
+    }
+    Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
+    const entry = walkManaged(this.#entries, this.#dom[d + kDomainRootField]!, this.#dom[d + kDomainLevelsField]!, page);
+    if (entry === 0) return -1;
+    const span = walkResult[0]!;
+    const inLeaf = page % span;
+    const access = (entry >>> 1) & 3;
+    const leafPfn = entry >>> 4;
+    this.iotlb.insert(domain, page - inLeaf, span, generation, leafPfn, access);
+    this.#resolvedLeafLeft = span - inLeaf;
+    return (leafPfn + inLeaf) * 4 + access;
   }
 
   /**
@@ -312,7 +343,13 @@ export class TranslationEngine {
   #append(address: number, length: number): void {
     const n = this.fragmentCount;
     const fragments = this.fragments;
-    if (n > 0 && fragments[2 * n - 2]! + fragments[2 * n - 1]! === address) {
+    if (n === 0) {
+      fragments[0] = address;
+      fragments[1] = length;
+      this.fragmentCount = 1;
+      return;
+    }
+    if (fragments[2 * n - 2]! + fragments[2 * n - 1]! === address) {
       fragments[2 * n - 1] = fragments[2 * n - 1]! + length;
       return;
     }
@@ -349,6 +386,7 @@ export class TranslationEngine {
       }
     }
     this.sequence = sequence;
+    this.#lastPage = -1;
     this.#state.workerSlots.markBusy(this.slot, sequence);
   }
 }

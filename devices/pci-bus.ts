@@ -12,14 +12,13 @@ import {
 import { type InvalidationLog, kInvalidateDevice } from '../plugin/shared/invalidation-log.js';
 import { PCI_BAR0, PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE } from './pci-config-space.js';
 import { PciFunction, type PciFunctionOptions } from './pci-function.js';
+import type { DeviceModel } from './device-model.js';
+import { MAX_REGISTER_BYTES } from './device-model.js';
+import { kControlModel, kControlPeer, kControlPrivatePage, kControlPrivatePages } from './device-control-table.js';
+import type { DeviceSharedState } from './device-shared-state.js';
+import { RegisterFile } from './register-file.js';
 import type { BarDefinition } from './pci-config-space.js';
 
-/** What the bus needs to know about device models (registered by devices/models). */
-export interface DeviceModelInfo {
-  vendorId: number;
-  deviceId: number;
-  classCode: number;
-}
 
 /** The windows BARs are placed in ("firmware" assignment): 32-bit memory, 64-bit memory, I/O ports. */
 const MMIO32_BASE = 0xc000_0000;
@@ -38,8 +37,12 @@ const IO_END = 0x10000;
 export class PciBus {
   readonly #contexts: DeviceContextTable;
   readonly #log: InvalidationLog;
-  readonly #models: ReadonlyMap<string, DeviceModelInfo>;
+  readonly #models: readonly DeviceModel[];
   readonly #inputMappingBase: number;
+  readonly #devices: DeviceSharedState;
+  readonly #onDoorbell: (fn: PciFunction) => void;
+  /** Next free page of the device memory arena. */
+  #arenaPage = 0;
   readonly #functions: PciFunction[] = [];
   readonly #byRequesterId = new Map<number, PciFunction>();
   readonly #owned = new WeakSet<object>();
@@ -47,10 +50,19 @@ export class PciBus {
   #mmio64 = MMIO64_BASE;
   #io = IO_BASE;
 
-  constructor(contexts: DeviceContextTable, log: InvalidationLog, models: ReadonlyMap<string, DeviceModelInfo>, inputMappingBase = 0) {
+  constructor(
+    contexts: DeviceContextTable,
+    log: InvalidationLog,
+    models: readonly DeviceModel[],
+    devices: DeviceSharedState,
+    onDoorbell: (fn: PciFunction) => void,
+    inputMappingBase = 0,
+  ) {
     this.#contexts = contexts;
     this.#log = log;
     this.#models = models;
+    this.#devices = devices;
+    this.#onDoorbell = onDoorbell;
     this.#inputMappingBase = inputMappingBase;
   }
 
@@ -68,17 +80,37 @@ export class PciBus {
       if (options[name] !== undefined && typeof options[name] !== 'boolean') throw Errors.InvalidArgument(`options.${name}`, 'a boolean', options[name]);
     }
     const model = options.model ?? 'dma-test';
-    const info = this.#models.get(model);
-    if (info === undefined) throw Errors.UnknownDeviceModel(String(model), [...this.#models.keys()]);
+    const modelIndex = this.#models.findIndex((m) => m.name === model);
+    if (modelIndex < 0) throw Errors.UnknownDeviceModel(String(model), this.#models.map((m) => m.name));
+    const info = this.#models[modelIndex]!;
+    if (options.modelOptions !== undefined && (typeof options.modelOptions !== 'object' || options.modelOptions === null)) {
+      throw Errors.InvalidArgument('options.modelOptions', 'an object', options.modelOptions);
+    }
     const requesterId = (options.bus << 8) | (options.device << 3) | options.function;
     const existing = this.#byRequesterId.get(requesterId);
     if (existing !== undefined) throw Errors.DuplicateFunction(existing.bdf);
     if (this.#functions.length >= this.#contexts.capacity) throw Errors.TooManyFunctions(this.#contexts.capacity);
-    this.#checkBars(options.bars ?? []);
+    const bars = info.registerBytes > 0 ? [{ size: info.registerBytes, kind: 'memory32' as const }, ...(options.bars ?? [])] : (options.bars ?? []);
+    this.#checkBars(bars);
+    const privateBytes = info.privateMemoryBytes(options.modelOptions ?? {});
+    const privatePages = Math.ceil(privateBytes / 4096);
+    if (this.#arenaPage + privatePages > this.#devices.memory.byteLength / 4096) throw Errors.DeviceMemoryFull(privateBytes);
     const slot = this.#functions.length;
-    const fn = new PciFunction({ ...options, model, slot, inputMappingBase: this.#inputMappingBase }, info, (f, command) =>
+    const fn = new PciFunction({ ...options, bars, model, slot, inputMappingBase: this.#inputMappingBase }, info, (f, command) =>
       this.#commandWritten(f, command),
     );
+    if (info.registerBytes > 0) {
+      fn.registers = new RegisterFile(this.#devices.registers, slot * MAX_REGISTER_BYTES, info.registerBytes, (offset) => {
+        if (info.isDoorbell(offset)) this.#onDoorbell(fn);
+      });
+      info.reset(fn.registers, fn.modelOptions);
+    }
+    const control = this.#devices.control;
+    control.set(slot, kControlModel, modelIndex);
+    control.set(slot, kControlPrivatePage, this.#arenaPage);
+    control.set(slot, kControlPrivatePages, privatePages);
+    control.set(slot, kControlPeer, -1);
+    this.#arenaPage += privatePages;
     this.#assignBars(fn);
     this.#functions.push(fn);
     this.#byRequesterId.set(requesterId, fn);
@@ -89,6 +121,23 @@ export class PciBus {
     this.#contexts.set(slot, kContextFlagsField, flags);
     if (options.busMasterEnable ?? true) fn.config.write16(PCI_COMMAND, PCI_COMMAND_BUS_MASTER | PCI_COMMAND_MEMORY_SPACE);
     return fn;
+  }
+
+  /**
+   * Wires two functions together (two NICs on one cable): each becomes the other's peer,
+   * which their device models use to hand data across.
+   */
+  connect(a: PciFunction, b: PciFunction): void {
+    if (!this.owns(a) || !this.owns(b) || a === b) throw Errors.InvalidArgument('functions', 'two different functions of this bus', [a, b]);
+    if (a.model !== b.model) throw Errors.InvalidArgument('functions', 'two functions of the same device model', [a.model, b.model]);
+    this.#devices.control.set(a.slot, kControlPeer, b.slot);
+    this.#devices.control.set(b.slot, kControlPeer, a.slot);
+  }
+
+  /** The function wired to `fn`, if any. */
+  peerOf(fn: PciFunction): PciFunction | undefined {
+    const peer = this.#devices.control.get(fn.slot, kControlPeer);
+    return peer < 0 ? undefined : this.#functions[peer];
   }
 
   /** True for functions this bus created. */

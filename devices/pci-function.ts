@@ -1,4 +1,8 @@
 import { PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE, type BarDefinition, PciConfigSpace } from './pci-config-space.js';
+import type { RegisterFile } from './register-file.js';
+
+/** An MSI handler: runs on the main thread when the device raises `vector`. */
+export type InterruptHandler = (vector: number, fn: PciFunction) => void;
 
 export interface PciFunctionOptions {
   bus: number;
@@ -23,6 +27,9 @@ export interface PciFunctionOptions {
   busMasterEnable?: boolean;
   /** Device model run by the worker pool for this function (default 'dma-test'). */
   model?: string;
+  /** Options of the device model (for example { namespaceBytes } for 'nvme'). */
+  modelOptions?: Readonly<Record<string, unknown>>;
+  /** Extra BARs; a model with registers gets its register file as BAR0 ahead of these. */
   bars?: readonly BarDefinition[];
 }
 
@@ -45,6 +52,15 @@ export class PciFunction {
   readonly model: string;
   readonly config: PciConfigSpace;
   readonly bars: readonly BarDefinition[];
+  /** The device model's register file (BAR0), or null for a model without registers. */
+  registers: RegisterFile | null = null;
+  /** Options the device model was created with. */
+  readonly modelOptions: Readonly<Record<string, unknown>>;
+  /** The driver's MSI handler (setInterruptHandler). */
+  #interruptHandler: InterruptHandler | null = null;
+  /** Interrupts delivered to the handler, and interrupts raised while no handler was set. */
+  interruptsDelivered = 0;
+  interruptsLost = 0;
 
   constructor(
     options: PciFunctionOptions & { slot: number; inputMappingBase: number },
@@ -60,6 +76,7 @@ export class PciFunction {
     this.externalFacing = options.externalFacing ?? false;
     this.behindIommu = options.behindIommu ?? true;
     this.model = options.model ?? 'dma-test';
+    this.modelOptions = Object.freeze({ ...(options.modelOptions ?? {}) });
     this.bars = Object.freeze([...(options.bars ?? [])]);
     this.config = new PciConfigSpace(
       {
@@ -91,6 +108,23 @@ export class PciFunction {
     const command = this.config.read16(PCI_COMMAND);
     const flags = PCI_COMMAND_BUS_MASTER | PCI_COMMAND_MEMORY_SPACE;
     this.config.write16(PCI_COMMAND, enabled ? command | flags : command & ~PCI_COMMAND_BUS_MASTER);
+  }
+
+  /** Installs (or, with null, removes) the driver's MSI handler. */
+  setInterruptHandler(handler: InterruptHandler | null): void {
+    if (handler !== null && typeof handler !== 'function') throw new TypeError('handler must be a function or null');
+    this.#interruptHandler = handler;
+  }
+
+  /** @internal Called by the platform on the main thread when the device raised `vector`. */
+  deliverInterrupt(vector: number): void {
+    const handler = this.#interruptHandler;
+    if (handler === null) {
+      this.interruptsLost++;
+      return;
+    }
+    this.interruptsDelivered++;
+    handler(vector, this);
   }
 
   toString(): string {

@@ -23,6 +23,7 @@ export const Errors = {
   DuplicateFunction: (bdf: string) => new RangeError(`PCI function ${bdf} already exists on this bus`),
   UnknownDeviceModel: (name: string, known: readonly string[]) =>
     new RangeError(`unknown device model '${name}' (known: ${known.join(', ')})`),
+  DeviceMemoryFull: (bytes: number) => new RangeError(`the device memory arena cannot hold ${bytes} more bytes: raise options.deviceMemoryBytes`),
   BarWindowFull: (kind: string) => new RangeError(`no room left in the ${kind} BAR window for this function's BARs`),
   TooManyFunctions: (max: number) => new RangeError(`the bus is full: options.maxFunctions is ${max}`),
   PlatformClosed: () => new Error('the platform is closed'),

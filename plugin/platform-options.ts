@@ -22,6 +22,8 @@ export interface PlatformOptions {
   maxDomains?: number;
   /** PCI functions the bus can hold (default 256). */
   maxFunctions?: number;
+  /** Device-private memory of all device models (disks' media, NICs' queues), in bytes (default 256 MiB, committed as used). */
+  deviceMemoryBytes?: number;
   /** Shared memory for managed page tables, in bytes (default 64 MiB: 32768 tables of 2 KiB). */
   pageTableBytes?: number;
   /** 4 KiB entries of each worker's IOTLB (default 4096), and its associativity (default 4). */
@@ -74,6 +76,7 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
     faultReportingEx,
     maxDomains: integer('maxDomains', options.maxDomains, 1024, 1, 65536),
     maxFunctions: integer('maxFunctions', options.maxFunctions, 256, 1, 65536),
+    deviceMemoryBytes: integer('deviceMemoryBytes', options.deviceMemoryBytes, 256 * 1024 * 1024, 0, 2 ** 40),
     pageTableBytes: integer('pageTableBytes', options.pageTableBytes, 64 * 1024 * 1024, 8 * 2048, 2 ** 32),
     iotlbEntries: powerOfTwo('iotlbEntries', options.iotlbEntries, 4096, 16, 2 ** 22),
     iotlbWays: integer('iotlbWays', options.iotlbWays, 4, 1, 16),

@@ -1,5 +1,9 @@
 import { GuestMemory } from '../devices/guest-memory.js';
-import { DEVICE_MODELS } from '../devices/models/registry.js';
+import { MODEL_LIST } from '../devices/models/registry.js';
+import { attachDeviceState, createDeviceBuffers, type DeviceBuffers } from '../devices/device-shared-state.js';
+import { EventEmitter } from 'node:events';
+import { DeviceScheduler } from '../workers/device-scheduler.js';
+import type { DeviceWorkResult } from '../workers/device-runner.js';
 import { PciBus } from '../devices/pci-bus.js';
 import type { PciFunction } from '../devices/pci-function.js';
 import { WorkerSlots } from '../workers/worker-slots.js';
@@ -40,7 +44,7 @@ export interface DmaRequest {
  * A whole emulated machine around the IOMMU: guest memory, the PCI bus, the IOMMU's control
  * plane (the V2 routines, on this thread) and its data plane (the worker pool).
  */
-export class Platform {
+export class Platform extends EventEmitter {
   readonly arch: 'arm64' | 'x64';
   readonly memory: GuestMemory;
   readonly bus: PciBus;
@@ -51,10 +55,13 @@ export class Platform {
   readonly #shared: SharedState;
   readonly #pool: DmaWorkerPool | null;
   readonly #faults: FaultDispatcher;
+  readonly #deviceBuffers: DeviceBuffers;
+  readonly #scheduler: DeviceScheduler;
   #closed = false;
 
   /** Use createPlatform(). */
   constructor(options: ResolvedPlatformOptions) {
+    super();
     this.options = Object.freeze(options);
     this.arch = options.arch;
     this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes);
@@ -70,7 +77,15 @@ export class Platform {
       faultRings: FaultRings.create(ringCount, options.faultRingCapacity),
       workerSlots: WorkerSlots.create(ringCount),
     };
-    this.bus = new PciBus(this.#shared.contexts, this.#shared.invalidations, DEVICE_MODELS, options.inputMappingBase);
+    this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes);
+    const devices = attachDeviceState(this.#deviceBuffers);
+    this.bus = new PciBus(this.#shared.contexts, this.#shared.invalidations, MODEL_LIST, devices, (fn) => this.#scheduler.kick(fn.slot), options.inputMappingBase);
+    this.#scheduler = new DeviceScheduler(this.bus, devices.control, {
+      run: (slot) => this.#runTask<DeviceWorkResult>({ kind: 'device-work', device: slot }),
+      drainFaults: () => this.#faults.drain(),
+      onError: (fn, error) => this.#deviceError(fn, error),
+      onCallbackError: (error) => options.onCallbackError(error),
+    });
     this.iommu = new IommuCore(this.memory, this.bus, this.#shared, {
       arch: options.arch,
       policy: options.policy,
@@ -83,6 +98,7 @@ export class Platform {
     this.#pool = options.workers === 0 ? null : new DmaWorkerPool({
       workers: options.workers,
       shared: sharedBuffersOf(this.#shared),
+      devices: this.#deviceBuffers,
       iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
       onWorkerGone: (threadId) => this.#workerGone(threadId),
       onError: (error) => options.onCallbackError(error),
@@ -188,10 +204,21 @@ export class Platform {
     return this.#faults.stats();
   }
 
+  /** Resolves once no device model has work in flight (every doorbell so far has been served). */
+  devicesIdle(): Promise<void> {
+    return this.#scheduler.idle();
+  }
+
+  /** Device-model batches run so far, and how many failed (a model threw or its worker died). */
+  get deviceBatches(): { run: number; failed: number } {
+    return { run: this.#scheduler.batches, failed: this.#scheduler.failures };
+  }
+
   /** Stops the workers; the process can exit afterwards. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#scheduler.close();
     await this.#pool?.close();
     this.#faults.drain();
     await this.#faults.close();
@@ -220,6 +247,12 @@ export class Platform {
       this.options.onCallbackError(error);
     }
     return true;
+  }
+
+  /** A device batch failed: 'deviceError' listeners hear of it (or a process warning if there are none). */
+  #deviceError(fn: PciFunction, error: unknown): void {
+    if (this.listenerCount('deviceError') > 0) this.emit('deviceError', fn, error);
+    else process.emitWarning(`device ${fn.bdf} (${fn.model}): ${error instanceof Error ? error.message : String(error)}`, 'ViommuDeviceError');
   }
 
   #workerGone(threadId: number): void {

@@ -5,6 +5,7 @@ import { UnsupportedUpstreamTransaction } from '../plugin/enums.js';
 import { DMA_BLOCKED, DMA_OK } from '../plugin/data-plane/translation-engine.js';
 import type { DmaTaskResult, WorkerTask } from './tasks.js';
 import { type DmaWorkerData, WorkerRuntime } from './worker-runtime.js';
+import { DeviceRunner } from './device-runner.js';
 
 /**
  * A DMA worker: piscina loads this module once per thread. The shared buffers arrive once,
@@ -12,6 +13,7 @@ import { type DmaWorkerData, WorkerRuntime } from './worker-runtime.js';
  * IOTLB, and reports faults through this thread's fault ring.
  */
 const runtime = new WorkerRuntime(workerData as DmaWorkerData, threadId);
+const devices = new DeviceRunner(runtime, runtime.devices);
 const modules = new Map<string, Record<string, unknown>>();
 
 export default async function runTask(task: WorkerTask): Promise<unknown> {
@@ -22,6 +24,8 @@ export default async function runTask(task: WorkerTask): Promise<unknown> {
         return runDma(task.device, task.address, task.length, task.write);
       case 'dma-batch':
         return task.requests.map((request) => runDma(task.device, request.address, request.length, request.write));
+      case 'device-work':
+        return devices.run(task.device);
       case 'module': {
         const module = modules.get(task.url) ?? (await loadModule(task.url));
         modules.set(task.url, module);

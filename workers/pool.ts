@@ -1,6 +1,7 @@
 import { Piscina } from 'piscina';
 import type { IotlbOptions } from '../plugin/data-plane/iotlb.js';
 import type { SharedBuffers } from '../plugin/shared/shared-state.js';
+import type { DeviceBuffers } from '../devices/device-shared-state.js';
 import type { WorkerTask } from './tasks.js';
 
 declare const __VIOMMU_BUNDLE_ROOT__: string | undefined;
@@ -18,6 +19,7 @@ export function workerUrl(): URL {
 export interface DmaWorkerPoolOptions {
   workers: number;
   shared: SharedBuffers;
+  devices: DeviceBuffers;
   iotlb: IotlbOptions;
   /** A worker thread ended (crash or shutdown): its threadId. */
   onWorkerGone: (threadId: number) => void;
@@ -37,7 +39,7 @@ export class DmaWorkerPool {
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Infinity,
-      workerData: { shared: options.shared, iotlb: options.iotlb },
+      workerData: { shared: options.shared, devices: options.devices, iotlb: options.iotlb },
     });
     // Without a listener piscina's 'error' event would crash the process.
     this.#piscina.on('error', options.onError);

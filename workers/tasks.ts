@@ -29,4 +29,10 @@ export interface ModuleTask {
   args: unknown;
 }
 
-export type WorkerTask = DmaTask | DmaBatchTask | ModuleTask;
+/** One batch of a device model's work (the device at context slot `device`). */
+export interface DeviceWorkTask {
+  kind: 'device-work';
+  device: number;
+}
+
+export type WorkerTask = DmaTask | DmaBatchTask | ModuleTask | DeviceWorkTask;

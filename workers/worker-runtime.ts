@@ -2,10 +2,12 @@ import { DmaPort } from '../devices/dma-port.js';
 import type { IotlbOptions } from '../plugin/data-plane/iotlb.js';
 import { TranslationEngine } from '../plugin/data-plane/translation-engine.js';
 import { attachSharedState, type SharedBuffers, type SharedState } from '../plugin/shared/shared-state.js';
+import { attachDeviceState, type DeviceBuffers, type DeviceSharedState } from '../devices/device-shared-state.js';
 
 /** What every DMA worker receives once, in piscina's workerData. */
 export interface DmaWorkerData {
   shared: SharedBuffers;
+  devices: DeviceBuffers;
   iotlb: IotlbOptions;
 }
 
@@ -16,6 +18,8 @@ export interface DmaWorkerData {
  */
 export class WorkerRuntime {
   readonly state: SharedState;
+  /** The device models' shared state: register files, device memory arena, control table. */
+  readonly devices: DeviceSharedState;
   readonly engine: TranslationEngine;
   /** Guest RAM as bytes (the CPU's view; devices go through ports). */
   readonly ram: Uint8Array;
@@ -24,6 +28,7 @@ export class WorkerRuntime {
 
   constructor(data: DmaWorkerData, threadId: number) {
     this.state = attachSharedState(data.shared);
+    this.devices = attachDeviceState(data.devices);
     const slot = this.state.workerSlots.claim(threadId);
     if (slot < 0) throw new Error(`DMA worker ${threadId}: no free worker slot`);
     this.threadId = threadId;

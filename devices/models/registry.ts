@@ -1,12 +1,14 @@
-import type { DeviceModelInfo } from '../pci-bus.js';
+import type { DeviceModel } from '../device-model.js';
+import { copyEngineModel } from './copy-engine.js';
+import { dmaTestModel } from './dma-test.js';
 
-/**
- * Device models a PCI function can run. 0x7e57 ("test") is the vendor ID of viommu's own
- * emulated devices; it is not a PCI-SIG assignment and no real hardware answers to it.
- */
-export const VIOMMU_VENDOR_ID = 0x7e57;
+export { VIOMMU_VENDOR_ID } from './vendor.js';
 
-export const DEVICE_MODELS: ReadonlyMap<string, DeviceModelInfo> = new Map([
-  /** A bare DMA master: platform.dma() issues its accesses. Class 0xff0000 (unassigned). */
-  ['dma-test', { vendorId: VIOMMU_VENDOR_ID, deviceId: 0x0001, classCode: 0xff0000 }],
-]);
+/** The device models a PCI function can run, by name; a model's index is its id in shared memory. */
+export const MODEL_LIST: readonly DeviceModel[] = Object.freeze([dmaTestModel, copyEngineModel]);
+
+export const DEVICE_MODELS: ReadonlyMap<string, DeviceModel> = new Map(MODEL_LIST.map((model) => [model.name, model]));
+
+export function modelIndex(name: string): number {
+  return MODEL_LIST.findIndex((model) => model.name === name);
+}

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { DEVICE_MODELS, VIOMMU_VENDOR_ID } from '../../devices/models/registry.js';
+import { MODEL_LIST, VIOMMU_VENDOR_ID } from '../../devices/models/registry.js';
+import { attachDeviceState, createDeviceBuffers } from '../../devices/device-shared-state.js';
 import { PciBus } from '../../devices/pci-bus.js';
 import {
   PCI_BAR0,
@@ -34,8 +35,10 @@ const MMIO32_BASE = 0xc000_0000;
 function setup(capacity = 8, inputMappingBase = 0) {
   const contexts = DeviceContextTable.create(capacity);
   const log = InvalidationLog.create(16);
-  const bus = new PciBus(contexts, log, DEVICE_MODELS, inputMappingBase);
-  return { contexts, log, bus };
+  const devices = attachDeviceState(createDeviceBuffers(capacity, 1024 * 1024));
+  const doorbells: string[] = [];
+  const bus = new PciBus(contexts, log, MODEL_LIST, devices, (fn) => doorbells.push(fn.bdf), inputMappingBase);
+  return { contexts, log, bus, doorbells };
 }
 
 /** What firmware reads back after writing all ones to a BAR register. */
@@ -63,7 +66,7 @@ t.test('addFunction validates every option and a refused call changes nothing', 
     ['externalFacing "yes"', { bus: 0, device: 2, function: 0, externalFacing: 'yes' }, 'TypeError', /options\.externalFacing must be a boolean/],
     ['behindIommu 1', { bus: 0, device: 2, function: 0, behindIommu: 1 }, 'TypeError', /options\.behindIommu must be a boolean/],
     ['busMasterEnable null', { bus: 0, device: 2, function: 0, busMasterEnable: null }, 'TypeError', /options\.busMasterEnable must be a boolean/],
-    ['unknown model', { bus: 0, device: 2, function: 0, model: 'nvme' }, 'RangeError', /unknown device model 'nvme' \(known: dma-test\)/],
+    ['unknown model', { bus: 0, device: 2, function: 0, model: 'scsi' }, 'RangeError', /unknown device model 'scsi' \(known: dma-test, copy-engine/],
     ['duplicate BDF', { bus: 0, device: 1, function: 0 }, 'RangeError', /PCI function 00:01\.0 already exists on this bus/],
     ['BAR of 8 bytes', { bus: 0, device: 2, function: 0, bars: [{ size: 8 }] }, 'RangeError', /options\.bars\[\]\.size must be a power of two between 16 and 1073741824 for a memory32 BAR/],
     ['BAR of 3000 bytes', { bus: 0, device: 2, function: 0, bars: [{ size: 3000 }] }, 'RangeError', /options\.bars\[\]\.size/],

@@ -1,0 +1,160 @@
+import {
+  describeStatus,
+  DomainTypeTranslate,
+  IOMMU_ACCESS_READ,
+  IOMMU_ACCESS_WRITE,
+  IommuDmaLogicalAllocatorBuddy,
+  MapPhysicalAddressTypeMdl,
+  STATUS_SUCCESS,
+} from '../../plugin/index.js';
+import type {
+  DMA_IOMMU_INTERFACE_EX,
+  DMA_IOMMU_INTERFACE_V2,
+  FAULT_INFORMATION,
+  IOMMU_DMA_DEVICE,
+  IOMMU_DMA_DOMAIN,
+  IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
+  IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
+  Out,
+  Platform,
+} from '../../plugin/index.js';
+import type { PciFunction } from '../pci-function.js';
+
+/** A V2 routine answered with a failure status; the driver cannot go on. */
+export class DriverError extends Error {
+  readonly status: number;
+  constructor(what: string, status: number) {
+    super(`${what}: ${describeStatus(status)}`);
+    this.name = 'DriverError';
+    this.status = status;
+  }
+}
+
+/** Guest memory the driver mapped for its device: the logical address the device uses. */
+export interface MappedBuffer {
+  readonly iova: number;
+  readonly bytes: number;
+  readonly pfns: readonly number[];
+  /** Guest physical address of byte `offset` of the buffer (the CPU's view). */
+  physical(offset: number): number;
+}
+
+/**
+ * What every driver here does the way a Windows driver would, using only the V2 table and
+ * the platform surface: create the DMA device, pick a domain type the policy allows, create
+ * and attach a Translate domain with a buddy allocator, ask for fault reports, keep rings in
+ * a reserved logical range (tokens map and unmap without allocating), map data buffers with
+ * MapLogicalRangeEx, and undo all of it on stop().
+ */
+export class DriverBase {
+  readonly platform: Platform;
+  readonly fn: PciFunction;
+  readonly V2: DMA_IOMMU_INTERFACE_V2;
+  /** Faults the IOMMU reported for this device, in order. */
+  readonly faults: FAULT_INFORMATION[] = [];
+  device!: IOMMU_DMA_DEVICE;
+  domain!: IOMMU_DMA_DOMAIN;
+  #token: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN | null = null;
+  #tokenUsed = 0;
+  readonly #segments: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT[] = [];
+  readonly #buffers = new Map<number, MappedBuffer>();
+  readonly #ownedPages: number[] = [];
+  #started = false;
+
+  constructor(platform: Platform, fn: PciFunction) {
+    this.platform = platform;
+    this.fn = fn;
+    const table: Out<DMA_IOMMU_INTERFACE_EX> = {};
+    this.#check(platform.IoGetIommuInterfaceEx(2, 0, table), 'IoGetIommuInterfaceEx');
+    this.V2 = table.value!.V2;
+  }
+
+  /**
+   * Brings the device under the IOMMU, with reserved logical space for rings of the given
+   * sizes in bytes (each ring gets whole pages; see ring()).
+   */
+  protected attach(ringSizes: readonly number[]): void {
+    const V2 = this.V2;
+    const device: Out<IOMMU_DMA_DEVICE> = {};
+    this.#check(V2.CreateDevice(this.fn, null, device), 'CreateDevice');
+    this.device = device.value!;
+    const available: Out<number> = {};
+    V2.QueryAvailableDomainTypes(this.device, available);
+    if (((available.value ?? 0) & (1 << DomainTypeTranslate)) === 0) throw new DriverError('QueryAvailableDomainTypes: no Translate domain', 0);
+    const domain: Out<IOMMU_DMA_DOMAIN> = {};
+    const allocator = { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: 48 } };
+    this.#check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, allocator, null, domain), 'CreateDomainEx');
+    this.domain = domain.value!;
+    this.#check(V2.AttachDeviceEx(this.domain, this.device), 'AttachDeviceEx');
+    const inputMappingId = this.platform.arch === 'arm64' ? this.fn.inputMappingId : 0;
+    const handler = (_context: unknown, info: FAULT_INFORMATION) => this.faults.push(info);
+    this.#check(V2.SetDeviceFaultReportingEx(this.device, inputMappingId, true, { FaultHandler: handler, FaultContext: this }), 'SetDeviceFaultReportingEx');
+    const token: Out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN> = {};
+    const reserved = ringSizes.reduce((sum, bytes) => sum + Math.ceil(bytes / 4096) * 4096, 0);
+    this.#check(V2.ReserveLogicalAddressRange(this.domain, reserved, null, null, null, token), 'ReserveLogicalAddressRange');
+    this.#token = token.value!;
+    this.#started = true;
+  }
+
+  /** Allocates zeroed guest pages for a ring and maps them in the reserved range; returns the ring's IOVA. */
+  protected ring(bytes: number, access = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE): MappedBuffer {
+    const pages = Math.ceil(bytes / 4096);
+    const first = this.platform.memory.allocateContiguousPages(pages);
+    const pfns = Array.from({ length: pages }, (_, i) => first + i);
+    this.#ownedPages.push(...pfns);
+    this.platform.memory.fill(first * 4096, pages * 4096, 0);
+    const segment: Out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT> = {};
+    const description = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: this.platform.memory.mdl(pfns) } };
+    this.#check(this.V2.MapReservedLogicalRange(this.#token, this.#tokenUsed, access, description, segment), 'MapReservedLogicalRange');
+    this.#segments.push(segment.value!);
+    const iova = this.#token!.LogicalAddressBase + this.#tokenUsed;
+    this.#tokenUsed += pages * 4096;
+    return { iova, bytes: pages * 4096, pfns, physical: (offset) => first * 4096 + offset };
+  }
+
+  /** Maps guest pages `pfns` for the device with `access`; the returned buffer's iova is what the device uses. */
+  mapBuffer(pfns: readonly number[], access = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE): MappedBuffer {
+    const iova: Out<number> = {};
+    const description = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: this.platform.memory.mdl(pfns) } };
+    this.#check(this.V2.MapLogicalRangeEx(this.domain, access, description, null, null, null, iova), 'MapLogicalRangeEx');
+    const buffer: MappedBuffer = {
+      iova: iova.value!,
+      bytes: pfns.length * 4096,
+      pfns: [...pfns],
+      physical: (offset) => pfns[Math.floor(offset / 4096)]! * 4096 + (offset % 4096),
+    };
+    this.#buffers.set(buffer.iova, buffer);
+    return buffer;
+  }
+
+  /** Removes a mapping made by mapBuffer; the device faults if it touches it afterwards. */
+  unmapBuffer(buffer: MappedBuffer): void {
+    if (!this.#buffers.delete(buffer.iova)) throw new RangeError(`no buffer mapped at IOVA 0x${buffer.iova.toString(16)}`);
+    this.#check(this.V2.UnmapLogicalRange(this.domain, buffer.iova, buffer.pfns.length), 'UnmapLogicalRange');
+  }
+
+  /** Mappings this driver holds now (data buffers; rings are in the reserved range). */
+  get mappedBuffers(): number {
+    return this.#buffers.size;
+  }
+
+  /** Undoes attach(): unmaps everything, frees the token, detaches, deletes domain and device. */
+  protected detach(): void {
+    if (!this.#started) return;
+    this.#started = false;
+    const V2 = this.V2;
+    for (const buffer of [...this.#buffers.values()]) this.unmapBuffer(buffer);
+    for (const segment of this.#segments.splice(0)) this.#check(V2.UnmapReservedLogicalRange(segment), 'UnmapReservedLogicalRange');
+    this.#check(V2.FreeReservedLogicalAddressRange(this.#token), 'FreeReservedLogicalAddressRange');
+    this.#token = null;
+    this.#check(V2.SetDeviceFaultReportingEx(this.device, this.platform.arch === 'arm64' ? this.fn.inputMappingId : 0, false, null), 'SetDeviceFaultReportingEx');
+    this.#check(V2.DetachDeviceEx(this.device), 'DetachDeviceEx');
+    this.#check(V2.DeleteDomain(this.domain), 'DeleteDomain');
+    this.#check(V2.DeleteDevice(this.device), 'DeleteDevice');
+    this.platform.memory.freePages(this.#ownedPages.splice(0));
+  }
+
+  #check(status: number, what: string): void {
+    if (status !== STATUS_SUCCESS) throw new DriverError(what, status);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * A device's register file (BAR0) in shared memory: the driver on the main thread and the
+ * device model in whichever worker runs it see the same registers. Registers are
+ * little-endian 32-bit words; 64-bit registers are two words (low first), written
+ * high-then-low by drivers and read low-then-high, as on a 32-bit bus.
+ *
+ * All accesses are Atomics operations: a register is a synchronisation point between the
+ * driver and the device (a doorbell write publishes the descriptors written before it).
+ */
+export class RegisterFile {
+  readonly words: Int32Array;
+  readonly size: number;
+  /** Called after the driver writes a register (main thread), with the byte offset. */
+  #onWrite: ((offset: number) => void) | null;
+
+  constructor(buffer: SharedArrayBuffer, byteOffset: number, size: number, onWrite: ((offset: number) => void) | null = null) {
+    this.words = new Int32Array(buffer, byteOffset, size / 4);
+    this.size = size;
+    this.#onWrite = onWrite;
+  }
+
+  read32(offset: number): number {
+    return Atomics.load(this.words, this.#index(offset)) >>> 0;
+  }
+
+  write32(offset: number, value: number): void {
+    Atomics.store(this.words, this.#index(offset), value | 0);
+    this.#onWrite?.(offset);
+  }
+
+  read64(offset: number): number {
+    return this.read32(offset) + this.read32(offset + 4) * 2 ** 32;
+  }
+
+  write64(offset: number, value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`register value must be a non-negative safe integer (got ${value})`);
+    Atomics.store(this.words, this.#index(offset + 4), Math.floor(value / 2 ** 32));
+    this.write32(offset, value % 2 ** 32);
+  }
+
+  /** Device side: sets a register without triggering doorbell handling. */
+  set32(offset: number, value: number): void {
+    Atomics.store(this.words, offset >> 2, value | 0);
+  }
+
+  set64(offset: number, value: number): void {
+    Atomics.store(this.words, (offset >> 2) + 1, Math.floor(value / 2 ** 32));
+    Atomics.store(this.words, offset >> 2, value % 2 ** 32);
+  }
+
+  #index(offset: number): number {
+    if (!Number.isInteger(offset) || offset < 0 || offset + 4 > this.size || offset % 4 !== 0) {
+      throw new RangeError(`register offset 0x${Number(offset).toString(16)} is not an aligned 32-bit register of this ${this.size}-byte BAR`);
+    }
+    return offset >> 2;
+  }
+}

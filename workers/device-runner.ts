@@ -1,0 +1,74 @@
+import { CONTROL_RECORD_INTS, kControlModel, kControlPeer, kControlPending, kControlPrivatePage, kControlPrivatePages } from '../devices/device-control-table.js';
+import { type DeviceWorkContext, MAX_REGISTER_BYTES } from '../devices/device-model.js';
+import { MODEL_LIST } from '../devices/models/registry.js';
+import { RegisterFile } from '../devices/register-file.js';
+import type { DeviceSharedState } from '../devices/device-shared-state.js';
+import type { WorkerRuntime } from './worker-runtime.js';
+
+/** What a device-work task reports back: interrupts to deliver, devices to run next. */
+export interface DeviceWorkResult {
+  /** False when another worker held the device (nothing was done). */
+  ran: boolean;
+  interrupts: number[];
+  kicks: number[];
+  again: boolean;
+}
+
+/**
+ * Runs one batch of a device's work in this worker: takes the device's lock (so no other
+ * worker runs it at the same time), clears its pending flag, calls the model's `process`,
+ * and releases the lock even if the model throws.
+ */
+export class DeviceRunner {
+  readonly #runtime: WorkerRuntime;
+  readonly #devices: DeviceSharedState;
+  readonly #registers: (RegisterFile | undefined)[] = [];
+
+  constructor(runtime: WorkerRuntime, devices: DeviceSharedState) {
+    this.#runtime = runtime;
+    this.#devices = devices;
+  }
+
+  run(slot: number): DeviceWorkResult {
+    const control = this.#devices.control;
+    const result: DeviceWorkResult = { ran: false, interrupts: [], kicks: [], again: false };
+    if (!control.tryLock(slot)) return result;
+    try {
+      Atomics.store(control.fields, slot * CONTROL_RECORD_INTS + kControlPending, 0);
+      const model = MODEL_LIST[control.get(slot, kControlModel)]!;
+      const registers = (this.#registers[slot] ??= new RegisterFile(this.#devices.registers, slot * MAX_REGISTER_BYTES, Math.max(4, model.registerBytes)));
+      const context: DeviceWorkContext = {
+        registers,
+        port: this.#runtime.portFor(slot),
+        privateMemory: this.#privateMemory(slot),
+        slot,
+        raise: (vector) => result.interrupts.push(vector),
+        kick: (other) => {
+          // Marks the other device's work as pending before the main thread schedules it.
+          control.set(other, kControlPending, 1);
+          result.kicks.push(other);
+        },
+        privateMemoryOf: (other) => (other >= 0 && other < control.capacity ? this.#privateMemory(other) : null),
+        again: () => {
+          result.again = true;
+        },
+      };
+      result.ran = true;
+      model.process(context);
+      return result;
+    } finally {
+      control.unlock(slot);
+    }
+  }
+
+  /** Slot of the device wired to `slot`, or -1. */
+  peerOf(slot: number): number {
+    return this.#devices.control.get(slot, kControlPeer);
+  }
+
+  #privateMemory(slot: number): Uint8Array {
+    const control = this.#devices.control;
+    const first = control.get(slot, kControlPrivatePage) * 4096;
+    return this.#devices.memory.subarray(first, first + control.get(slot, kControlPrivatePages) * 4096);
+  }
+}

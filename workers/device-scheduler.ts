@@ -1,0 +1,103 @@
+import { kControlPending, type DeviceControlTable } from '../devices/device-control-table.js';
+import type { PciBus } from '../devices/pci-bus.js';
+import type { PciFunction } from '../devices/pci-function.js';
+import type { DeviceWorkResult } from './device-runner.js';
+
+export interface DeviceSchedulerHooks {
+  /** Runs one device-work task in the pool. */
+  run(slot: number): Promise<DeviceWorkResult>;
+  /** Delivers queued faults (before the interrupts of the same batch). */
+  drainFaults(): void;
+  /** A batch failed: the model threw or its worker died. */
+  onError(fn: PciFunction, error: unknown): void;
+  /** An interrupt handler threw. */
+  onCallbackError(error: unknown): void;
+}
+
+/**
+ * Main-thread side of the device models: turns doorbells and kicks into device-work tasks,
+ * at most one in flight per device (so a device's batches never overlap and any worker may
+ * run the next one), and delivers the batches' interrupts on this thread.
+ */
+export class DeviceScheduler {
+  readonly #bus: PciBus;
+  readonly #control: DeviceControlTable;
+  readonly #hooks: DeviceSchedulerHooks;
+  readonly #inFlight = new Set<number>();
+  #idleWaiters: Array<() => void> = [];
+  #closed = false;
+  /** Batches run, and batches that failed. */
+  batches = 0;
+  failures = 0;
+
+  constructor(bus: PciBus, control: DeviceControlTable, hooks: DeviceSchedulerHooks) {
+    this.#bus = bus;
+    this.#control = control;
+    this.#hooks = hooks;
+  }
+
+  /** The device at `slot` has work: run it now or right after its current batch. */
+  kick(slot: number): void {
+    this.#control.set(slot, kControlPending, 1);
+    if (!this.#inFlight.has(slot) && !this.#closed) this.#start(slot);
+  }
+
+  /** Resolves once no device has work in flight or pending. */
+  idle(): Promise<void> {
+    if (this.#inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  #start(slot: number): void {
+    this.#inFlight.add(slot);
+    this.#hooks.run(slot).then(
+      (result) => this.#finished(slot, result),
+      (error: unknown) => this.#failed(slot, error),
+    );
+  }
+
+  #finished(slot: number, result: DeviceWorkResult): void {
+    this.batches++;
+    this.#inFlight.delete(slot);
+    this.#hooks.drainFaults();
+    const fn = this.#bus.functionAt(slot);
+    for (const vector of result.interrupts) {
+      try {
+        fn?.deliverInterrupt(vector);
+      } catch (error) {
+        this.#hooks.onCallbackError(error);
+      }
+    }
+    for (const other of result.kicks) this.kick(other);
+    if (!this.#closed && (result.again || !result.ran || this.#control.get(slot, kControlPending) === 1)) {
+      if (result.ran) this.#start(slot);
+      // Another holder of the lock (a custom worker module) is running it: look again shortly.
+      else setImmediate(() => !this.#inFlight.has(slot) && !this.#closed && this.#start(slot));
+      return;
+    }
+    this.#settle();
+  }
+
+  #failed(slot: number, error: unknown): void {
+    this.batches++;
+    this.failures++;
+    this.#inFlight.delete(slot);
+    // A worker that died mid-batch cannot release the device; its successor must find it free.
+    this.#control.unlock(slot);
+    this.#hooks.drainFaults();
+    const fn = this.#bus.functionAt(slot);
+    if (fn !== undefined) this.#hooks.onError(fn, error);
+    this.#settle();
+  }
+
+  #settle(): void {
+    if (this.#inFlight.size > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

@@ -96,8 +96,6 @@ export function CreateDomainEx(
 
   const handle = Object.freeze({ kind: 'IOMMU_DMA_DOMAIN' as const, id: taken.serial });
   const allocator = buddy ? new BuddyAllocator(addressBits - 12) : null;
-  // Logical page 0 is never handed out, so that a zero IOVA always stands out as a bug.
-  allocator?.claimRange(0, 1);
   const domain = new DomainState({
     handle,
     slot: taken.slot,
@@ -110,6 +108,7 @@ export function CreateDomainEx(
     asid,
   });
   for (const region of regions) {
+    // Regions never overlap (parseRegions), so each claim takes free space.
     allocator?.claimRange(region.firstPage, region.pages);
     if (region.shouldMap) {
       table!.mapRun(region.firstPage, region.pages, region.firstPage, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, true);
@@ -118,6 +117,9 @@ export function CreateDomainEx(
       domain.space!.insert({ first: region.firstPage, pages: region.pages, kind: ExtentKind.Hole, owner: null });
     }
   }
+  // Logical page 0 is never handed out, so that a zero IOVA always stands out as a bug
+  // (unless a reserved region already holds it).
+  if (allocator !== null && !regions.some((region) => region.firstPage === 0)) allocator.claimRange(0, 1);
   const shared = core.shared.domains;
   shared.set(domain.slot, kDomainSerialField, domain.serial);
   shared.set(domain.slot, kDomainRootField, table?.root ?? 0);

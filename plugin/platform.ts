@@ -3,6 +3,8 @@ import { MODEL_LIST } from '../devices/models/registry.js';
 import { attachDeviceState, createDeviceBuffers, type DeviceBuffers } from '../devices/device-shared-state.js';
 import { EventEmitter } from 'node:events';
 import { DeviceScheduler } from '../workers/device-scheduler.js';
+import { DmaPort } from '../devices/dma-port.js';
+import { TranslationEngine } from './data-plane/translation-engine.js';
 import type { DeviceWorkResult } from '../workers/device-runner.js';
 import { PciBus } from '../devices/pci-bus.js';
 import type { PciFunction } from '../devices/pci-function.js';
@@ -57,6 +59,7 @@ export class Platform extends EventEmitter {
   readonly #faults: FaultDispatcher;
   readonly #deviceBuffers: DeviceBuffers;
   readonly #scheduler: DeviceScheduler;
+  #mainEngine: TranslationEngine | null = null;
   #closed = false;
 
   /** Use createPlatform(). */
@@ -65,7 +68,7 @@ export class Platform extends EventEmitter {
     this.options = Object.freeze(options);
     this.arch = options.arch;
     this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes);
-    // Rings for every worker, their replacements after a crash, and the main thread.
+    // Rings for every worker, their replacements after a crash, and the main thread (the last).
     const ringCount = options.workers * 2 + 2;
     this.#shared = {
       guestMemory: this.memory.buffer,
@@ -75,7 +78,8 @@ export class Platform extends EventEmitter {
       contexts: DeviceContextTable.create(options.maxFunctions),
       invalidations: InvalidationLog.create(options.invalidationLogCapacity),
       faultRings: FaultRings.create(ringCount, options.faultRingCapacity),
-      workerSlots: WorkerSlots.create(ringCount),
+      // One slot fewer than rings: the last ring is the main thread's.
+      workerSlots: WorkerSlots.create(ringCount - 1),
     };
     this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes);
     const devices = attachDeviceState(this.#deviceBuffers);
@@ -202,6 +206,27 @@ export class Platform extends EventEmitter {
   faultStats(): FaultStats {
     this.#faults.drain();
     return this.#faults.stats();
+  }
+
+  /**
+   * A DMA port for `pdo` on this thread, for emulators whose device models run on the main
+   * thread (v86 and the like). It translates through the same IOMMU state, IOTLB-cached,
+   * and reports faults through a ring of its own; call platform.drainFaults() (or await
+   * anything) to have them delivered.
+   */
+  mainThreadPort(pdo: PciFunction): DmaPort {
+    this.#checkDevice(pdo);
+    if (this.#mainEngine === null) {
+      // The main thread's ring is the last one; no worker ever claims it.
+      const slot = this.#shared.faultRings.ringCount - 1;
+      this.#mainEngine = new TranslationEngine(this.#shared, slot, { entries: this.options.iotlbEntries, ways: this.options.iotlbWays }, false);
+    }
+    return new DmaPort(this.#mainEngine, this.memory.bytes, this.#shared.invalidations.header, pdo.slot);
+  }
+
+  /** Delivers every fault queued so far to its handler, now. */
+  drainFaults(): void {
+    this.#faults.drain();
   }
 
   /** Resolves once no device model has work in flight (every doorbell so far has been served). */

@@ -90,7 +90,15 @@ export class TranslationEngine {
   readonly #logCapacity: number;
   readonly #faults: FaultRingWriter;
 
-  constructor(state: SharedState, slot: number, iotlb: IotlbOptions = {}) {
+  /**
+   * False for an engine on the main thread: the control plane runs on that same thread, so
+   * it can never retire a table in the middle of this engine's walk, and the engine need not
+   * publish what it has applied.
+   */
+  readonly #guardsReclamation: boolean;
+
+  constructor(state: SharedState, slot: number, iotlb: IotlbOptions = {}, guardsReclamation = true) {
+    this.#guardsReclamation = guardsReclamation;
     this.#state = state;
     this.slot = slot;
     this.iotlb = new Iotlb(iotlb);
@@ -111,12 +119,12 @@ export class TranslationEngine {
   beginTask(): void {
     const sequence = Atomics.load(this.#logHeader, kSequenceField);
     if (sequence !== this.sequence) this.#synchronise(sequence);
-    this.#state.workerSlots.markBusy(this.slot, this.sequence);
+    if (this.#guardsReclamation) this.#state.workerSlots.markBusy(this.slot, this.sequence);
   }
 
   /** Call after a task's last DMA: page tables retired from now on need not wait for us. */
   endTask(): void {
-    this.#state.workerSlots.markIdle(this.slot);
+    if (this.#guardsReclamation) this.#state.workerSlots.markIdle(this.slot);
   }
 
   /**
@@ -387,6 +395,6 @@ export class TranslationEngine {
     }
     this.sequence = sequence;
     this.#lastPage = -1;
-    this.#state.workerSlots.markBusy(this.slot, sequence);
+    if (this.#guardsReclamation) this.#state.workerSlots.markBusy(this.slot, sequence);
   }
 }

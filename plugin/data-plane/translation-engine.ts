@@ -49,7 +49,17 @@ export const DMA_OK = -1;
 export const DMA_BLOCKED = 16;
 
 const PAGE = 4096;
+const PAGE_INVERSE = 1 / 4096;
 const TWO_32 = 2 ** 32;
+
+/** Decoded device contexts (see #loadContext). */
+const MODE_BLOCKED = 0;
+const MODE_UNTRANSLATED = 1;
+const MODE_NO_DOMAIN = 2;
+const MODE_TRANSLATE = 3;
+const MODE_PASS_THROUGH = 4;
+const MODE_UNMANAGED = 5;
+const MODE_GONE = 6;
 
 /**
  * The data plane of one worker thread: translates device accesses through the shared
@@ -137,39 +147,67 @@ export class TranslationEngine {
     // whole translation. An aligned Int32 load never tears and reads the coherent value; when
     // it shows a change, the Atomics.load in #synchronise orders the records after it.
     if (this.#logHeader[kSequenceField] !== this.sequence) this.#synchronise(Atomics.load(this.#logHeader, kSequenceField));
+    if (device !== this.#contextDevice) this.#loadContext(device);
     this.fragmentCount = 0;
-    const c = device * CONTEXT_RECORD_INTS;
-    const flags = this.#ctx[c + kContextFlagsField]!;
-    if ((flags & (kContextPresent | kContextBusMaster)) !== (kContextPresent | kContextBusMaster)) return DMA_BLOCKED;
-    if ((flags & kContextBehindIommu) === 0) {
-      // Not behind the IOMMU: unrestricted DMA, bounded only by guest memory (a bus error, not an IOMMU fault).
-      if (iova + length > this.ramBytes) return AddressSizeFault;
-      this.#append(iova, length);
-      this.lastAccess = 3;
-      return DMA_OK;
-    }
-    const domain = this.#ctx[c + kContextDomainField]!;
-    if (domain < 0) return this.#fault(device, flags, -1, iova, write, UnsupportedUpstreamTransaction);
-    const d = domain * DOMAIN_RECORD_INTS;
-    switch (this.#dom[d + kDomainTypeField]) {
-      case DomainTypeTranslate:
-        return this.#translateManaged(device, flags, domain, iova, length, write);
-      case DomainTypePassThrough:
-        return this.#passThrough(device, flags, domain, iova, length, write);
-      case DomainTypeUnmanaged:
-        return this.#translateUnmanaged(device, flags, domain, iova, length, write);
+    switch (this.#contextMode) {
+      case MODE_TRANSLATE:
+        return this.#translateManaged(device, iova, length, write);
+      case MODE_BLOCKED:
+        return DMA_BLOCKED;
+      case MODE_UNTRANSLATED:
+        // Not behind the IOMMU: unrestricted DMA, bounded only by guest memory (a bus error, not an IOMMU fault).
+        if (iova + length > this.ramBytes) return AddressSizeFault;
+        this.#append(iova, length);
+        this.lastAccess = 3;
+        return DMA_OK;
+      case MODE_NO_DOMAIN:
+        return this.#fault(device, -1, iova, write, UnsupportedUpstreamTransaction);
+      case MODE_PASS_THROUGH:
+        return this.#passThrough(device, this.#contextDomain, iova, length, write);
+      case MODE_UNMANAGED:
+        return this.#translateUnmanaged(device, this.#contextDomain, iova, length, write);
       default:
         // The domain went away under a DMA that had already read the device context.
-        return this.#fault(device, flags, domain, iova, write, TranslationFault);
+        return this.#fault(device, this.#contextDomain, iova, write, TranslationFault);
     }
   }
 
-  #translateManaged(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
-    const generation = this.#dom[domain * DOMAIN_RECORD_INTS + kDomainGenerationField]!;
+  /**
+   * The device context of the last device translated for, decoded (a context cache, as on
+   * VT-d). Every change to a device context, a domain's type or a domain's generation
+   * publishes an invalidation, and #synchronise forgets this cache.
+   */
+  #contextDevice = -1;
+  #contextMode = MODE_BLOCKED;
+  #contextDomain = -1;
+  #contextGeneration = 0;
+
+  #loadContext(device: number): void {
+    const c = device * CONTEXT_RECORD_INTS;
+    const flags = this.#ctx[c + kContextFlagsField]!;
+    const domain = this.#ctx[c + kContextDomainField]!;
+    this.#contextDevice = device;
+    this.#contextDomain = domain;
+    if ((flags & (kContextPresent | kContextBusMaster)) !== (kContextPresent | kContextBusMaster)) this.#contextMode = MODE_BLOCKED;
+    else if ((flags & kContextBehindIommu) === 0) this.#contextMode = MODE_UNTRANSLATED;
+    else if (domain < 0) this.#contextMode = MODE_NO_DOMAIN;
+    else {
+      const d = domain * DOMAIN_RECORD_INTS;
+      this.#contextGeneration = this.#dom[d + kDomainGenerationField]!;
+      const type = this.#dom[d + kDomainTypeField]!;
+      this.#contextMode =
+        type === DomainTypeTranslate ? MODE_TRANSLATE : type === DomainTypePassThrough ? MODE_PASS_THROUGH : type === DomainTypeUnmanaged ? MODE_UNMANAGED : MODE_GONE;
+    }
+  }
+
+  #translateManaged(device: number, iova: number, length: number, write: boolean): number {
+    const domain = this.#contextDomain;
+    const generation = this.#contextGeneration;
     const need = write ? 2 : 1;
     const end = iova + length;
     let address = iova;
-    let page = Math.floor(iova / PAGE);
+    // Multiplying by 2^-12 is exact, and much cheaper than dividing.
+    let page = Math.floor(iova * PAGE_INVERSE);
     while (address < end) {
       let value: number;
       let leafLeft: number;
@@ -178,7 +216,7 @@ export class TranslationEngine {
         leafLeft = this.#lastLeafLeft;
       } else {
         value = this.#resolveManaged(domain, generation, page);
-        if (value < 0) return this.#fault(device, flags, domain, address, write, TranslationFault);
+        if (value < 0) return this.#fault(device, domain, address, write, TranslationFault);
         leafLeft = this.#resolvedLeafLeft;
         this.#lastDomain = domain;
         this.#lastGeneration = generation;
@@ -187,7 +225,7 @@ export class TranslationEngine {
         this.#lastLeafLeft = leafLeft;
       }
       this.lastAccess = value & 3;
-      if ((value & need) === 0) return this.#fault(device, flags, domain, address, write, PermissionFault);
+      if ((value & need) === 0) return this.#fault(device, domain, address, write, PermissionFault);
       const leafEnd = (page + leafLeft) * PAGE;
       const chunkEnd = end < leafEnd ? end : leafEnd;
       this.#append((value >>> 2) * PAGE + (address - page * PAGE), chunkEnd - address);
@@ -236,7 +274,7 @@ export class TranslationEngine {
    * (ConfigureDomain makes it odd while it writes), so a DMA never mixes an old Ttbr0 with
    * a new InputSize0.
    */
-  #translateUnmanaged(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
+  #translateUnmanaged(device: number, domain: number, iova: number, length: number, write: boolean): number {
     const d = domain * DOMAIN_RECORD_INTS;
     const dom = this.#dom;
     for (;;) {
@@ -247,9 +285,9 @@ export class TranslationEngine {
       const ttbr0 = (dom[d + kDomainTtbr0HighField]! >>> 0) * TWO_32 + (dom[d + kDomainTtbr0LowField]! >>> 0);
       const inputSize = dom[d + kDomainInputSizeField]!;
       if (Atomics.load(dom, d + kDomainGenerationField) !== generation) continue;
-      if ((arm & kArmConfigured) === 0) return this.#fault(device, flags, domain, iova, write, TranslationFault);
-      if ((arm & kArmTranslationEnabled) === 0) return this.#passThrough(device, flags, domain, iova, length, write);
-      return this.#translateArm64(device, flags, domain, iova, length, write, generation, ttbr0, inputSize);
+      if ((arm & kArmConfigured) === 0) return this.#fault(device, domain, iova, write, TranslationFault);
+      if ((arm & kArmTranslationEnabled) === 0) return this.#passThrough(device, domain, iova, length, write);
+      return this.#translateArm64(device, domain, iova, length, write, generation, ttbr0, inputSize);
     }
   }
 
@@ -282,7 +320,6 @@ export class TranslationEngine {
 
   #translateArm64(
     device: number,
-    flags: number,
     domain: number,
     iova: number,
     length: number,
@@ -304,7 +341,7 @@ export class TranslationEngine {
       } else {
         Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
         const result = walkArm64(this.#ram32, this.ramBytes, ttbr0, inputSize, address);
-        if (result !== DMA_OK) return this.#fault(device, flags, domain, address, write, result);
+        if (result !== DMA_OK) return this.#fault(device, domain, address, write, result);
         const span = arm64WalkResult[kArmResultSpan]!;
         const access = arm64WalkResult[kArmResultAccess]!;
         const inLeaf = page % span;
@@ -313,7 +350,7 @@ export class TranslationEngine {
         leafLeft = span - inLeaf;
       }
       this.lastAccess = value & 3;
-      if ((value & need) === 0) return this.#fault(device, flags, domain, address, write, PermissionFault);
+      if ((value & need) === 0) return this.#fault(device, domain, address, write, PermissionFault);
       const chunkEnd = Math.min(end, (page + leafLeft) * PAGE);
       this.#append((value >>> 2) * PAGE + (address % PAGE), chunkEnd - address);
       address = chunkEnd;
@@ -322,16 +359,16 @@ export class TranslationEngine {
   }
 
   /** Untranslated access through a domain (PassThrough, or an unmanaged domain with translation off). */
-  #passThrough(device: number, flags: number, domain: number, iova: number, length: number, write: boolean): number {
+  #passThrough(device: number, domain: number, iova: number, length: number, write: boolean): number {
     if (iova + length > this.ramBytes) {
-      return this.#fault(device, flags, domain, Math.max(iova, this.ramBytes), write, AddressSizeFault);
+      return this.#fault(device, domain, Math.max(iova, this.ramBytes), write, AddressSizeFault);
     }
     this.#append(iova, length);
     this.lastAccess = 3;
     return DMA_OK;
   }
 
-  #fault(device: number, flags: number, domain: number, address: number, write: boolean, type: number): number {
+  #fault(device: number, domain: number, address: number, write: boolean, type: number): number {
     this.faultType = type;
     this.faultAddress = address;
     const serial = domain >= 0 ? this.#dom[domain * DOMAIN_RECORD_INTS + kDomainSerialField]! : 0;
@@ -343,7 +380,7 @@ export class TranslationEngine {
       write ? kFaultAddressValid | kFaultWriteNotRead : kFaultAddressValid,
       type,
       this.#ctx[device * CONTEXT_RECORD_INTS + kContextInputMappingField]!,
-      (flags & kContextFaultReporting) !== 0,
+      (this.#ctx[device * CONTEXT_RECORD_INTS + kContextFlagsField]! & kContextFaultReporting) !== 0,
     );
     return type;
   }
@@ -395,6 +432,7 @@ export class TranslationEngine {
     }
     this.sequence = sequence;
     this.#lastPage = -1;
+    this.#contextDevice = -1;
     if (this.#guardsReclamation) this.#state.workerSlots.markBusy(this.slot, sequence);
   }
 }

@@ -5,6 +5,8 @@ export { DMA_BLOCKED, DMA_OK } from '../plugin/data-plane/translation-engine.js'
 
 const PAGE = 4096;
 const TWO_32 = 2 ** 32;
+const READ = 1;
+const WRITE = 2;
 
 /**
  * The device side of DMA: how a device model running in a worker reads and writes guest
@@ -17,12 +19,13 @@ const TWO_32 = 2 ** 32;
  * one typed-array view per physical fragment: V8 has no other way to copy between two
  * buffers).
  *
- * Small accesses (readU32/readU64/writeU32/writeU64) keep the last page's translation in a
- * one-entry micro-TLB, valid while the invalidation sequence is unchanged. That check is a
- * plain Int32 load: Atomics.load costs ~6 ns in Node 20 (a builtin call), five times an
- * 8-byte read; an aligned Int32 load never tears and V8 does not cache typed-array loads
- * across iterations. test/data-plane/micro-tlb.test.ts proves that a spinning device sees an
- * unmap made by another thread.
+ * Accesses that stay inside one page use a two-entry micro-TLB (a device's own translation
+ * cache, like an ATS device TLB): the last two pages translated, valid while the
+ * invalidation sequence is unchanged. That check is a plain Int32 load: Atomics.load costs
+ * ~6 ns in Node 20 (a builtin call), five times an 8-byte read; an aligned Int32 load never
+ * tears, and V8 does not cache typed-array loads across iterations.
+ * test/data-plane/micro-tlb.test.ts proves that a spinning device sees an unmap made by
+ * another thread.
  */
 export class DmaPort {
   readonly device: number;
@@ -34,10 +37,16 @@ export class DmaPort {
   readonly #sequence: Int32Array;
   /** Second fragment list, for copies that translate two ranges. */
   #sourceFragments = new Float64Array(64);
+  /** Micro-TLB: two entries of (page address, physical page address, access), one sequence. */
   #microSequence = NaN;
-  #microPage = NaN;
-  #microPhysical = 0;
-  #microAccess = 0;
+  #pageA = NaN;
+  #physicalA = 0;
+  #accessA = 0;
+  #pageB = NaN;
+  #physicalB = 0;
+  #accessB = 0;
+  /** Which entry the next fill replaces (the one not filled last). */
+  #replaceB = false;
 
   constructor(engine: TranslationEngine, ram: Uint8Array, sequenceHeader: Int32Array, device: number) {
     this.engine = engine;
@@ -49,15 +58,18 @@ export class DmaPort {
 
   /** Reads `length` bytes at `iova` into `destination[offset..]`. */
   read(iova: number, length: number, destination: Uint8Array, offset = 0): number {
-    const result = this.engine.translate(this.device, iova, length, false);
-    this.lastResult = result;
+    const physical = this.#micro(iova, length, READ);
+    if (physical >= 0) {
+      copyBytes(this.#ram, physical, destination, offset, length);
+      return (this.lastResult = DMA_OK);
+    }
+    const result = this.#translate(iova, length, false);
     if (result !== DMA_OK) return result;
     const fragments = this.engine.fragments;
     let at = offset;
     for (let i = 0; i < this.engine.fragmentCount; i++) {
-      const physical = fragments[2 * i]!;
       const bytes = fragments[2 * i + 1]!;
-      copyBytes(this.#ram, physical, destination, at, bytes);
+      copyBytes(this.#ram, fragments[2 * i]!, destination, at, bytes);
       at += bytes;
     }
     return result;
@@ -65,15 +77,18 @@ export class DmaPort {
 
   /** Writes `length` bytes from `source[offset..]` at `iova`. */
   write(iova: number, source: Uint8Array, offset = 0, length = source.length - offset): number {
-    const result = this.engine.translate(this.device, iova, length, true);
-    this.lastResult = result;
+    const physical = this.#micro(iova, length, WRITE);
+    if (physical >= 0) {
+      copyBytes(source, offset, this.#ram, physical, length);
+      return (this.lastResult = DMA_OK);
+    }
+    const result = this.#translate(iova, length, true);
     if (result !== DMA_OK) return result;
     const fragments = this.engine.fragments;
     let at = offset;
     for (let i = 0; i < this.engine.fragmentCount; i++) {
-      const physical = fragments[2 * i]!;
       const bytes = fragments[2 * i + 1]!;
-      copyBytes(source, at, this.#ram, physical, bytes);
+      copyBytes(source, at, this.#ram, fragments[2 * i]!, bytes);
       at += bytes;
     }
     return result;
@@ -81,13 +96,17 @@ export class DmaPort {
 
   /** Fills `length` bytes at `iova` with `value`. */
   fill(iova: number, length: number, value: number): number {
-    const result = this.engine.translate(this.device, iova, length, true);
-    this.lastResult = result;
+    const physical = this.#micro(iova, length, WRITE);
+    if (physical >= 0) {
+      this.#ram.fill(value, physical, physical + length);
+      return (this.lastResult = DMA_OK);
+    }
+    const result = this.#translate(iova, length, true);
     if (result !== DMA_OK) return result;
     const fragments = this.engine.fragments;
     for (let i = 0; i < this.engine.fragmentCount; i++) {
-      const physical = fragments[2 * i]!;
-      this.#ram.fill(value, physical, physical + fragments[2 * i + 1]!);
+      const physicalAt = fragments[2 * i]!;
+      this.#ram.fill(value, physicalAt, physicalAt + fragments[2 * i + 1]!);
     }
     return result;
   }
@@ -97,15 +116,22 @@ export class DmaPort {
    * Both ranges are translated before any byte moves.
    */
   copy(sourceIova: number, destinationIova: number, length: number): number {
-    let result = this.engine.translate(this.device, sourceIova, length, false);
-    if (result !== DMA_OK) return (this.lastResult = result);
+    const from = this.#micro(sourceIova, length, READ);
+    if (from >= 0) {
+      const to = this.#micro(destinationIova, length, WRITE);
+      if (to >= 0) {
+        this.#ram.copyWithin(to, from, from + length);
+        return (this.lastResult = DMA_OK);
+      }
+    }
+    let result = this.#translate(sourceIova, length, false);
+    if (result !== DMA_OK) return result;
     const sourceCount = this.engine.fragmentCount;
     if (this.#sourceFragments.length < 2 * sourceCount) this.#sourceFragments = new Float64Array(2 * sourceCount);
     const source = this.#sourceFragments;
     const translated = this.engine.fragments;
     for (let i = 0; i < 2 * sourceCount; i++) source[i] = translated[i]!;
-    result = this.engine.translate(this.device, destinationIova, length, true);
-    this.lastResult = result;
+    result = this.#translate(destinationIova, length, true);
     if (result !== DMA_OK) return result;
     const destination = this.engine.fragments;
     const destinationCount = this.engine.fragmentCount;
@@ -135,44 +161,53 @@ export class DmaPort {
 
   /** A little-endian 32-bit read; -1 on failure (see lastResult). */
   readU32(iova: number): number {
-    const offset = iova - this.#microPage;
-    if (this.#sequence[kSequenceField] === this.#microSequence && offset >= 0 && offset <= PAGE - 4 && (this.#microAccess & 1) !== 0) {
-      this.lastResult = DMA_OK;
-      return this.#view.getUint32(this.#microPhysical + offset, true);
+    let at = this.#micro(iova, 4, READ);
+    if (at < 0) {
+      at = this.#small(iova, 4, false);
+      if (at === -1) return -1;
+      if (at === -2) return scratchView.getUint32(0, true);
     }
-    return this.#readSlow(iova, 4);
+    this.lastResult = DMA_OK;
+    return this.#view.getUint32(at, true);
   }
 
   /** A little-endian 64-bit read as a number (exact below 2^53); -1 on failure. */
   readU64(iova: number): number {
-    const offset = iova - this.#microPage;
-    if (this.#sequence[kSequenceField] === this.#microSequence && offset >= 0 && offset <= PAGE - 8 && (this.#microAccess & 1) !== 0) {
-      this.lastResult = DMA_OK;
-      const at = this.#microPhysical + offset;
-      return this.#view.getUint32(at, true) + this.#view.getUint32(at + 4, true) * TWO_32;
+    let at = this.#micro(iova, 8, READ);
+    let view = this.#view;
+    if (at < 0) {
+      at = this.#small(iova, 8, false);
+      if (at === -1) return -1;
+      if (at === -2) {
+        at = 0;
+        view = scratchView;
+      }
     }
-    return this.#readSlow(iova, 8);
+    this.lastResult = DMA_OK;
+    return view.getUint32(at, true) + view.getUint32(at + 4, true) * TWO_32;
   }
 
   writeU32(iova: number, value: number): number {
-    const offset = iova - this.#microPage;
-    if (this.#sequence[kSequenceField] === this.#microSequence && offset >= 0 && offset <= PAGE - 4 && (this.#microAccess & 2) !== 0) {
-      this.#view.setUint32(this.#microPhysical + offset, value, true);
+    const at = this.#micro(iova, 4, WRITE);
+    if (at >= 0) {
+      this.#view.setUint32(at, value, true);
       return (this.lastResult = DMA_OK);
     }
-    return this.#writeSlow(iova, 4, value);
+    scratchView.setUint32(0, value, true);
+    return this.#writeSmall(iova, 4);
   }
 
   /** A little-endian 64-bit write of a non-negative safe integer. */
   writeU64(iova: number, value: number): number {
-    const offset = iova - this.#microPage;
-    if (this.#sequence[kSequenceField] === this.#microSequence && offset >= 0 && offset <= PAGE - 8 && (this.#microAccess & 2) !== 0) {
-      const at = this.#microPhysical + offset;
+    const at = this.#micro(iova, 8, WRITE);
+    if (at >= 0) {
       this.#view.setUint32(at, value % TWO_32, true);
       this.#view.setUint32(at + 4, Math.floor(value / TWO_32), true);
       return (this.lastResult = DMA_OK);
     }
-    return this.#writeSlow(iova, 8, value);
+    scratchView.setUint32(0, value % TWO_32, true);
+    scratchView.setUint32(4, Math.floor(value / TWO_32), true);
+    return this.#writeSmall(iova, 8);
   }
 
   /** Forgets the micro-TLB (the invalidation sequence does this by itself; for tests). */
@@ -180,59 +215,65 @@ export class DmaPort {
     this.#microSequence = NaN;
   }
 
-  #readSlow(iova: number, size: number): number {
-    const result = this.engine.translate(this.device, iova, size, false);
-    this.lastResult = result;
-    if (result !== DMA_OK) return -1;
-    let at: number;
-    let view: DataView;
-    if (this.engine.fragmentCount === 1) {
-      this.#remember(iova, size);
-      at = this.engine.fragments[0]!;
-      view = this.#view;
-    } else {
-      this.#gather(false);
-      at = 0;
-      view = scratchView;
-    }
-    return size === 4 ? view.getUint32(at, true) : view.getUint32(at, true) + view.getUint32(at + 4, true) * TWO_32;
+  /**
+   * The physical address of `iova` if [iova, iova + size) lies in a page the micro-TLB holds
+   * with `need` access, under an unchanged invalidation sequence; else -1.
+   */
+  #micro(iova: number, size: number, need: number): number {
+    if (this.#sequence[kSequenceField] !== this.#microSequence) return -1;
+    let offset = iova - this.#pageA;
+    if (offset >= 0 && offset + size <= PAGE && (this.#accessA & need) !== 0) return this.#physicalA + offset;
+    offset = iova - this.#pageB;
+    if (offset >= 0 && offset + size <= PAGE && (this.#accessB & need) !== 0) return this.#physicalB + offset;
+    return -1;
   }
 
-  #writeSlow(iova: number, size: number, value: number): number {
-    const result = this.engine.translate(this.device, iova, size, true);
+  /** A full translation; remembers a one-page result in the micro-TLB. */
+  #translate(iova: number, length: number, write: boolean): number {
+    const result = this.engine.translate(this.device, iova, length, write);
     this.lastResult = result;
     if (result !== DMA_OK) return result;
-    let at: number;
-    let view: DataView;
-    if (this.engine.fragmentCount === 1) {
-      this.#remember(iova, size);
-      at = this.engine.fragments[0]!;
-      view = this.#view;
-    } else {
-      at = 0;
-      view = scratchView;
+    const inPage = iova % PAGE;
+    // Two physically adjacent pages coalesce into one fragment, but their access may differ.
+    if (inPage + length <= PAGE) {
+      const sequence = this.engine.sequence;
+      if (sequence !== this.#microSequence) {
+        this.#microSequence = sequence;
+        this.#pageA = this.#pageB = NaN;
+      }
+      if (this.#replaceB) {
+        this.#pageB = iova - inPage;
+        this.#physicalB = this.engine.fragments[0]! - inPage;
+        this.#accessB = this.engine.lastAccess;
+      } else {
+        this.#pageA = iova - inPage;
+        this.#physicalA = this.engine.fragments[0]! - inPage;
+        this.#accessA = this.engine.lastAccess;
+      }
+      this.#replaceB = !this.#replaceB;
     }
-    if (size === 4) view.setUint32(at, value, true);
-    else {
-      view.setUint32(at, value % TWO_32, true);
-      view.setUint32(at + 4, Math.floor(value / TWO_32), true);
-    }
-    if (this.engine.fragmentCount !== 1) this.#gather(true);
     return result;
   }
 
-  /** Fills the micro-TLB from a one-fragment translation of `iova`, if the access lies in one page. */
-  #remember(iova: number, size: number): void {
-    const inPage = iova % PAGE;
-    // Two physically adjacent pages coalesce into one fragment, but their access may differ.
-    if (inPage + size > PAGE) return;
-    this.#microSequence = this.engine.sequence;
-    this.#microPage = iova - inPage;
-    this.#microPhysical = this.engine.fragments[0]! - inPage;
-    this.#microAccess = this.engine.lastAccess;
+  /**
+   * Slow path of a scalar read: the physical address, -2 when the value straddled two pages
+   * and was assembled in the scratch word, or -1 on failure.
+   */
+  #small(iova: number, size: number, write: boolean): number {
+    if (this.#translate(iova, size, write) !== DMA_OK) return -1;
+    if (this.engine.fragmentCount === 1) return this.engine.fragments[0]!;
+    this.#gather(false);
+    return -2;
   }
 
-  /** Moves an access that straddles two pages between guest memory and the scratch word. */
+  /** Slow path of a scalar write whose value is in the scratch word. */
+  #writeSmall(iova: number, size: number): number {
+    const result = this.#translate(iova, size, true);
+    if (result === DMA_OK) this.#gather(true);
+    return result;
+  }
+
+  /** Moves an access between guest memory and the scratch word, fragment by fragment. */
   #gather(write: boolean): void {
     const fragments = this.engine.fragments;
     let at = 0;

@@ -12,8 +12,8 @@
  * domain generation for whole domains) and the owning worker applies it at the start of its
  * next DMA (translation-engine.ts).
  *
- * Shape: three set-associative arrays (one per leaf size) with round-robin replacement inside
- * a set. A full cache evicts one entry of one set, never the whole cache (QEMU's VT-d, AMD-Vi
+ * Shape: set-associative arrays, one per leaf size (4 KiB, 2 MiB, 1 GiB) plus one for
+ * coalesced runs of 16 contiguous 4 KiB leaves, with round-robin replacement inside a set. A full cache evicts one entry of one set, never the whole cache (QEMU's VT-d, AMD-Vi
  * and SMMUv3 IOTLBs wipe everything when they reach 1024 or 256 entries).
  *
  * Each entry is tagged (domain slot, leaf number, domain generation) and holds
@@ -114,6 +114,8 @@ export class IotlbArray {
   }
 }
 
+/** A coalesced run: 16 consecutive 4 KiB leaves mapping 16 consecutive frames (like Arm's contiguous hint). */
+export const SPAN_RUN = 16;
 export const SPAN_2M = 512;
 export const SPAN_1G = 512 * 512;
 
@@ -127,6 +129,7 @@ export interface IotlbOptions {
 
 export class Iotlb {
   readonly pages: IotlbArray;
+  readonly runs: IotlbArray;
   readonly blocks2M: IotlbArray;
   readonly blocks1G: IotlbArray;
   /** Pages spanned by the leaf of the last successful lookup (1, 512 or 262144). */
@@ -135,11 +138,14 @@ export class Iotlb {
   misses = 0;
   /** Whether any 2 MiB / 1 GiB leaf was cached since the last clear (skips two probes otherwise). */
   #holdsLarge = false;
+  /** Whether any coalesced run was cached since the last clear. */
+  #holdsRuns = false;
 
   constructor(options: IotlbOptions = {}) {
     const ways = options.ways ?? 4;
     const large = options.largeEntries ?? 64;
     this.pages = new IotlbArray(options.entries ?? 4096, ways, 1);
+    this.runs = new IotlbArray(Math.max(ways, (options.entries ?? 4096) / SPAN_RUN), ways, SPAN_RUN);
     this.blocks2M = new IotlbArray(large, ways, SPAN_2M);
     this.blocks1G = new IotlbArray(large, ways, SPAN_1G);
   }
@@ -151,6 +157,15 @@ export class Iotlb {
       this.lastSpan = 1;
       this.hits++;
       return value;
+    }
+    if (this.#holdsRuns) {
+      const tagRun = Math.floor(page / SPAN_RUN);
+      value = this.runs.lookup(domain, tagRun, generation);
+      if (value >= 0) {
+        this.lastSpan = SPAN_RUN;
+        this.hits++;
+        return value + (page - tagRun * SPAN_RUN) * 4;
+      }
     }
     if (this.#holdsLarge) {
       const tag2M = Math.floor(page / SPAN_2M);
@@ -177,6 +192,9 @@ export class Iotlb {
     const value = pfn * 4 + access;
     if (spanPages === 1) {
       this.pages.insert(domain, leafFirst, generation, value);
+    } else if (spanPages === SPAN_RUN) {
+      this.#holdsRuns = true;
+      this.runs.insert(domain, leafFirst / SPAN_RUN, generation, value);
     } else if (spanPages === SPAN_2M) {
       this.#holdsLarge = true;
       this.blocks2M.insert(domain, leafFirst / SPAN_2M, generation, value);
@@ -190,8 +208,13 @@ export class Iotlb {
   invalidateRange(domain: number, firstPage: number, count: number): void {
     if (count <= 64) {
       for (let page = firstPage; page < firstPage + count; page++) this.pages.invalidate(domain, page);
+      if (this.#holdsRuns) {
+        const lastRun = Math.floor((firstPage + count - 1) / SPAN_RUN);
+        for (let run = Math.floor(firstPage / SPAN_RUN); run <= lastRun; run++) this.runs.invalidate(domain, run);
+      }
     } else {
       this.pages.invalidateOverlapping(domain, firstPage, firstPage + count);
+      if (this.#holdsRuns) this.runs.invalidateOverlapping(domain, firstPage, firstPage + count);
     }
     if (this.#holdsLarge) {
       this.blocks2M.invalidateOverlapping(domain, firstPage, firstPage + count);
@@ -201,6 +224,8 @@ export class Iotlb {
 
   clear(): void {
     this.pages.clear();
+    this.runs.clear();
+    this.#holdsRuns = false;
     this.blocks2M.clear();
     this.blocks1G.clear();
     this.#holdsLarge = false;

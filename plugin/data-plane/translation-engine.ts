@@ -40,8 +40,8 @@ import { kInvalidateRange, kSequenceField } from '../shared/invalidation-log.js'
 import type { SharedState } from '../shared/shared-state.js';
 import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kArmResultSpan, walkArm64 } from './arm64-walker.js';
 import { FaultRingWriter } from './fault-ring-writer.js';
-import { Iotlb, type IotlbOptions } from './iotlb.js';
-import { walkManaged, walkResult } from './managed-walker.js';
+import { Iotlb, type IotlbOptions, SPAN_RUN } from './iotlb.js';
+import { isContiguousRun, walkManaged, walkResult } from './managed-walker.js';
 
 /** translate() succeeded; the physical fragments are in `fragments`. */
 export const DMA_OK = -1;
@@ -261,8 +261,15 @@ export class TranslationEngine {
     const entry = walkManaged(this.#entries, this.#dom[d + kDomainRootField]!, this.#dom[d + kDomainLevelsField]!, page);
     if (entry === 0) return -1;
     const span = walkResult[0]!;
-    const inLeaf = page % span;
     const access = (entry >>> 1) & 3;
+    if (span === 1 && isContiguousRun(this.#entries, walkResult[1]!, page & 511, entry)) {
+      // 16 aligned leaves mapping 16 consecutive frames: cache them as one run.
+      const inRun = page & 15;
+      this.iotlb.insert(domain, page - inRun, SPAN_RUN, generation, (entry >>> 4) - inRun, access);
+      this.#resolvedLeafLeft = SPAN_RUN - inRun;
+      return (entry >>> 4) * 4 + access;
+    }
+    const inLeaf = page % span;
     const leafPfn = entry >>> 4;
     this.iotlb.insert(domain, page - inLeaf, span, generation, leafPfn, access);
     this.#resolvedLeafLeft = span - inLeaf;

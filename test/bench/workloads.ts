@@ -86,10 +86,14 @@ export function sweep(runtime: WorkerRuntime, args: { device: number; iovas: num
   const ram = runtime.ram;
   const buffer = new Uint8Array(args.bytes);
   const order = new Int32Array(1 << 16);
+  // mulberry32: a power-of-two LCG's low bits cycle with short periods, which would turn
+  // "random" pages into a cyclic sweep.
   let x = args.seed >>> 0;
   for (let i = 0; i < order.length; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    order[i] = x % args.iovas.length;
+    x = (x + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(x ^ (x >>> 15), x | 1);
+    r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
+    order[i] = ((r ^ (r >>> 14)) >>> 0) % args.iovas.length;
   }
   const iovas = Float64Array.from(args.iovas);
   const pas = Float64Array.from(args.pas);

@@ -12,6 +12,8 @@ export interface StateChangeRegistration {
 
 /** The control plane's record of one DMA device (an IOMMU_DMA_DEVICE handle's hidden state). */
 export class DmaDeviceState {
+  /** False once the handle was deleted or freed. */
+  live = true;
   readonly handle: IOMMU_DMA_DEVICE;
   readonly pdo: PciFunction;
   domain: DomainState | null = null;

@@ -14,6 +14,8 @@ export interface Allocation {
 
 /** The control plane's record of one domain (the handle's hidden state). */
 export class DomainState {
+  /** False once the handle was deleted or freed. */
+  live = true;
   readonly handle: IOMMU_DMA_DOMAIN;
   readonly slot: number;
   readonly serial: number;
@@ -25,8 +27,6 @@ export class DomainState {
   readonly table: ManagedPageTable | null;
   readonly devices = new Set<DmaDeviceState>();
   readonly tokens = new Set<TokenState>();
-  /** Buddy allocations by first page. */
-  readonly allocations = new Map<number, Allocation>();
   /** Unmanaged: the ASID drawn from the pool, else -1. */
   asid: number;
 
@@ -46,6 +46,7 @@ export class DomainState {
     this.serial = init.serial;
     this.type = init.type;
     this.addressBits = init.addressBits;
+    this.spacePages = 2 ** (init.addressBits - 12);
     this.allocator = init.allocator;
     this.space = init.space;
     this.table = init.table;
@@ -53,7 +54,5 @@ export class DomainState {
   }
 
   /** Pages of logical address space: [0, spacePages). */
-  get spacePages(): number {
-    return 2 ** (this.addressBits - 12);
-  }
+  readonly spacePages: number;
 }

@@ -1,21 +1,29 @@
 /**
  * Opaque handles: the objects the plugin issues for domains, DMA devices and tokens. A
- * handle is valid only while registered here, so a copy of a real handle, a made-up object
- * or a deleted handle is simply unknown (the routine answers STATUS_INVALID_PARAMETER_N).
+ * handle carries its state under a registry-private, non-enumerable symbol key, so a copy of
+ * a real handle (spread, Object.assign, structuredClone), an object inheriting from one, a
+ * made-up object, a handle of another kind or a revoked handle is simply unknown (the routine answers
+ * STATUS_INVALID_PARAMETER_N). A symbol-keyed load is much cheaper than a WeakMap lookup.
  */
-export class HandleRegistry<State> {
-  #states = new WeakMap<object, State>();
+export class HandleRegistry<State extends { live: boolean; readonly handle: object }> {
+  readonly #key = Symbol('viommu.handle');
 
+  /** Freezes `handle` with `state` attached and returns it. */
   issue<Handle extends object>(handle: Handle, state: State): Handle {
-    this.#states.set(handle, state);
-    return handle;
+    Object.defineProperty(handle, this.#key, { value: state, enumerable: false, writable: false, configurable: false });
+    return Object.freeze(handle);
   }
 
   get(handle: unknown): State | undefined {
-    return typeof handle === 'object' && handle !== null ? this.#states.get(handle) : undefined;
+    if (typeof handle !== 'object' || handle === null) return undefined;
+    const state = (handle as Record<symbol, State | undefined>)[this.#key];
+    // The identity check refuses objects that merely inherit from a handle.
+    return state !== undefined && state.live && state.handle === handle ? state : undefined;
   }
 
+  /** The handle stops being valid for good. */
   revoke(handle: object): void {
-    this.#states.delete(handle);
+    const state = (handle as Record<symbol, State | undefined>)[this.#key];
+    if (state !== undefined) state.live = false;
   }
 }

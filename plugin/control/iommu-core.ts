@@ -56,6 +56,7 @@ export class IommuCore {
 
   #freeSlots: number[] = [];
   #serial = 0;
+  #handleIds = 0;
   #freeAsids: number[] = [];
 
   constructor(memory: GuestMemory, bus: PciBus, shared: SharedState, options: IommuCoreOptions) {
@@ -74,6 +75,11 @@ export class IommuCore {
   takeDomainSlot(): { slot: number; serial: number } | null {
     const slot = this.#freeSlots.pop();
     return slot === undefined ? null : { slot, serial: ++this.#serial };
+  }
+
+  /** A fresh id for a device handle (shown in messages; identity is the object itself). */
+  nextHandleId(): number {
+    return ++this.#handleIds;
   }
 
   releaseDomainSlot(slot: number): void {

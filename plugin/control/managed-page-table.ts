@@ -26,8 +26,9 @@ export class ManagedPageTable {
   readonly root: number;
   readonly #entries: Uint32Array;
   readonly #allocator: PageTableAllocator;
-  /** #spans[level]: pages mapped by one entry at `level`. */
+  /** #spans[level]: pages mapped by one entry at `level`; #inverse[level] = 1 / #spans[level] (exact: powers of two). */
   readonly #spans: number[];
+  readonly #inverse: number[];
   #tables = 1;
 
   /** A table with an empty root, or null when the pool has no table left. */
@@ -42,6 +43,7 @@ export class ManagedPageTable {
     this.levels = levels;
     this.root = root;
     this.#spans = Array.from({ length: levels }, (_, level) => pagesPerEntry(levels, level));
+    this.#inverse = this.#spans.map((span) => 1 / span);
   }
 
   /** Tables below the root that 4 KiB leaves for pages [first, first + count) span: an upper bound of what mapping them creates. */
@@ -61,6 +63,11 @@ export class ManagedPageTable {
 
   /** Tables a 4 KiB-leaf mapping of pages [first, first + count) would have to create. */
   missingTables(first: number, count: number): number {
+    const leafTablePages = this.#spans[this.levels - 2] ?? Infinity;
+    if (Math.floor(first / leafTablePages) === Math.floor((first + count - 1) / leafTablePages)) {
+      // One leaf table holds the whole range: count the tables missing on its one path.
+      return this.levels - 1 - this.#depthReached(first);
+    }
     let missing = 0;
     for (let depth = 1; depth < this.levels; depth++) {
       const regionPages = this.#spans[depth - 1]!;
@@ -113,6 +120,13 @@ export class ManagedPageTable {
 
   /** Tables that `unmap(first, count)` needs for splitting large leaves at the range's edges. */
   splitTablesNeeded(first: number, count: number): number {
+    // Only a large leaf at an edge needs splitting; most unmaps meet 4 KiB leaves only.
+    const leafLevel = this.levels - 1;
+    if (this.#levelOf(first) !== leafLevel || this.#levelOf(first + count - 1) !== leafLevel) return this.#splitTables(first, count);
+    return 0;
+  }
+
+  #splitTables(first: number, count: number): number {
     // Each split is identified by the level and first page of the leaf it replaces; both
     // edges may fall in the same large leaf, which is then split once.
     const splits = new Set<string>();
@@ -138,6 +152,29 @@ export class ManagedPageTable {
     return [0, -1];
   }
 
+  /** How many tables exist on `page`'s path below the root (0 .. levels - 1), stopping at a leaf. */
+  #depthReached(page: number): number {
+    let table = this.root;
+    for (let level = 0; level < this.levels - 1; level++) {
+      const entry = this.#entries[table * ENTRIES_PER_TABLE + this.#index(page, level)]!;
+      if (entry === 0 || (entry & kEntryLeaf) !== 0) return level;
+      table = entryTarget(entry);
+    }
+    return this.levels - 1;
+  }
+
+  /** The level of the leaf mapping `page`, or -1 (lookup without the allocation). */
+  #levelOf(page: number): number {
+    let table = this.root;
+    for (let level = 0; level < this.levels; level++) {
+      const entry = this.#entries[table * ENTRIES_PER_TABLE + this.#index(page, level)]!;
+      if (entry === 0) return -1;
+      if ((entry & kEntryLeaf) !== 0) return level;
+      table = entryTarget(entry);
+    }
+    return -1;
+  }
+
   /** Retires every table of the tree; `retiredAt` as for PageTableAllocator.retire. */
   destroy(retiredAt: number): void {
     const pending: Array<[table: number, level: number]> = [[this.root, 0]];
@@ -155,11 +192,13 @@ export class ManagedPageTable {
   }
 
   #index(page: number, level: number): number {
-    return Math.floor(page / this.#spans[level]!) % ENTRIES_PER_TABLE;
+    // `& 511` truncates toward zero and keeps the low bits, also above 2^32.
+    return (page * this.#inverse[level]!) & (ENTRIES_PER_TABLE - 1);
   }
 
   /** The largest leaf level usable at `page` for `left` contiguous frames from `frame`. */
   #largestLeafLevel(page: number, frame: number, left: number): number {
+    if (left < ENTRIES_PER_TABLE) return this.levels - 1;
     for (let level = Math.max(1, this.levels - 3); level < this.levels - 1; level++) {
       const span = this.#spans[level]!;
       if (page % span === 0 && frame % span === 0 && left >= span && this.#slotEmpty(page, level)) return level;
@@ -219,8 +258,10 @@ export class ManagedPageTable {
 
   #unmapIn(table: number, level: number, tableFirst: number, first: number, end: number): void {
     const span = this.#spans[level]!;
-    const from = Math.floor((Math.max(first, tableFirst) - tableFirst) / span);
-    const to = Math.floor((Math.min(end, tableFirst + ENTRIES_PER_TABLE * span) - 1 - tableFirst) / span);
+    const inverse = this.#inverse[level]!;
+    const from = Math.floor(((first > tableFirst ? first : tableFirst) - tableFirst) * inverse);
+    const tableEnd = tableFirst + ENTRIES_PER_TABLE * span;
+    const to = Math.floor(((end < tableEnd ? end : tableEnd) - 1 - tableFirst) * inverse);
     for (let i = from; i <= to; i++) {
       const slot = table * ENTRIES_PER_TABLE + i;
       const entry = this.#entries[slot]!;

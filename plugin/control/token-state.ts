@@ -9,6 +9,8 @@ export interface TokenSegment {
 
 /** The hidden state of a logical address token (ReserveLogicalAddressRange). */
 export class TokenState {
+  /** False once the handle was deleted or freed. */
+  live = true;
   readonly handle: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN;
   readonly domain: DomainState;
   readonly firstPage: number;

@@ -14,8 +14,6 @@ import {
 import type { IOMMU_DMA_DEVICE, Out } from '../types.js';
 import { isAbsent, isOut } from './parameters.js';
 
-let nextDeviceId = 1;
-
 /** IOMMU_DEVICE_CREATE. */
 export function CreateDevice(core: IommuCore, DeviceObject: unknown, DeviceConfig: unknown, DmaDeviceOut: Out<IOMMU_DMA_DEVICE>): NTSTATUS {
   if (!core.bus.owns(DeviceObject)) return STATUS_INVALID_PARAMETER_1;
@@ -24,7 +22,7 @@ export function CreateDevice(core: IommuCore, DeviceObject: unknown, DeviceConfi
   if (!isAbsent(DeviceConfig)) return STATUS_INVALID_PARAMETER_2;
   if (!isOut(DmaDeviceOut)) return STATUS_INVALID_PARAMETER_3;
   if (core.deviceOfFunction.has(DeviceObject)) return STATUS_INVALID_PARAMETER;
-  const handle = Object.freeze({ kind: 'IOMMU_DMA_DEVICE' as const, id: nextDeviceId++ });
+  const handle = { kind: 'IOMMU_DMA_DEVICE' as const, id: core.nextHandleId() };
   const device = new DmaDeviceState(handle, DeviceObject);
   core.deviceOfFunction.set(DeviceObject, device);
   DmaDeviceOut.value = core.devices.issue(handle, device);

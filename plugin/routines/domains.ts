@@ -94,7 +94,7 @@ export function CreateDomainEx(
   if (translate) table = ManagedPageTable.create(core.tables, levels);
   if (DomainType === DomainTypeUnmanaged) asid = core.takeAsid();
 
-  const handle = Object.freeze({ kind: 'IOMMU_DMA_DOMAIN' as const, id: taken.serial });
+  const handle = { kind: 'IOMMU_DMA_DOMAIN' as const, id: taken.serial };
   const allocator = buddy ? new BuddyAllocator(addressBits - 12) : null;
   const domain = new DomainState({
     handle,

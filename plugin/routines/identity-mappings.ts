@@ -32,12 +32,12 @@ export function MapIdentityRangeEx(core: IommuCore, Domain: unknown, Permissions
   const space = domain.space!;
   const table = domain.table!;
   let tablesNeeded = 0;
-  for (let i = 0; i < runs.firstFrames.length; i++) {
+  for (let i = 0; i < runs.count; i++) {
     if (space.overlapping(runs.firstFrames[i]!, runs.counts[i]!) !== undefined) return STATUS_RESOURCE_IN_USE;
     tablesNeeded += table.missingTables(runs.firstFrames[i]!, runs.counts[i]!);
   }
   if (core.tables.available() < tablesNeeded) return STATUS_INSUFFICIENT_RESOURCES;
-  for (let i = 0; i < runs.firstFrames.length; i++) {
+  for (let i = 0; i < runs.count; i++) {
     const first = runs.firstFrames[i]!;
     table.mapRun(first, runs.counts[i]!, first, Permissions, true);
     // An identity extent's owner is its access bits (the identity windows need them).
@@ -62,25 +62,25 @@ export function UnmapIdentityRangeEx(core: IommuCore, Domain: unknown, MappedPhy
   const space = domain.space!;
   const table = domain.table!;
   let splits = 0;
-  for (let i = 0; i < runs.firstFrames.length; i++) {
+  for (let i = 0; i < runs.count; i++) {
     if (!space.covered(runs.firstFrames[i]!, runs.counts[i]!, ExtentKind.Identity)) return STATUS_INVALID_PARAMETER;
     splits += table.splitTablesNeeded(runs.firstFrames[i]!, runs.counts[i]!);
   }
   if (core.tables.available() < splits) return STATUS_INSUFFICIENT_RESOURCES;
-  for (let i = 0; i < runs.firstFrames.length; i++) {
+  for (let i = 0; i < runs.count; i++) {
     table.unmap(runs.firstFrames[i]!, runs.counts[i]!);
     space.remove(runs.firstFrames[i]!, runs.counts[i]!, () => {});
   }
   // Windows first, then the invalidations: a DMA that starts after them finds neither.
   core.refreshIdentityWindows(domain);
-  for (let i = 0; i < runs.firstFrames.length; i++) core.invalidateRange(domain, runs.firstFrames[i]!, runs.counts[i]!);
+  for (let i = 0; i < runs.count; i++) core.invalidateRange(domain, runs.firstFrames[i]!, runs.counts[i]!);
   return STATUS_SUCCESS;
 }
 
 /** True when two runs of the description share a page. */
 function selfOverlapping(runs: PhysicalRuns): boolean {
-  if (runs.firstFrames.length < 2) return false;
-  const order = runs.firstFrames.map((_, i) => i).sort((a, b) => runs.firstFrames[a]! - runs.firstFrames[b]!);
+  if (runs.count < 2) return false;
+  const order = Array.from({ length: runs.count }, (_, i) => i).sort((a, b) => runs.firstFrames[a]! - runs.firstFrames[b]!);
   for (let k = 1; k < order.length; k++) {
     const previous = order[k - 1]!;
     if (runs.firstFrames[previous]! + runs.counts[previous]! > runs.firstFrames[order[k]!]!) return true;

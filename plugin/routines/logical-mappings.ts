@@ -59,11 +59,11 @@ export function MapLogicalRangeEx(
     return STATUS_INSUFFICIENT_RESOURCES;
   }
   let page = placement.firstPage;
-  for (let i = 0; i < runs.firstFrames.length; i++) {
+  for (let i = 0; i < runs.count; i++) {
     table.mapRun(page, runs.counts[i]!, runs.firstFrames[i]!, Permissions, true);
     page += runs.counts[i]!;
   }
-  const allocation = recordAllocation(domain, placement, runs.pages);
+  const allocation = recordAllocation(placement, runs.pages);
   domain.space!.insert({ first: placement.firstPage, pages: runs.pages, kind: ExtentKind.Logical, owner: allocation });
   LogicalAddressOut.value = placement.firstPage * PAGE_SIZE;
   return STATUS_SUCCESS;

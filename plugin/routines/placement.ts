@@ -69,19 +69,14 @@ export function undoPlacement(domain: DomainState, placement: Placement): void {
   if (placement.block !== null) domain.allocator!.free(placement.block.firstPage, placement.block.order);
 }
 
-/** Records a buddy block as an allocation with `mappedPages` pages in use. */
-export function recordAllocation(domain: DomainState, placement: Placement, mappedPages: number): Allocation | null {
+/** A buddy block as an allocation with `mappedPages` pages in use (the owner of its extent). */
+export function recordAllocation( placement: Placement, mappedPages: number): Allocation | null {
   if (placement.block === null) return null;
-  const allocation: Allocation = { firstPage: placement.block.firstPage, order: placement.block.order, mappedPages };
-  domain.allocations.set(allocation.firstPage, allocation);
-  return allocation;
+  return { firstPage: placement.block.firstPage, order: placement.block.order, mappedPages };
 }
 
 /** Takes `pages` pages off an allocation; frees its block once nothing of it is mapped. */
 export function releaseAllocationPages(domain: DomainState, allocation: Allocation, pages: number): void {
   allocation.mappedPages -= pages;
-  if (allocation.mappedPages === 0) {
-    domain.allocations.delete(allocation.firstPage);
-    domain.allocator!.free(allocation.firstPage, allocation.order);
-  }
+  if (allocation.mappedPages === 0) domain.allocator!.free(allocation.firstPage, allocation.order);
 }

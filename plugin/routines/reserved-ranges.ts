@@ -53,7 +53,7 @@ export function ReserveLogicalAddressRange(
     return STATUS_INSUFFICIENT_RESOURCES;
   }
   table.preallocate(placement.firstPage, pages);
-  const handle = Object.freeze({ LogicalAddressBase: placement.firstPage * PAGE_SIZE, Size: pages * PAGE_SIZE });
+  const handle = { LogicalAddressBase: placement.firstPage * PAGE_SIZE, Size: pages * PAGE_SIZE };
   const token = new TokenState(handle, domain, placement.firstPage, pages, placement.block);
   domain.space!.insert({ first: placement.firstPage, pages, kind: ExtentKind.Token, owner: token });
   domain.tokens.add(token);
@@ -99,7 +99,7 @@ export function MapReservedLogicalRange(
 
   const table = token.domain.table!;
   let page = token.firstPage + offsetPages;
-  for (let i = 0; i < runs.firstFrames.length; i++) {
+  for (let i = 0; i < runs.count; i++) {
     table.mapRun(page, runs.counts[i]!, runs.firstFrames[i]!, Permissions, false);
     page += runs.counts[i]!;
   }

@@ -18,7 +18,9 @@
  * and tries again, so caching never makes a request fail that would succeed without it.
  */
 /** Freed blocks kept unmerged per order (see the class comment). */
-const CACHE_PER_ORDER = 32;
+const CACHE_PER_ORDER = 64;
+/** 2^n: `**` with a variable exponent is a Math.pow call. */
+const POW2 = Array.from({ length: 64 }, (_, n) => 2 ** n);
 
 export class BuddyAllocator {
   readonly spaceOrder: number;
@@ -50,7 +52,7 @@ export class BuddyAllocator {
   /** Smallest order whose block holds `pages` pages. */
   static orderFor(pages: number): number {
     let order = 0;
-    while (2 ** order < pages) order++;
+    while (POW2[order]! < pages) order++;
     return order;
   }
 
@@ -63,7 +65,7 @@ export class BuddyAllocator {
     const unbounded = lowPage <= 0 && highPage >= this.spacePages;
     if (unbounded && this.#cache[order]!.length > 0) {
       this.#cached--;
-      this.#freePages -= 2 ** order;
+      this.#freePages -= POW2[order]!;
       return this.#cache[order]!.pop()!;
     }
     const first = this.#allocate(order, lowPage, highPage, unbounded);
@@ -90,12 +92,12 @@ export class BuddyAllocator {
       }
       return -1;
     }
-    const size = 2 ** order;
+    const size = POW2[order]!;
     let bestStart = -1;
     let bestOrder = -1;
     let bestBlock = -1;
     for (let o = order; o <= this.spaceOrder; o++) {
-      const blockSize = 2 ** o;
+      const blockSize = POW2[o]!;
       for (const block of this.#stacks[o]!) {
         // The lowest order-aligned start inside both the block and the bounds.
         const start = Math.max(block, Math.ceil(lowPage / size) * size);
@@ -111,7 +113,7 @@ export class BuddyAllocator {
 
   /** Returns a block obtained from `allocate`. Ranges taken by `claimRange` never come back. */
   free(firstPage: number, order: number): void {
-    this.#freePages += 2 ** order;
+    this.#freePages += POW2[order]!;
     const cache = this.#cache[order]!;
     if (cache.length < CACHE_PER_ORDER) {
       cache.push(firstPage);
@@ -145,15 +147,15 @@ export class BuddyAllocator {
     if (firstPage < 0 || end > this.spacePages || pages <= 0) return false;
     let covered = 0;
     for (let o = 0; o <= this.spaceOrder; o++) {
-      for (const block of this.#stacks[o]!) covered += Math.max(0, Math.min(end, block + 2 ** o) - Math.max(firstPage, block));
+      for (const block of this.#stacks[o]!) covered += Math.max(0, Math.min(end, block + POW2[o]!) - Math.max(firstPage, block));
     }
     if (covered !== pages) return false;
     for (let o = this.spaceOrder; o >= 0; o--) {
       for (const block of [...this.#stacks[o]!]) {
-        const blockEnd = block + 2 ** o;
+        const blockEnd = block + POW2[o]!;
         if (blockEnd <= firstPage || block >= end) continue;
         this.#remove(o, block);
-        this.#freePages -= 2 ** o;
+        this.#freePages -= POW2[o]!;
         this.#releaseOutside(block, o, firstPage, end);
       }
     }
@@ -171,10 +173,10 @@ export class BuddyAllocator {
   /** Splits free block (o, block) down to an order-`order` block at `start`, freeing the rest. */
   #carve(o: number, block: number, order: number, start: number): number {
     this.#remove(o, block);
-    this.#freePages -= 2 ** order;
+    this.#freePages -= POW2[order]!;
     while (o > order) {
       o--;
-      const half = 2 ** o;
+      const half = POW2[o]!;
       // Keep the half holding `start`; the other half becomes free at order o.
       if (start >= block + half) {
         this.#push(o, block);
@@ -188,7 +190,7 @@ export class BuddyAllocator {
 
   /** Re-frees the parts of block (o, block) that lie outside [low, high). */
   #releaseOutside(block: number, o: number, low: number, high: number): void {
-    const size = 2 ** o;
+    const size = POW2[o]!;
     if (block >= low && block + size <= high) return;
     if (block + size <= low || block >= high) {
       this.#push(o, block);
@@ -220,6 +222,6 @@ export class BuddyAllocator {
 
 /** The buddy of the order-`order` block at `start` (start may exceed 2^32, so no `^`). */
 function buddyOf(start: number, order: number): number {
-  const size = 2 ** order;
+  const size = POW2[order]!;
   return Math.floor(start / size) % 2 === 0 ? start + size : start - size;
 }

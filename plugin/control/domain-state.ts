@@ -5,12 +5,6 @@ import type { ManagedPageTable } from './managed-page-table.js';
 import type { DmaDeviceState } from './dma-device-state.js';
 import type { TokenState } from './token-state.js';
 
-/** A block handed out by the buddy allocator, and how many of its pages are still mapped. */
-export interface Allocation {
-  readonly firstPage: number;
-  readonly order: number;
-  mappedPages: number;
-}
 
 /** The control plane's record of one domain (the handle's hidden state). */
 export class DomainState {
@@ -27,6 +21,22 @@ export class DomainState {
   readonly table: ManagedPageTable | null;
   readonly devices = new Set<DmaDeviceState>();
   readonly tokens = new Set<TokenState>();
+  /** Buddy blocks an unmap took pages from (see routines/placement.ts releaseEmptyBlocks). */
+  touchedBlocks = new Float64Array(16);
+  touchedCount = 0;
+  /** LogicalSpace.remove callback noting each piece's block; bound once, so unmapping allocates nothing. */
+  readonly noteTouchedBlock = (_first: number, _pages: number, owner: unknown): void => {
+    if (typeof owner !== 'number') return;
+    const n = this.touchedCount;
+    if (n > 0 && this.touchedBlocks[n - 1] === owner) return;
+    if (n === this.touchedBlocks.length) {
+      const grown = new Float64Array(n * 2);
+      grown.set(this.touchedBlocks);
+      this.touchedBlocks = grown;
+    }
+    this.touchedBlocks[n] = owner;
+    this.touchedCount = n + 1;
+  };
   /** Unmanaged: the ASID drawn from the pool, else -1. */
   asid: number;
 

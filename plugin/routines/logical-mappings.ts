@@ -1,4 +1,3 @@
-import type { Allocation } from '../control/domain-state.js';
 import type { IommuCore } from '../control/iommu-core.js';
 import { ExtentKind } from '../control/logical-space.js';
 import { DomainTypeTranslate } from '../enums.js';
@@ -19,7 +18,7 @@ import { isAddress, isPageAligned, PAGE_SIZE } from '../numbers.js';
 import type { Out } from '../types.js';
 import { isOptionalAddress, isOptionalPageAddress, isOut, isPermissions } from './parameters.js';
 import { parsePhysicalDescription } from './physical-description.js';
-import { type Placement, placeRange, recordAllocation, releaseAllocationPages, undoPlacement } from './placement.js';
+import { blockOwner, type Placement, placeRange, releaseEmptyBlocks, undoPlacement } from './placement.js';
 
 /** IOMMU_MAP_LOGICAL_RANGE_EX. */
 export function MapLogicalRangeEx(
@@ -63,8 +62,7 @@ export function MapLogicalRangeEx(
     table.mapRun(page, runs.counts[i]!, runs.firstFrames[i]!, Permissions, true);
     page += runs.counts[i]!;
   }
-  const allocation = recordAllocation(placement, runs.pages);
-  domain.space!.insert({ first: placement.firstPage, pages: runs.pages, kind: ExtentKind.Logical, owner: allocation });
+  domain.space!.insert({ first: placement.firstPage, pages: runs.pages, kind: ExtentKind.Logical, owner: blockOwner(placement) });
   LogicalAddressOut.value = placement.firstPage * PAGE_SIZE;
   return STATUS_SUCCESS;
 }
@@ -86,8 +84,7 @@ export function UnmapLogicalRange(core: IommuCore, Domain: unknown, LogicalAddre
   if (core.tables.available() < table.splitTablesNeeded(first, NumberOfPages)) return STATUS_INSUFFICIENT_RESOURCES;
   table.unmap(first, NumberOfPages);
   core.invalidateRange(domain, first, NumberOfPages);
-  domain.space!.remove(first, NumberOfPages, (_first, pages, owner) => {
-    if (owner !== null) releaseAllocationPages(domain, owner as Allocation, pages);
-  });
+  domain.space!.remove(first, NumberOfPages, domain.allocator === null ? null : domain.noteTouchedBlock);
+  if (domain.touchedCount > 0) releaseEmptyBlocks(domain);
   return STATUS_SUCCESS;
 }

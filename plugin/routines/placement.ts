@@ -7,7 +7,7 @@ import {
   type NTSTATUS,
 } from '../ntstatus.js';
 import { BuddyAllocator } from '../control/buddy-allocator.js';
-import type { Allocation, DomainState } from '../control/domain-state.js';
+import type { DomainState } from '../control/domain-state.js';
 import { PAGE_SIZE } from '../numbers.js';
 import { isAbsent } from './parameters.js';
 
@@ -69,14 +69,29 @@ export function undoPlacement(domain: DomainState, placement: Placement): void {
   if (placement.block !== null) domain.allocator!.free(placement.block.firstPage, placement.block.order);
 }
 
-/** A buddy block as an allocation with `mappedPages` pages in use (the owner of its extent). */
-export function recordAllocation( placement: Placement, mappedPages: number): Allocation | null {
-  if (placement.block === null) return null;
-  return { firstPage: placement.block.firstPage, order: placement.block.order, mappedPages };
+/**
+ * The owner recorded on a Logical extent of a buddy domain: its block, as one number
+ * (firstPage * 64 + order; below 2^48), so that mapping allocates no bookkeeping object.
+ * A block belongs to one MapLogicalRangeEx call, so once no extent overlaps it, it is free.
+ */
+export function blockOwner(placement: Placement): number | null {
+  return placement.block === null ? null : placement.block.firstPage * 64 + placement.block.order;
 }
 
-/** Takes `pages` pages off an allocation; frees its block once nothing of it is mapped. */
-export function releaseAllocationPages(domain: DomainState, allocation: Allocation, pages: number): void {
-  allocation.mappedPages -= pages;
-  if (allocation.mappedPages === 0) domain.allocator!.free(allocation.firstPage, allocation.order);
+/**
+ * After an unmap: gives back every block noted in `domain.touchedBlocks` that no extent
+ * overlaps any more (its last mapped page is gone), and clears the list.
+ */
+export function releaseEmptyBlocks(domain: DomainState): void {
+  const touched = domain.touchedBlocks;
+  for (let i = 0; i < domain.touchedCount; i++) {
+    const owner = touched[i]!;
+    // `& 63` keeps the low bits even above 2^32; dividing by 64 is exact.
+    const order = owner & 63;
+    const firstPage = (owner - order) * (1 / 64);
+    if (domain.space!.overlapping(firstPage, POWERS_OF_TWO[order]!) === undefined) domain.allocator!.free(firstPage, order);
+  }
+  domain.touchedCount = 0;
 }
+
+const POWERS_OF_TWO = Array.from({ length: 64 }, (_, i) => 2 ** i);

@@ -125,13 +125,15 @@ export async function mapUnmapNs(pageCounts: number[], quick: boolean): Promise<
     for (const pages of pageCounts) {
       const pfns = r.platform.memory.allocatePages(pages);
       const mdl = { MapType: 0, Mdl: { Mdl: r.platform.memory.mdl(pfns) } };
-      const batch = pages >= 256 ? 100 : 1000;
-      const batches = quick ? 20 : 100;
+      // Batches of 64 maps, then their 64 unmaps (Linux's dma_map_benchmark keeps one mapping
+      // in flight per thread; 64 is the deeper queue a driver with a ring would have).
+      const batch = 64;
+      const batches = quick ? 300 : 1500;
       const addresses = new Array<number>(batch);
       const out: { value?: number } = {};
       const mapTimes: number[] = [];
       const unmapTimes: number[] = [];
-      for (let b = -5; b < batches; b++) {
+      for (let b = -50; b < batches; b++) {
         let t = process.hrtime.bigint();
         for (let i = 0; i < batch; i++) {
           r.V2.MapLogicalRangeEx(r.domain, RW, mdl, null, null, null, out);

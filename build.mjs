@@ -8,6 +8,8 @@ const entries = [
   // [entry, bundle (under dist/), path from that bundle back to dist/]
   ['plugin/index.ts', 'index', './'],
   ['workers/dma-worker.ts', 'workers/dma-worker', '../'],
+  // The tools import the package itself ('viommu', external below), as users' code would.
+  ['examples/demo.ts', 'examples/demo', '../'],
 ];
 
 rmSync('dist', { recursive: true, force: true });
@@ -21,6 +23,7 @@ await Promise.all(
       target: 'node20',
       format: 'esm',
       packages: 'external',
+      external: ['viommu'],
       sourcemap: true,
       logLevel: 'warning',
       // Lets workers/pool.ts find the worker bundle from wherever it was bundled into.

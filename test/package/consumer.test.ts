@@ -34,7 +34,7 @@ const statuses = [
   V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidth: 48 } }, null, domain),
   V2.AttachDeviceEx(domain.value, device.value),
 ];
-const pfns = platform.memory.allocatePages(1);
+const pfns = platform.memory.allocatePages(3).slice(2);
 platform.memory.write(pfns[0] * 4096, [1, 2, 3, 4]);
 statuses.push(V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl(pfns) } }, null, null, null, iova));
 const read = await platform.dma(pdo, { address: iova.value, length: 4 });

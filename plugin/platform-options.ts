@@ -37,11 +37,18 @@ export interface PlatformOptions {
   inputMappingBase?: number;
   /** Reported as IommuBaseAddress in fault information (default 0x2b400000, an SMMUv3 base). */
   iommuBaseAddress?: number;
+  /**
+   * Your own device models: URLs of ES modules exporting a DeviceModel as `deviceModel` (or
+   * default). Each is loaded on this thread and in every worker; functions name them by
+   * `model` in addFunction. See docs/devices.md.
+   */
+  deviceModels?: ReadonlyArray<string | URL>;
   /** Where errors thrown by FaultHandlers and state-change callbacks go (default: a process warning). */
   onCallbackError?: (error: unknown) => void;
 }
 
-export type ResolvedPlatformOptions = Required<Omit<PlatformOptions, 'guestMemory' | 'dmaGuardPolicy' | 'kernelDmaProtection' | 'userUnlocked'>> & {
+export type ResolvedPlatformOptions = Required<Omit<PlatformOptions, 'guestMemory' | 'dmaGuardPolicy' | 'kernelDmaProtection' | 'userUnlocked' | 'deviceModels'>> & {
+  deviceModels: string[];
   guestMemory: SharedArrayBuffer | undefined;
   policy: DmaProtectionPolicy;
 };
@@ -63,7 +70,19 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   if (options.onCallbackError !== undefined && typeof options.onCallbackError !== 'function') {
     throw Errors.InvalidOption('onCallbackError', 'a function', options.onCallbackError);
   }
+  const deviceModels = options.deviceModels ?? [];
+  if (!Array.isArray(deviceModels)) throw Errors.InvalidOption('deviceModels', 'an array of module URLs', deviceModels);
+  const modelUrls = deviceModels.map((url, i) => {
+    if (url instanceof URL) return url.href;
+    if (typeof url !== 'string') throw Errors.InvalidOption(`deviceModels[${i}]`, 'a URL or a URL string', url);
+    try {
+      return new URL(url).href;
+    } catch {
+      throw Errors.InvalidOption(`deviceModels[${i}]`, 'an absolute URL (for example new URL("./model.js", import.meta.url))', url);
+    }
+  });
   return {
+    deviceModels: modelUrls,
     memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES,
     guestMemory: options.guestMemory,
     arch,

@@ -1,5 +1,7 @@
 import { GuestMemory } from '../devices/guest-memory.js';
 import { MODEL_LIST } from '../devices/models/registry.js';
+import { deviceModelOf } from '../devices/custom-models.js';
+import type { DeviceModel } from '../devices/device-model.js';
 import { attachDeviceState, createDeviceBuffers, type DeviceBuffers } from '../devices/device-shared-state.js';
 import { EventEmitter } from 'node:events';
 import { DeviceScheduler } from '../workers/device-scheduler.js';
@@ -63,7 +65,7 @@ export class Platform extends EventEmitter {
   #closed = false;
 
   /** Use createPlatform(). */
-  constructor(options: ResolvedPlatformOptions) {
+  constructor(options: ResolvedPlatformOptions, customModels: readonly DeviceModel[] = []) {
     super();
     this.options = Object.freeze(options);
     this.arch = options.arch;
@@ -83,7 +85,14 @@ export class Platform extends EventEmitter {
     };
     this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes);
     const devices = attachDeviceState(this.#deviceBuffers);
-    this.bus = new PciBus(this.#shared.contexts, this.#shared.invalidations, MODEL_LIST, devices, (fn) => this.#scheduler.kick(fn.slot), options.inputMappingBase);
+    this.bus = new PciBus(
+      this.#shared.contexts,
+      this.#shared.invalidations,
+      [...MODEL_LIST, ...customModels],
+      devices,
+      (fn) => this.#scheduler.kick(fn.slot),
+      options.inputMappingBase,
+    );
     this.#scheduler = new DeviceScheduler(this.bus, devices.control, {
       run: (slot) => this.#runTask<DeviceWorkResult>({ kind: 'device-work', device: slot }),
       drainFaults: () => this.#faults.drain(),
@@ -103,6 +112,7 @@ export class Platform extends EventEmitter {
       workers: options.workers,
       shared: sharedBuffersOf(this.#shared),
       devices: this.#deviceBuffers,
+      deviceModelUrls: options.deviceModels,
       iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
       onWorkerGone: (threadId) => this.#workerGone(threadId),
       onError: (error) => options.onCallbackError(error),
@@ -309,7 +319,16 @@ function checkRequest(request: DmaRequest, name: string): { address: number; len
   return { address, length: length as number };
 }
 
-/** Builds guest memory, the PCI bus, the IOMMU and the worker pool. */
+/** Builds guest memory, the PCI bus, the IOMMU and the worker pool (loading custom device models first). */
 export async function createPlatform(options?: PlatformOptions): Promise<Platform> {
-  return new Platform(resolvePlatformOptions(options));
+  const resolved = resolvePlatformOptions(options);
+  const models: DeviceModel[] = [];
+  for (const url of resolved.deviceModels) {
+    const model = deviceModelOf((await import(url)) as Record<string, unknown>, url);
+    if (MODEL_LIST.some((m) => m.name === model.name) || models.some((m) => m.name === model.name)) {
+      throw Errors.InvalidOption('deviceModels', 'models with names of their own', model.name);
+    }
+    models.push(model);
+  }
+  return new Platform(resolved, models);
 }

@@ -1,9 +1,11 @@
 import { CONTROL_RECORD_INTS, kControlModel, kControlPeer, kControlPending, kControlPrivatePage, kControlPrivatePages } from '../devices/device-control-table.js';
-import { type DeviceWorkContext, MAX_REGISTER_BYTES } from '../devices/device-model.js';
+import { type DeviceModel, type DeviceWorkContext, MAX_REGISTER_BYTES } from '../devices/device-model.js';
 import { MODEL_LIST } from '../devices/models/registry.js';
 import { RegisterFile } from '../devices/register-file.js';
 import type { DeviceSharedState } from '../devices/device-shared-state.js';
 import type { WorkerRuntime } from './worker-runtime.js';
+import { loadModule } from './load-module.js';
+import { deviceModelOf } from '../devices/custom-models.js';
 
 /** What a device-work task reports back: interrupts to deliver, devices to run next. */
 export interface DeviceWorkResult {
@@ -23,25 +25,31 @@ export class DeviceRunner {
   readonly #runtime: WorkerRuntime;
   readonly #devices: DeviceSharedState;
   readonly #registers: (RegisterFile | undefined)[] = [];
+  /** Built-in models, then custom ones as they are first needed. */
+  readonly #models: (DeviceModel | undefined)[] = [...MODEL_LIST];
+  readonly #customUrls: readonly string[];
 
-  constructor(runtime: WorkerRuntime, devices: DeviceSharedState) {
+  constructor(runtime: WorkerRuntime, devices: DeviceSharedState, customUrls: readonly string[] = []) {
     this.#runtime = runtime;
     this.#devices = devices;
+    this.#customUrls = customUrls;
   }
 
-  run(slot: number): DeviceWorkResult {
+  async run(slot: number): Promise<DeviceWorkResult> {
     const control = this.#devices.control;
+    const index = control.get(slot, kControlModel);
+    const model = this.#models[index] ?? (this.#models[index] = await this.#loadCustom(index));
     const result: DeviceWorkResult = { ran: false, interrupts: [], kicks: [], again: false };
     if (!control.tryLock(slot)) return result;
     try {
       Atomics.store(control.fields, slot * CONTROL_RECORD_INTS + kControlPending, 0);
-      const model = MODEL_LIST[control.get(slot, kControlModel)]!;
       const registers = (this.#registers[slot] ??= new RegisterFile(this.#devices.registers, slot * MAX_REGISTER_BYTES, Math.max(4, model.registerBytes)));
       const context: DeviceWorkContext = {
         registers,
         port: this.#runtime.portFor(slot),
         privateMemory: this.#privateMemory(slot),
         slot,
+        peer: control.get(slot, kControlPeer),
         raise: (vector) => result.interrupts.push(vector),
         kick: (other) => {
           // Marks the other device's work as pending before the main thread schedules it.
@@ -59,6 +67,12 @@ export class DeviceRunner {
     } finally {
       control.unlock(slot);
     }
+  }
+
+  async #loadCustom(index: number): Promise<DeviceModel> {
+    const url = this.#customUrls[index - MODEL_LIST.length];
+    if (url === undefined) throw new Error(`no device model ${index} in this worker`);
+    return deviceModelOf(await loadModule(url), url);
   }
 
   /** Slot of the device wired to `slot`, or -1. */

@@ -62,9 +62,11 @@ export class DeviceScheduler {
 
   #finished(slot: number, result: DeviceWorkResult): void {
     this.batches++;
-    this.#inFlight.delete(slot);
     this.#hooks.drainFaults();
     const fn = this.#bus.functionAt(slot);
+    // The device stays in flight while its interrupts are handled: a handler that rings the
+    // device's doorbell (an NVMe driver moving its CQ head) only marks work pending, and the
+    // check below runs the device once more, never twice at the same time.
     for (const vector of result.interrupts) {
       try {
         fn?.deliverInterrupt(vector);
@@ -72,6 +74,7 @@ export class DeviceScheduler {
         this.#hooks.onCallbackError(error);
       }
     }
+    this.#inFlight.delete(slot);
     for (const other of result.kicks) this.kick(other);
     if (!this.#closed && (result.again || !result.ran || this.#control.get(slot, kControlPending) === 1)) {
       if (result.ran) this.#start(slot);

@@ -1,11 +1,10 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { threadId, workerData } from 'node:worker_threads';
 import { UnsupportedUpstreamTransaction } from '../plugin/enums.js';
 import { DMA_BLOCKED, DMA_OK } from '../plugin/data-plane/translation-engine.js';
 import type { DmaTaskResult, WorkerTask } from './tasks.js';
 import { type DmaWorkerData, WorkerRuntime } from './worker-runtime.js';
 import { DeviceRunner } from './device-runner.js';
+import { loadModule } from './load-module.js';
 
 /**
  * A DMA worker: piscina loads this module once per thread. The shared buffers arrive once,
@@ -13,7 +12,7 @@ import { DeviceRunner } from './device-runner.js';
  * IOTLB, and reports faults through this thread's fault ring.
  */
 const runtime = new WorkerRuntime(workerData as DmaWorkerData, threadId);
-const devices = new DeviceRunner(runtime, runtime.devices);
+const devices = new DeviceRunner(runtime, runtime.devices, (workerData as DmaWorkerData).deviceModelUrls);
 const modules = new Map<string, Record<string, unknown>>();
 
 export default async function runTask(task: WorkerTask): Promise<unknown> {
@@ -25,7 +24,7 @@ export default async function runTask(task: WorkerTask): Promise<unknown> {
       case 'dma-batch':
         return task.requests.map((request) => runDma(task.device, request.address, request.length, request.write));
       case 'device-work':
-        return devices.run(task.device);
+        return await devices.run(task.device);
       case 'module': {
         const module = modules.get(task.url) ?? (await loadModule(task.url));
         modules.set(task.url, module);
@@ -37,16 +36,6 @@ export default async function runTask(task: WorkerTask): Promise<unknown> {
   } finally {
     runtime.engine.endTask();
   }
-}
-
-/**
- * Loads a worker module. TypeScript sources (tests and benchmarks under tsx) go through
- * require(): in worker threads tsx hooks only the CommonJS loader, which is also how piscina
- * loaded this file. Everything else is a plain ES module import.
- */
-async function loadModule(url: string): Promise<Record<string, unknown>> {
-  if (url.endsWith('.ts')) return createRequire(import.meta.url)(fileURLToPath(url)) as Record<string, unknown>;
-  return (await import(url)) as Record<string, unknown>;
 }
 
 function runDma(device: number, address: number, length: number, write: Uint8Array | undefined): DmaTaskResult {

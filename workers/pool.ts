@@ -3,6 +3,7 @@ import type { IotlbOptions } from '../plugin/data-plane/iotlb.js';
 import type { SharedBuffers } from '../plugin/shared/shared-state.js';
 import type { DeviceBuffers } from '../devices/device-shared-state.js';
 import type { WorkerTask } from './tasks.js';
+import type { DmaWorkerData } from './worker-runtime.js';
 
 declare const __VIOMMU_BUNDLE_ROOT__: string | undefined;
 
@@ -20,6 +21,7 @@ export interface DmaWorkerPoolOptions {
   workers: number;
   shared: SharedBuffers;
   devices: DeviceBuffers;
+  deviceModelUrls: string[];
   iotlb: IotlbOptions;
   /** A worker thread ended (crash or shutdown): its threadId. */
   onWorkerGone: (threadId: number) => void;
@@ -39,7 +41,7 @@ export class DmaWorkerPool {
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Infinity,
-      workerData: { shared: options.shared, devices: options.devices, iotlb: options.iotlb },
+      workerData: { shared: options.shared, devices: options.devices, iotlb: options.iotlb, deviceModelUrls: options.deviceModelUrls } satisfies DmaWorkerData,
     });
     // Without a listener piscina's 'error' event would crash the process.
     this.#piscina.on('error', options.onError);

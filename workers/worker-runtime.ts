@@ -9,6 +9,8 @@ export interface DmaWorkerData {
   shared: SharedBuffers;
   devices: DeviceBuffers;
   iotlb: IotlbOptions;
+  /** Module URLs of the platform's custom device models, in model-index order after the built-in ones. */
+  deviceModelUrls: string[];
 }
 
 /**

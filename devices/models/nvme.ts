@@ -18,7 +18,7 @@ export { cqHeadDoorbell, NVME, sqTailDoorbell } from './nvme-registers.js';
  *   0x00 CAP     RO  MQES 4095 (15:0), CQR 1 (16), TO 0x14 (31:24), DSTRD 0 (35:32), CSS NVM (37),
  *                    MPSMIN = MPSMAX = 0 (4 KiB pages)
  *   0x08 VS      RO  0x00010400 (1.4.0)
- *   0x0C INTMS, 0x10 INTMC  not implemented (MSI only; reads 0, writes ignored)
+ *   0x0C INTMS, 0x10 INTMC  not implemented (MSI only; writes have no effect)
  *   0x14 CC      RW  EN (0), CSS (6:4, must be 0), MPS (10:7, must be 0), AMS (13:11, must be 0),
  *                    SHN (15:14), IOSQES (19:16), IOCQES (23:20; entries are always 64/16 bytes);
  *                    a doorbell: EN 0 -> 1 makes the controller ready when it next runs,

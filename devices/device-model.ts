@@ -38,6 +38,8 @@ export interface DeviceWorkContext {
   readonly privateMemory: Uint8Array;
   /** Context slot of this function (its identity on the bus). */
   readonly slot: number;
+  /** Slot of the function wired to this one (PciBus.connect, kControlPeer), or -1. */
+  readonly peer: number;
   /** Raises MSI vector `vector`: the driver's interrupt handler runs on the main thread. */
   raise(vector: number): void;
   /** Asks the platform to run device `slot` (for example the NIC at the other end of the wire). */

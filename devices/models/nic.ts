@@ -233,18 +233,22 @@ function transmit(context: DeviceWorkContext, ring: number, size: number, loop: 
   let sent = 0;
   let wantInterrupt = false;
   let kickPeer = false;
-  while (head !== tail && sent < BATCH) {
+  let fault = DMA_OK;
+  reserveDescriptors(size);
+  packets: while (head !== tail && sent < BATCH) {
     // The packet: descriptors from the head up to EOP.
     let count = 0;
     let total = 0;
     let endOfPacket = false;
     let interrupt = false;
-    reserveDescriptors(size);
     while ((head + count) % size !== tail) {
       const at = ring + ((head + count) % size) * R.DESCRIPTOR_BYTES;
       const iova = port.readU64(at);
       const word = port.readU32(at + 8);
-      if (port.lastResult !== DMA_OK) return halt(context, R.STATUS_TX_HALTED, R.TX_HALT_FAULT, R.TX_VECTOR, port.lastResult);
+      if (port.lastResult !== DMA_OK) {
+        fault = port.lastResult;
+        break packets;
+      }
       descriptorIova[count] = iova;
       descriptorLength[count] = word & 0xffff;
       total += word & 0xffff;
@@ -278,8 +282,8 @@ function transmit(context: DeviceWorkContext, ring: number, size: number, loop: 
     for (let i = 0; i < count; i++) {
       port.writeU32(ring + ((head + i) % size) * R.DESCRIPTOR_BYTES + 12, status);
       if (port.lastResult !== DMA_OK) {
-        if (kickPeer) context.kick(peer);
-        return halt(context, R.STATUS_TX_HALTED, R.TX_HALT_FAULT, R.TX_VECTOR, port.lastResult);
+        fault = port.lastResult;
+        break packets;
       }
     }
     head = (head + count) % size;
@@ -293,7 +297,9 @@ function transmit(context: DeviceWorkContext, ring: number, size: number, loop: 
     if (interrupt || error !== 0) wantInterrupt = true;
     sent++;
   }
+  // Even a halted TX has handed what it sent to the peer.
   if (kickPeer) context.kick(peer);
+  if (fault !== DMA_OK) return halt(context, R.STATUS_TX_HALTED, R.TX_HALT_FAULT, R.TX_VECTOR, fault);
   if (wantInterrupt) context.raise(registers.read32(R.TX_VECTOR));
   return head !== tail && sent === BATCH;
 }
@@ -310,9 +316,10 @@ function receive(context: DeviceWorkContext, ring: number, size: number, wire: W
   let received = 0;
   let wantInterrupt = false;
   let starved = false;
+  let fault = DMA_OK;
   let turn = 0;
   reserveDescriptors(size);
-  while (received < BATCH) {
+  packets: while (received < BATCH) {
     // Alternate between the queues so that neither source starves the other.
     let queue = turn === 0 ? wire : loop;
     let length = queue.peekLength();
@@ -321,7 +328,7 @@ function receive(context: DeviceWorkContext, ring: number, size: number, wire: W
       length = queue.peekLength();
       if (length < 0) break;
     }
-    turn ^= 1;
+    turn = queue === wire ? 1 : 0;
     const available = (tail - head + size) % size;
     let count = 0;
     let capacity = 0;
@@ -331,8 +338,8 @@ function receive(context: DeviceWorkContext, ring: number, size: number, wire: W
       const iova = port.readU64(at);
       const bytes = port.readU32(at + 8) & 0xffff;
       if (port.lastResult !== DMA_OK) {
-        if (wantInterrupt) context.raise(registers.read32(R.RX_VECTOR));
-        return halt(context, R.STATUS_RX_HALTED, R.RX_HALT_FAULT, R.RX_VECTOR, port.lastResult);
+        fault = port.lastResult;
+        break packets;
       }
       descriptorIova[count] = iova;
       descriptorLength[count] = bytes;
@@ -359,7 +366,6 @@ function receive(context: DeviceWorkContext, ring: number, size: number, wire: W
     let used = count;
     let error = 0;
     for (let i = 0; i < count; i++) {
-      const at = ring + ((head + i) % size) * R.DESCRIPTOR_BYTES;
       const chunk = Math.min(descriptorLength[i]!, length - offset);
       if (i === badAt) error = R.ERROR_BAD_LENGTH;
       else {
@@ -367,10 +373,10 @@ function receive(context: DeviceWorkContext, ring: number, size: number, wire: W
         if (result !== DMA_OK) error = R.ERROR_DMA_FAULT | result;
       }
       const status = error !== 0 ? nicErrorStatus(error, true) : (R.DESC_DONE | (offset + chunk === length ? R.DESC_EOP : 0) | chunk) >>> 0;
-      port.writeU32(at + 12, status);
+      port.writeU32(ring + ((head + i) % size) * R.DESCRIPTOR_BYTES + 12, status);
       if (port.lastResult !== DMA_OK) {
-        if (wantInterrupt) context.raise(registers.read32(R.RX_VECTOR));
-        return halt(context, R.STATUS_RX_HALTED, R.RX_HALT_FAULT, R.RX_VECTOR, port.lastResult);
+        fault = port.lastResult;
+        break packets;
       }
       if (error !== 0) {
         used = i + 1;
@@ -389,6 +395,7 @@ function receive(context: DeviceWorkContext, ring: number, size: number, wire: W
     wantInterrupt = true;
     received++;
   }
+  if (fault !== DMA_OK) return halt(context, R.STATUS_RX_HALTED, R.RX_HALT_FAULT, R.RX_VECTOR, fault);
   if (wantInterrupt) context.raise(registers.read32(R.RX_VECTOR));
   return !starved && received === BATCH && (wire.peekLength() >= 0 || loop.peekLength() >= 0);
 }

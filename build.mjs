@@ -10,6 +10,7 @@ const entries = [
   ['workers/dma-worker.ts', 'workers/dma-worker', '../'],
   // The tools import the package itself ('viommu', external below), as users' code would.
   ['examples/demo.ts', 'examples/demo', '../'],
+  ['examples/stress/cli.ts', 'bin/viommu-stress', '../'],
 ];
 
 rmSync('dist', { recursive: true, force: true });

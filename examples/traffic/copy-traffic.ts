@@ -1,5 +1,5 @@
 import { CopyEngineDriver, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, type MappedBuffer, type Platform, type PciFunction } from 'viommu';
-import { type DeviceStats, emptyStats, fillRandom, randomBetween, type TrafficOptions } from './device-stats.js';
+import { type DeviceStats, emptyStats, fillRandom, noteFaults, randomBetween, type TrafficOptions } from './device-stats.js';
 
 const PAGE = 4096;
 /** An IOVA the driver never maps (its buddy allocator hands out low addresses first). */
@@ -35,6 +35,10 @@ export class CopyTraffic {
     return this;
   }
 
+  get drivers(): readonly [CopyEngineDriver] {
+    return [this.driver];
+  }
+
   /** One verified copy (or one injected fault). */
   async one(): Promise<void> {
     const { random, minBytes, maxBytes, faultRate } = this.#options;
@@ -46,7 +50,6 @@ export class CopyTraffic {
     scatter(memory.bytes, pair.source.pfns, data);
     for (const pfn of pair.destination.pfns) memory.fill(pfn * PAGE, PAGE, 0xc5);
     const inject = random() < faultRate;
-    const faultsBefore = this.driver.faults.length;
     try {
       const completion = await this.driver.copy(inject ? UNMAPPED_IOVA : pair.source.iova, pair.destination.iova + 32, length);
       const landed = gather(memory.bytes, pair.destination.pfns, length + 64);
@@ -63,7 +66,7 @@ export class CopyTraffic {
         if (!canaries || !equal(landed.subarray(32, 32 + length), data)) this.stats.mismatches++;
       }
     } finally {
-      this.#collectFaults(faultsBefore);
+      noteFaults(this.stats, this.driver.faults);
       this.#release(pair);
     }
   }
@@ -98,12 +101,6 @@ export class CopyTraffic {
     this.#platform.memory.freePages([...pair.source.pfns, ...pair.destination.pfns]);
   }
 
-  #collectFaults(from: number): void {
-    const faults = this.driver.faults;
-    this.stats.faultsReported += faults.length - from;
-    for (let i = from; i < faults.length && this.stats.sampleFaults.length < 3; i++) this.stats.sampleFaults.push(faults[i]!);
-    faults.length = 0;
-  }
 }
 
 export function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -38,6 +38,15 @@ export function emptyStats(kind: DeviceStats['kind'], bdf: string): DeviceStats 
   };
 }
 
+/**
+ * Brings a device's fault figures up to date from its driver's list of reported faults
+ * (which only grows; lanes running concurrently never reset it).
+ */
+export function noteFaults(stats: DeviceStats, faults: readonly FAULT_INFORMATION[]): void {
+  stats.faultsReported = faults.length;
+  if (stats.sampleFaults.length < 3) stats.sampleFaults = faults.slice(0, 3);
+}
+
 /** Options every traffic generator shares. */
 export interface TrafficOptions {
   /** Seeded PRNG in [0, 1). */

@@ -47,3 +47,17 @@ export function deviceTable(devices: readonly DeviceStats[], seconds: number): s
 export function faultLine(stats: FaultStats): string {
   return `faults: ${stats.raised} raised, ${stats.delivered} delivered, ${stats.dropped} dropped, ${stats.suppressed} suppressed, ${stats.pending} pending`;
 }
+
+/** "3 logical mappings (12 pages), 1 token (6 pages)": a domain's ranges counted by kind. */
+export function describeRanges(ranges: ReadonlyArray<{ kind: string; pages: number }>): string {
+  const byKind = new Map<string, { count: number; pages: number }>();
+  for (const range of ranges) {
+    const entry = byKind.get(range.kind) ?? { count: 0, pages: 0 };
+    entry.count++;
+    entry.pages += range.pages;
+    byKind.set(range.kind, entry);
+  }
+  const names: Record<string, string> = { logical: 'logical mapping', identity: 'identity range', token: 'token', reserved: 'reserved region' };
+  const parts = [...byKind].map(([kind, { count, pages }]) => `${count} ${names[kind] ?? kind}${count === 1 ? '' : 's'} (${pages} page${pages === 1 ? '' : 's'})`);
+  return parts.length === 0 ? 'nothing mapped' : parts.join(', ');
+}

@@ -32,10 +32,21 @@ t.test('examples/emulator-embedding.ts services device interrupts in its loop an
   t.match(out, /the disk's FaultHandler saw 1 fault\(s\) at 0x123000/);
 });
 
-t.test('examples/demo.ts (npm start) runs verified traffic and stops the misbehaving device', async (t) => {
+t.test('examples/demo.ts (npm start) runs verified traffic on every kind and stops the misbehaving device', async (t) => {
   const out = await example('examples/demo.ts', { VIOMMU_DEMO_SECONDS: '1' });
+  for (const kind of ['copy-engine', 'nvme', 'nic']) t.match(out, new RegExp(`\\d\\d:\\d\\d\\.0  ${kind} +[1-9]\\d* `), `${kind} devices moved data`);
   t.match(out, /total: \d+ transfers, .*, 0 mismatches/);
-  t.match(out, /misbehaving device 02:00\.0: stopped, stopped/);
-  t.match(out, /FaultHandler: TranslationFault, at 0x[0-9a-f]+, read, by 02:00\.0/);
-  t.match(out, /faults: \d+ raised, \d+ delivered, 0 dropped/);
+  t.match(out, /misbehaving device 09:00\.0: stopped, stopped/);
+  t.match(out, /FaultHandler: TranslationFault, at 0x[0-9a-f]+, read, by 09:00\.0/);
+  t.match(out, /FaultHandler: TranslationFault, at 0x40000000, write, by 09:00\.0/);
+  t.match(out, /faults: 2 raised, 2 delivered, 0 dropped/);
+});
+
+t.test('examples/stress-scenario.ts verifies every byte and accounts for every injected fault', async (t) => {
+  const out = await example('examples/stress-scenario.ts', { VIOMMU_STRESS_SECONDS: '2' });
+  for (const kind of ['copy-engine', 'nvme', 'nic']) t.match(out, new RegExp(`${kind}: [1-9]\\d* transfers verified`));
+  t.match(out, /mismatches: 0/);
+  const [, injected, reported, dropped] = /faults injected: (\d+), reported: (\d+), dropped: (\d+)/.exec(out) ?? [];
+  t.ok(Number(injected) > 0, 'faults were injected');
+  t.equal(Number(injected), Number(reported) + Number(dropped), 'every injected fault reported or counted as dropped');
 });

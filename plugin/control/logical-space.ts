@@ -30,6 +30,8 @@ const CHUNK = 64;
 export class LogicalSpace {
   #chunks: Extent[][] = [];
   #size = 0;
+  /** Extents removed from the space, kept for reuse (at most CHUNK). */
+  #spare: Extent[] = [];
 
   get size(): number {
     return this.#size;
@@ -55,7 +57,13 @@ export class LogicalSpace {
   }
 
   /** Adds an extent; the caller has checked that nothing overlaps it. */
-  insert(extent: Extent): void {
+  insert(first: number, pages: number, kind: number, owner: unknown): void {
+    // Removed extents are reused, so a map/unmap cycle allocates nothing here.
+    const extent = this.#spare.pop() ?? { first: 0, pages: 0, kind: 0, owner: null };
+    extent.first = first;
+    extent.pages = pages;
+    extent.kind = kind;
+    extent.owner = owner;
     this.#size++;
     const chunks = this.#chunks;
     if (chunks.length === 0) {
@@ -65,7 +73,7 @@ export class LogicalSpace {
     let c = this.#chunkEndingAfter(extent.first);
     if (c === chunks.length) c--;
     const chunk = chunks[c]!;
-    chunk.splice(endingAfter(chunk, extent.first), 0, extent);
+    insertAt(chunk, endingAfter(chunk, extent.first), extent);
     if (chunk.length > CHUNK) chunks.splice(c + 1, 0, chunk.splice(CHUNK / 2));
   }
 
@@ -116,7 +124,7 @@ export class LogicalSpace {
       const keepAfter = extentEnd - pieceEnd;
       if (keepBefore > 0 && keepAfter > 0) {
         extent.pages = keepBefore;
-        chunk.splice(i + 1, 0, { first: pieceEnd, pages: keepAfter, kind: extent.kind, owner: extent.owner });
+        insertAt(chunk, i + 1, { first: pieceEnd, pages: keepAfter, kind: extent.kind, owner: extent.owner });
         this.#size++;
         i += 2;
       } else if (keepBefore > 0) {
@@ -127,8 +135,12 @@ export class LogicalSpace {
         extent.pages = keepAfter;
         i++;
       } else {
-        chunk.splice(i, 1);
+        removeAt(chunk, i);
         this.#size--;
+        if (this.#spare.length < CHUNK) {
+          extent.owner = null;
+          this.#spare.push(extent);
+        }
       }
     }
     if (this.#chunks[c]?.length === 0) this.#chunks.splice(c, 1);
@@ -169,4 +181,17 @@ function endingAfter(chunk: Extent[], page: number): number {
     else high = mid;
   }
   return low;
+}
+
+/** splice(at, 0, extent) without the array splice allocates for its result. */
+function insertAt(chunk: Extent[], at: number, extent: Extent): void {
+  chunk.push(extent);
+  for (let i = chunk.length - 1; i > at; i--) chunk[i] = chunk[i - 1]!;
+  chunk[at] = extent;
+}
+
+/** splice(at, 1), likewise without allocating. */
+function removeAt(chunk: Extent[], at: number): void {
+  for (let i = at; i < chunk.length - 1; i++) chunk[i] = chunk[i + 1]!;
+  chunk.pop();
 }

@@ -112,9 +112,9 @@ export function CreateDomainEx(
     allocator?.claimRange(region.firstPage, region.pages);
     if (region.shouldMap) {
       table!.mapRun(region.firstPage, region.pages, region.firstPage, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, true);
-      domain.space!.insert({ first: region.firstPage, pages: region.pages, kind: ExtentKind.Identity, owner: IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE });
+      domain.space!.insert(region.firstPage, region.pages, ExtentKind.Identity, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE);
     } else {
-      domain.space!.insert({ first: region.firstPage, pages: region.pages, kind: ExtentKind.Hole, owner: null });
+      domain.space!.insert(region.firstPage, region.pages, ExtentKind.Hole, null);
     }
   }
   // Logical page 0 is never handed out, so that a zero IOVA always stands out as a bug

@@ -41,7 +41,7 @@ export function MapIdentityRangeEx(core: IommuCore, Domain: unknown, Permissions
     const first = runs.firstFrames[i]!;
     table.mapRun(first, runs.counts[i]!, first, Permissions, true);
     // An identity extent's owner is its access bits (the identity windows need them).
-    space.insert({ first, pages: runs.counts[i]!, kind: ExtentKind.Identity, owner: Permissions });
+    space.insert(first, runs.counts[i]!, ExtentKind.Identity, Permissions);
   }
   core.refreshIdentityWindows(domain);
   return STATUS_SUCCESS;

@@ -18,7 +18,7 @@ import { isAddress, isPageAligned, PAGE_SIZE } from '../numbers.js';
 import type { Out } from '../types.js';
 import { isOptionalAddress, isOptionalPageAddress, isOut, isPermissions } from './parameters.js';
 import { parsePhysicalDescription } from './physical-description.js';
-import { blockOwner, type Placement, placeRange, releaseEmptyBlocks, undoPlacement } from './placement.js';
+import { blockOwner, placement, placeRange, releaseEmptyBlocks, undoPlacement } from './placement.js';
 
 /** IOMMU_MAP_LOGICAL_RANGE_EX. */
 export function MapLogicalRangeEx(
@@ -41,7 +41,6 @@ export function MapLogicalRangeEx(
   if (!isOptionalAddress(MaxLogicalAddress)) return STATUS_INVALID_PARAMETER_6;
   if (!isOut(LogicalAddressOut)) return STATUS_INVALID_PARAMETER_7;
 
-  const placement: Placement = { firstPage: 0, block: null };
   const status = placeRange(
     domain,
     runs.pages,
@@ -62,7 +61,7 @@ export function MapLogicalRangeEx(
     table.mapRun(page, runs.counts[i]!, runs.firstFrames[i]!, Permissions, true);
     page += runs.counts[i]!;
   }
-  domain.space!.insert({ first: placement.firstPage, pages: runs.pages, kind: ExtentKind.Logical, owner: blockOwner(placement) });
+  domain.space!.insert(placement.firstPage, runs.pages, ExtentKind.Logical, blockOwner(placement));
   LogicalAddressOut.value = placement.firstPage * PAGE_SIZE;
   return STATUS_SUCCESS;
 }

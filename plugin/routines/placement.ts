@@ -14,9 +14,13 @@ import { isAbsent } from './parameters.js';
 /** Where a new logical range goes (MapLogicalRangeEx, ReserveLogicalAddressRange). */
 export interface Placement {
   firstPage: number;
-  /** The buddy block taken for it, or null (explicit placement). */
-  block: { firstPage: number; order: number } | null;
+  /** The buddy block taken for it (first page and order), or -1 for explicit placement. */
+  blockFirstPage: number;
+  blockOrder: number;
 }
+
+/** The placement of the routine running now (routines run one at a time on the main thread). */
+export const placement: Placement = { firstPage: 0, blockFirstPage: -1, blockOrder: 0 };
 
 /**
  * Chooses the logical pages for a range of `pages` pages in a Translate domain, after the
@@ -45,7 +49,7 @@ export function placeRange(
     if (firstPage + pages > domain.spacePages) return outOfSpace;
     if (space.overlapping(firstPage, pages) !== undefined) return STATUS_RESOURCE_IN_USE;
     out.firstPage = firstPage;
-    out.block = null;
+    out.blockFirstPage = -1;
     return STATUS_SUCCESS;
   }
   const allocator = domain.allocator;
@@ -60,13 +64,14 @@ export function placeRange(
   const firstPage = allocator.allocate(order, lowPage, highPage);
   if (firstPage < 0) return bounded ? STATUS_INVALID_PARAMETER_MIX : STATUS_INSUFFICIENT_RESOURCES;
   out.firstPage = firstPage;
-  out.block = { firstPage, order };
+  out.blockFirstPage = firstPage;
+  out.blockOrder = order;
   return STATUS_SUCCESS;
 }
 
 /** Gives a placement's buddy block back (a later step of the routine failed). */
 export function undoPlacement(domain: DomainState, placement: Placement): void {
-  if (placement.block !== null) domain.allocator!.free(placement.block.firstPage, placement.block.order);
+  if (placement.blockFirstPage >= 0) domain.allocator!.free(placement.blockFirstPage, placement.blockOrder);
 }
 
 /**
@@ -75,7 +80,7 @@ export function undoPlacement(domain: DomainState, placement: Placement): void {
  * A block belongs to one MapLogicalRangeEx call, so once no extent overlaps it, it is free.
  */
 export function blockOwner(placement: Placement): number | null {
-  return placement.block === null ? null : placement.block.firstPage * 64 + placement.block.order;
+  return placement.blockFirstPage < 0 ? null : placement.blockFirstPage * 64 + placement.blockOrder;
 }
 
 /**

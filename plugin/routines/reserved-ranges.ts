@@ -19,7 +19,7 @@ import { isAddress, isPageAligned, PAGE_SIZE, wholePages } from '../numbers.js';
 import type { IOMMU_DMA_LOGICAL_ADDRESS_TOKEN, IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT, Out } from '../types.js';
 import { isOptionalAddress, isOptionalPageAddress, isOut, isPermissions } from './parameters.js';
 import { parsePhysicalDescription } from './physical-description.js';
-import { type Placement, placeRange, undoPlacement } from './placement.js';
+import { placement, placeRange, undoPlacement } from './placement.js';
 
 /**
  * IOMMU_RESERVE_LOGICAL_ADDRESS_RANGE: takes logical space (placed like MapLogicalRangeEx)
@@ -44,7 +44,6 @@ export function ReserveLogicalAddressRange(
   if (!isOptionalAddress(MaxLogicalAddress)) return STATUS_INVALID_PARAMETER_5;
   if (!isOut(LogicalAddressToken)) return STATUS_INVALID_PARAMETER_6;
 
-  const placement: Placement = { firstPage: 0, block: null };
   const status = placeRange(domain, pages, ExplicitLogicalAddress, MinLogicalAddress, MaxLogicalAddress, STATUS_INVALID_PARAMETER_3, placement);
   if (status !== STATUS_SUCCESS) return status;
   const table = domain.table!;
@@ -54,8 +53,9 @@ export function ReserveLogicalAddressRange(
   }
   table.preallocate(placement.firstPage, pages);
   const handle = { LogicalAddressBase: placement.firstPage * PAGE_SIZE, Size: pages * PAGE_SIZE };
-  const token = new TokenState(handle, domain, placement.firstPage, pages, placement.block);
-  domain.space!.insert({ first: placement.firstPage, pages, kind: ExtentKind.Token, owner: token });
+  const block = placement.blockFirstPage < 0 ? null : { firstPage: placement.blockFirstPage, order: placement.blockOrder };
+  const token = new TokenState(handle, domain, placement.firstPage, pages, block);
+  domain.space!.insert(placement.firstPage, pages, ExtentKind.Token, token);
   domain.tokens.add(token);
   LogicalAddressToken.value = core.tokens.issue(handle, token);
   return STATUS_SUCCESS;

@@ -27,6 +27,9 @@ const stressSeconds = Number(option('--stress-seconds') ?? (quick ? 2 : 10));
 const steps = ['dmaCopyRatio', 'smallAccessRatio', 'mapUnmapNs', 'workerScaling', 'faults', 'iotlbSweep', 'bytesPerMappedPage', 'stress'];
 let step = 0;
 const progress = (name: string) => {
+  // Each scenario starts from a collected heap (run with --expose-gc), so that the garbage
+  // of the one before cannot stop the world in the middle of its measurements.
+  (globalThis as { gc?: () => void }).gc?.();
   step++;
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K[${step}/${steps.length}] ${name}...`);
 };

@@ -1,4 +1,4 @@
-import { DMA_OK, type WorkerRuntime } from '../../plugin/index.js';
+import { DMA_OK, type WorkerRuntime } from 'viommu';
 
 /**
  * Benchmark loops that run inside a DMA worker (platform.runInWorker), each timing the
@@ -6,17 +6,26 @@ import { DMA_OK, type WorkerRuntime } from '../../plugin/index.js';
  * hits both alike. Every function returns operations per second for both.
  */
 
+const WARM_UP_MS = 300;
+
 export interface Rate {
   iommu: number;
   direct: number;
 }
 
-/** Runs `a` and `b` for `rounds` alternating rounds of `perRound` calls each; ops/s of each. */
+/**
+ * Runs `a` and `b` for `rounds` alternating rounds of `perRound` calls each; ops/s of each.
+ * Both first run alternately for WARM_UP_MS, so that the JIT has settled on every path
+ * before anything is timed.
+ */
 function alternate(rounds: number, perRound: number, a: (n: number) => void, b: (n: number) => void): Rate {
   let timeA = 0;
   let timeB = 0;
-  a(perRound);
-  b(perRound);
+  const warmUntil = performance.now() + WARM_UP_MS;
+  while (performance.now() < warmUntil) {
+    a(perRound);
+    b(perRound);
+  }
   for (let r = 0; r < rounds; r++) {
     let t = performance.now();
     a(perRound);

@@ -14,11 +14,11 @@ function shape(space: LogicalSpace): Array<[number, number, number, unknown]> {
 function sample(): LogicalSpace {
   const space = new LogicalSpace();
   // Inserted out of order on purpose: the space keeps them sorted.
-  space.insert({ first: 100, pages: 50, kind: ExtentKind.Logical, owner: ownerA });
-  space.insert({ first: 10, pages: 10, kind: ExtentKind.Identity, owner: null });
-  space.insert({ first: 150, pages: 20, kind: ExtentKind.Logical, owner: ownerB });
-  space.insert({ first: 300, pages: 8, kind: ExtentKind.Token, owner: token });
-  space.insert({ first: 20, pages: 5, kind: ExtentKind.Hole, owner: null });
+  space.insert(100, 50, ExtentKind.Logical, ownerA);
+  space.insert(10, 10, ExtentKind.Identity, null);
+  space.insert(150, 20, ExtentKind.Logical, ownerB);
+  space.insert(300, 8, ExtentKind.Token, token);
+  space.insert(20, 5, ExtentKind.Hole, null);
   return space;
 }
 
@@ -54,7 +54,7 @@ t.test('covered needs every page in extents of the kind, without gaps', async (t
   t.equal(space.covered(20, 5, ExtentKind.Hole), true);
   t.equal(space.covered(300, 8, ExtentKind.Token), true);
   t.equal(space.covered(200, 1, ExtentKind.Logical), false, 'nothing there');
-  space.insert({ first: 171, pages: 10, kind: ExtentKind.Logical, owner: ownerA });
+  space.insert(171, 10, ExtentKind.Logical, ownerA);
   t.equal(space.covered(160, 20, ExtentKind.Logical), false, 'a one-page gap at 170');
 });
 
@@ -81,7 +81,7 @@ t.test('removing the middle of an extent leaves two extents with the same owner'
 
 t.test('a removal across extents trims the edges, drops what it covers, and reports each piece with its owner', async (t) => {
   const space = sample();
-  space.insert({ first: 170, pages: 30, kind: ExtentKind.Logical, owner: ownerA });
+  space.insert(170, 30, ExtentKind.Logical, ownerA);
   const calls: Array<[number, number, unknown]> = [];
   space.remove(140, 50, (first, pages, owner) => calls.push([first, pages, owner]));
   t.same(calls, [
@@ -134,7 +134,7 @@ t.test('random inserts and removals agree with a page-by-page model', async (t) 
     if ((overlap !== undefined) !== modelOverlap) mismatches++;
     if (!modelOverlap) {
       const owner = owners[Math.floor(random() * owners.length)];
-      space.insert({ first, pages: count, kind: ExtentKind.Logical, owner });
+      space.insert(first, count, ExtentKind.Logical, owner);
       model.fill(owner, first, first + count);
     } else if (space.covered(first, count, ExtentKind.Logical)) {
       if (model.slice(first, first + count).some((o) => o === undefined)) mismatches++;

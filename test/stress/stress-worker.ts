@@ -1,4 +1,4 @@
-import { DMA_OK, TranslationFault, type WorkerRuntime } from '../../plugin/index.js';
+import { DMA_OK, TranslationFault, type WorkerRuntime } from 'viommu';
 import { DEVICE_VERSION, kLedgerSlot, kLedgerState, kLedgerUnmapSeq, kMapped, kUnmapped, LEDGER_FIELDS, patternWord, slotOfWord } from './page-ledger.js';
 
 export interface CheckArgs {

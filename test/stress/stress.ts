@@ -10,7 +10,7 @@ import {
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
   type Out,
-} from '../../plugin/index.js';
+} from 'viommu';
 import { CANARY_WORD, GUARD_WORD, kLedgerSlot, kLedgerState, kLedgerUnmapSeq, kMapped, kUnmapped, LEDGER_FIELDS, patternWord } from './page-ledger.js';
 import type { CheckResult } from './stress-worker.js';
 
@@ -22,7 +22,8 @@ export interface StressResult extends CheckResult {
 }
 
 const PAGE = 4096;
-const checker = new URL('./stress-worker.ts', import.meta.url);
+/** The worker side, next to this file: .ts from the sources, .js in the bench bundle. */
+const checker = new URL(`./stress-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
 
 function check(status: number, what: string): void {
   if (status !== STATUS_SUCCESS) throw new Error(`${what}: ${describeStatus(status)}`);

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import {
   bytesPerMappedPage,
   dmaCopyRatio,
-  faultFigures,
+  faultLatency,
+  faultRate,
   iotlbSweep,
   mapUnmapNs,
   smallAccessRatio,
@@ -24,32 +25,36 @@ const option = (name: string) => {
 const quick = argv.includes('--quick');
 const jsonFile = option('--json');
 const stressSeconds = Number(option('--stress-seconds') ?? (quick ? 2 : 10));
-const steps = ['dmaCopyRatio', 'smallAccessRatio', 'mapUnmapNs', 'workerScaling', 'faults', 'iotlbSweep', 'bytesPerMappedPage', 'stress'];
+const steps = ['faultLatency', 'mapUnmapNs', 'dmaCopyRatio', 'smallAccessRatio', 'workerScaling', 'faults', 'iotlbSweep', 'bytesPerMappedPage', 'stress'];
 let step = 0;
-const progress = (name: string) => {
-  // Each scenario starts from a collected heap (run with --expose-gc), so that the garbage
-  // of the one before cannot stop the world in the middle of its measurements.
+const progress = async (name: string) => {
+  // Each scenario starts on a quiet machine: the previous platform's workers have had time to
+  // exit and release their memory, and the heap is collected (run with --expose-gc), so that
+  // neither can stop the world in the middle of the next measurements.
+  await new Promise((resolve) => setTimeout(resolve, 250));
   (globalThis as { gc?: () => void }).gc?.();
   step++;
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K[${step}/${steps.length}] ${name}...`);
 };
 
 const started = performance.now();
-progress('dmaCopyRatio');
-const copy = await dmaCopyRatio([64, 4096, 65536, 1048576], quick);
-progress('smallAccessRatio');
-const small = await smallAccessRatio(quick);
-progress('mapUnmapNs');
+await progress('faultLatency');
+const latency = await faultLatency(quick);
+await progress('mapUnmapNs');
 const mapUnmap = await mapUnmapNs([1, 8, 256], quick);
-progress('workerScaling');
+await progress('dmaCopyRatio');
+const copy = await dmaCopyRatio([64, 4096, 65536, 1048576], quick);
+await progress('smallAccessRatio');
+const small = await smallAccessRatio(quick);
+await progress('workerScaling');
 const scaling = await workerScaling(quick);
-progress('faults');
-const faults = await faultFigures(quick);
-progress('iotlbSweep');
+await progress('faults');
+const faults = { ...(await faultRate(quick)), faultLatencyMs: latency };
+await progress('iotlbSweep');
 const sweep = await iotlbSweep(quick);
-progress('bytesPerMappedPage');
+await progress('bytesPerMappedPage');
 const bytesPerPage = await bytesPerMappedPage();
-progress(`concurrency stress (${stressSeconds} s)`);
+await progress(`concurrency stress (${stressSeconds} s)`);
 const stressResult = await stress(stressSeconds);
 if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 

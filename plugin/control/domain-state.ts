@@ -21,20 +21,23 @@ export class DomainState {
   readonly table: ManagedPageTable | null;
   readonly devices = new Set<DmaDeviceState>();
   readonly tokens = new Set<TokenState>();
-  /** Buddy blocks an unmap took pages from (see routines/placement.ts releaseEmptyBlocks). */
-  touchedBlocks = new Float64Array(16);
+  /** Buddy blocks an unmap took pages from, as [first page, order] pairs (see routines/placement.ts releaseEmptyBlocks). */
+  touchedBlocks = new Float64Array(32);
   touchedCount = 0;
   /** LogicalSpace.remove callback noting each piece's block; bound once, so unmapping allocates nothing. */
-  readonly noteTouchedBlock = (_first: number, _pages: number, owner: unknown): void => {
+  readonly noteTouchedBlock = (first: number, _pages: number, owner: unknown): void => {
     if (typeof owner !== 'number') return;
+    const size = 2 ** owner;
+    const block = first - (first % size);
     const n = this.touchedCount;
-    if (n > 0 && this.touchedBlocks[n - 1] === owner) return;
-    if (n === this.touchedBlocks.length) {
-      const grown = new Float64Array(n * 2);
+    if (n > 0 && this.touchedBlocks[2 * n - 2] === block) return;
+    if (2 * n + 2 > this.touchedBlocks.length) {
+      const grown = new Float64Array(this.touchedBlocks.length * 2);
       grown.set(this.touchedBlocks);
       this.touchedBlocks = grown;
     }
-    this.touchedBlocks[n] = owner;
+    this.touchedBlocks[2 * n] = block;
+    this.touchedBlocks[2 * n + 1] = owner;
     this.touchedCount = n + 1;
   };
   /** Unmanaged: the ASID drawn from the pool, else -1. */

@@ -75,12 +75,13 @@ export function undoPlacement(domain: DomainState, placement: Placement): void {
 }
 
 /**
- * The owner recorded on a Logical extent of a buddy domain: its block, as one number
- * (firstPage * 64 + order; below 2^48), so that mapping allocates no bookkeeping object.
- * A block belongs to one MapLogicalRangeEx call, so once no extent overlaps it, it is free.
+ * The owner recorded on a Logical extent of a buddy domain: its block's order. Blocks are
+ * aligned to their size, so any page of the extent and the order give the block back, and a
+ * small integer needs no allocation. A block belongs to one MapLogicalRangeEx call, so once
+ * no extent overlaps it, it is free.
  */
 export function blockOwner(placement: Placement): number | null {
-  return placement.blockFirstPage < 0 ? null : placement.blockFirstPage * 64 + placement.blockOrder;
+  return placement.blockFirstPage < 0 ? null : placement.blockOrder;
 }
 
 /**
@@ -90,10 +91,8 @@ export function blockOwner(placement: Placement): number | null {
 export function releaseEmptyBlocks(domain: DomainState): void {
   const touched = domain.touchedBlocks;
   for (let i = 0; i < domain.touchedCount; i++) {
-    const owner = touched[i]!;
-    // `& 63` keeps the low bits even above 2^32; dividing by 64 is exact.
-    const order = owner & 63;
-    const firstPage = (owner - order) * (1 / 64);
+    const firstPage = touched[2 * i]!;
+    const order = touched[2 * i + 1]!;
     if (domain.space!.overlapping(firstPage, POWERS_OF_TWO[order]!) === undefined) domain.allocator!.free(firstPage, order);
   }
   domain.touchedCount = 0;

@@ -60,6 +60,16 @@ export class GuestMemory {
     return this.#pages.isAllocated(pfn);
   }
 
+  /** The page allocator's state: allocated frames as flat [first, count, ...] runs, and its cursor. */
+  allocationState(): { runs: number[]; cursor: number } {
+    return this.#pages.saveState();
+  }
+
+  /** Adopts an allocation state from allocationState(); false (and no change) if it does not fit this memory. */
+  loadAllocationState(state: { runs: readonly number[]; cursor: number }): boolean {
+    return this.#pages.loadState(state);
+  }
+
   /** An MDL over `pfns`: `byteCount` bytes starting `byteOffset` into the first page. */
   mdl(pfns: readonly number[], byteCount = pfns.length * PAGE_SIZE, byteOffset = 0): MDL {
     return buildMdl(pfns, byteCount, byteOffset, this.pageCount);

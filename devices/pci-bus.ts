@@ -140,6 +140,14 @@ export class PciBus {
     return peer < 0 ? undefined : this.#functions[peer];
   }
 
+  /** `fn`'s device-private memory (its slice of the arena: a disk's media, a NIC's queue), empty if it has none. */
+  privateMemoryOf(fn: PciFunction): Uint8Array {
+    if (!this.owns(fn)) throw Errors.NotAFunctionOfThisBus('fn');
+    const control = this.#devices.control;
+    const first = control.get(fn.slot, kControlPrivatePage) * 4096;
+    return this.#devices.memory.subarray(first, first + control.get(fn.slot, kControlPrivatePages) * 4096);
+  }
+
   /** True for functions this bus created. */
   owns(value: unknown): value is PciFunction {
     return typeof value === 'object' && value !== null && this.#owned.has(value);

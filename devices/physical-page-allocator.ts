@@ -66,6 +66,43 @@ export class PhysicalPageAllocator {
     throw Errors.OutOfGuestMemory(count, this.#free);
   }
 
+  /** Allocated frames as flat [first, count, ...] runs, and the next-fit cursor (snapshots). */
+  saveState(): { runs: number[]; cursor: number } {
+    const runs: number[] = [];
+    for (let pfn = 1; pfn < this.pageCount; ) {
+      if (this.#used[pfn] === 0) {
+        pfn++;
+        continue;
+      }
+      const first = pfn;
+      while (pfn < this.pageCount && this.#used[pfn] === 1) pfn++;
+      runs.push(first, pfn - first);
+    }
+    return { runs, cursor: this.#cursor };
+  }
+
+  /**
+   * Replaces the allocation state with one from saveState (a snapshot being restored).
+   * Returns false, changing nothing, if a run lies outside memory or covers page frame 0.
+   */
+  loadState(state: { runs: readonly number[]; cursor: number }): boolean {
+    const { runs, cursor } = state;
+    if (runs.length % 2 !== 0 || !Number.isSafeInteger(cursor) || cursor < 1 || cursor > this.pageCount) return false;
+    for (let i = 0; i < runs.length; i += 2) {
+      const first = runs[i]!;
+      const count = runs[i + 1]!;
+      if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 1 || count < 1 || first + count > this.pageCount) return false;
+    }
+    this.#used.fill(0);
+    this.#used[0] = 1;
+    let used = 0;
+    for (let i = 0; i < runs.length; i += 2) this.#used.fill(1, runs[i]!, runs[i]! + runs[i + 1]!);
+    for (let pfn = 1; pfn < this.pageCount; pfn++) used += this.#used[pfn]!;
+    this.#free = this.pageCount - 1 - used;
+    this.#cursor = cursor;
+    return true;
+  }
+
   /** Frees every frame or none: a double free or a foreign PFN throws and changes nothing. */
   free(pfns: readonly number[]): void {
     const seen = new Set<number>();

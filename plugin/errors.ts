@@ -29,6 +29,9 @@ export const Errors = {
   PlatformClosed: () => new Error('the platform is closed'),
   NoWorkers: () => new Error('this platform has no DMA workers (options.workers is 0)'),
   NotAFunctionOfThisBus: (what: string) => new TypeError(`${what} is not a PCI function of this platform`),
+  SnapshotWhileBusy: (what: string) =>
+    new Error(`cannot save the platform's state while ${what} (await platform.devicesIdle() and your pending dma() calls first)`),
+  InvalidSnapshot: (reason: string) => new TypeError(`not a usable viommu snapshot: ${reason}`),
   WorkerTaskFailed: (what: string, cause: unknown) =>
     new Error(`worker task '${what}' failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }),
 };

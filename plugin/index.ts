@@ -5,6 +5,9 @@
  * model needs to name (status codes, enums, structure types).
  */
 export { createPlatform, Platform, type DmaRequest, type DmaResult } from './platform.js';
+export { restorePlatform, type RestoreOptions, type RestoredPlatform } from './snapshot/restore.js';
+export type { RebindNeeded } from './snapshot/restore-iommu.js';
+export { SNAPSHOT_VERSION } from './snapshot/snapshot-format.js';
 export type { PlatformOptions } from './platform-options.js';
 export type { DMA_IOMMU_INTERFACE_EX, DMA_IOMMU_INTERFACE_V2, V2RoutineName } from './interface-table.js';
 export { V2_ROUTINE_NAMES } from './interface-table.js';

@@ -30,6 +30,8 @@ import { IdentityWindows } from './shared/identity-windows.js';
 import { InvalidationLog } from './shared/invalidation-log.js';
 import { PageTablePool, TABLE_BYTES } from './shared/page-table-pool.js';
 import { type SharedState, sharedBuffersOf } from './shared/shared-state.js';
+import { capturePlatform } from './snapshot/capture.js';
+import { encodeSnapshot } from './snapshot/snapshot-format.js';
 import type { Out } from './types.js';
 
 /** What platform.dma() resolves to. */
@@ -62,6 +64,8 @@ export class Platform extends EventEmitter {
   readonly #deviceBuffers: DeviceBuffers;
   readonly #scheduler: DeviceScheduler;
   #mainEngine: TranslationEngine | null = null;
+  /** Worker tasks (DMAs, device batches, modules) not settled yet. */
+  #tasksInFlight = 0;
   #closed = false;
 
   /** Use createPlatform(). */
@@ -115,7 +119,10 @@ export class Platform extends EventEmitter {
       deviceModelUrls: options.deviceModels,
       iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
       onWorkerGone: (threadId) => this.#workerGone(threadId),
-      onError: (error) => options.onCallbackError(error),
+      // Once closing, a worker's late message is the shutdown's doing, not an error to report.
+      onError: (error) => {
+        if (!this.#closed) options.onCallbackError(error);
+      },
     });
   }
 
@@ -249,7 +256,40 @@ export class Platform extends EventEmitter {
     return { run: this.#scheduler.batches, failed: this.#scheduler.failures };
   }
 
-  /** Stops the workers; the process can exit afterwards. Idempotent. */
+  /**
+   * The whole machine's state as one MessagePack document (see plugin/snapshot/): guest RAM
+   * (unless `guestMemory: false`, for an emulator that saves its RAM itself), the PCI bus and
+   * device state, and the IOMMU's domains, mappings, tokens, devices and attachments.
+   * restorePlatform(bytes) builds a platform in that state. Nothing may run meanwhile: with a
+   * device batch or a dma()/runInWorker() call in flight it throws (await them first).
+   */
+  saveState(options: { guestMemory?: boolean } = {}): Uint8Array {
+    if (this.#closed) throw Errors.PlatformClosed();
+    if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
+    if (options.guestMemory !== undefined && typeof options.guestMemory !== 'boolean') throw Errors.InvalidArgument('options.guestMemory', 'a boolean', options.guestMemory);
+    if (this.#scheduler.busy) throw Errors.SnapshotWhileBusy('a device batch is in flight');
+    if (this.#tasksInFlight > 0) throw Errors.SnapshotWhileBusy(`${this.#tasksInFlight} worker task(s) are in flight`);
+    // Faults already raised belong to the past: their handlers run before the state is taken.
+    this.#faults.drain();
+    return encodeSnapshot(
+      capturePlatform({
+        options: this.options,
+        memory: this.memory,
+        bus: this.bus,
+        iommu: this.iommu,
+        pending: (slot) => this.#scheduler.pending(slot),
+        guestMemory: options.guestMemory ?? true,
+      }),
+    );
+  }
+
+  /** @internal Runs `fn`'s device model as if its doorbell rang (a restored snapshot's unserved doorbells). */
+  runDevice(fn: PciFunction): void {
+    this.#checkDevice(fn);
+    this.#scheduler.kick(fn.slot);
+  }
+
+  /** Stops the workers (device batches in flight are abandoned); the process can exit afterwards. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -267,7 +307,8 @@ export class Platform extends EventEmitter {
 
   #runTask<Result>(task: WorkerTask): Promise<Result> {
     if (this.#pool === null) return Promise.reject(Errors.NoWorkers());
-    return this.#pool.run<Result>(task);
+    this.#tasksInFlight++;
+    return this.#pool.run<Result>(task).finally(() => this.#tasksInFlight--);
   }
 
   #deliverFault(record: FaultRecord): boolean {
@@ -286,6 +327,8 @@ export class Platform extends EventEmitter {
 
   /** A device batch failed: 'deviceError' listeners hear of it (or a process warning if there are none). */
   #deviceError(fn: PciFunction, error: unknown): void {
+    // close() abandons batches in flight: their failure is expected, not news.
+    if (this.#closed) return;
     if (this.listenerCount('deviceError') > 0) this.emit('deviceError', fn, error);
     else process.emitWarning(`device ${fn.bdf} (${fn.model}): ${error instanceof Error ? error.message : String(error)}`, 'ViommuDeviceError');
   }

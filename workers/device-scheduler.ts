@@ -48,6 +48,16 @@ export class DeviceScheduler {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /** True while a batch is in flight (work merely pending is device state: a snapshot keeps it). */
+  get busy(): boolean {
+    return this.#inFlight.size > 0;
+  }
+
+  /** Whether device `slot` has work no batch has picked up yet. */
+  pending(slot: number): boolean {
+    return this.#control.get(slot, kControlPending) === 1;
+  }
+
   close(): void {
     this.#closed = true;
   }

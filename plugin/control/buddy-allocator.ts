@@ -170,6 +170,50 @@ export class BuddyAllocator {
     return blocks.sort((a, b) => a[0] - b[0]);
   }
 
+  /**
+   * The allocator's exact state: per order, its free-list stack and its cache of freed
+   * blocks, in their current order (which decides where the next blocks go), for snapshots.
+   */
+  saveState(): { stacks: number[][]; cache: number[][] } {
+    return { stacks: this.#stacks.map((stack) => [...stack]), cache: this.#cache.map((cache) => [...cache]) };
+  }
+
+  /**
+   * Replaces the state with one from saveState of an allocator of the same spaceOrder.
+   * Returns false, changing nothing, unless every block is aligned to its order, inside the
+   * space and disjoint from every other.
+   */
+  loadState(state: { stacks: readonly (readonly number[])[]; cache: readonly (readonly number[])[] }): boolean {
+    const { stacks, cache } = state;
+    if (!Array.isArray(stacks) || !Array.isArray(cache) || stacks.length !== this.spaceOrder + 1 || cache.length !== this.spaceOrder + 1) return false;
+    const blocks: Array<[number, number]> = [];
+    for (const lists of [stacks, cache]) {
+      for (let order = 0; order <= this.spaceOrder; order++) {
+        const list = lists[order];
+        if (!Array.isArray(list)) return false;
+        for (const start of list) {
+          if (!Number.isSafeInteger(start) || start < 0 || start % POW2[order]! !== 0 || start + POW2[order]! > this.spacePages) return false;
+          blocks.push([start, start + POW2[order]!]);
+        }
+      }
+    }
+    blocks.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < blocks.length; i++) if (blocks[i]![0] < blocks[i - 1]![1]) return false;
+    let free = 0;
+    let cached = 0;
+    for (let order = 0; order <= this.spaceOrder; order++) {
+      this.#stacks[order] = [];
+      this.#positions[order] = new Map();
+      for (const start of stacks[order]!) this.#push(order, start);
+      this.#cache[order] = [...cache[order]!];
+      cached += cache[order]!.length;
+      free += (stacks[order]!.length + cache[order]!.length) * POW2[order]!;
+    }
+    this.#cached = cached;
+    this.#freePages = free;
+    return true;
+  }
+
   /** Splits free block (o, block) down to an order-`order` block at `start`, freeing the rest. */
   #carve(o: number, block: number, order: number, start: number): number {
     this.#remove(o, block);

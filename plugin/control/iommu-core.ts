@@ -82,6 +82,20 @@ export class IommuCore {
     return ++this.#handleIds;
   }
 
+  /** The last domain serial and device handle id issued (snapshots save them). */
+  get lastIds(): { domainSerial: number; handleId: number } {
+    return { domainSerial: this.#serial, handleId: this.#handleIds };
+  }
+
+  /**
+   * Makes the next domain get serial `domainSerial + 1` and the next device handle id
+   * `handleId + 1`: a restored snapshot gives its handles the ids they had when saved.
+   */
+  resumeIdsAfter(domainSerial: number, handleId: number): void {
+    this.#serial = domainSerial;
+    this.#handleIds = handleId;
+  }
+
   releaseDomainSlot(slot: number): void {
     this.#freeSlots.push(slot);
   }

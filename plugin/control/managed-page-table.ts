@@ -152,6 +152,39 @@ export class ManagedPageTable {
     return [0, -1];
   }
 
+  /**
+   * Calls `visit(page, pages, pfn, access)` for each run of pages in [first, first + count)
+   * whose frames are consecutive with one access, in address order; unmapped pages are
+   * skipped. One lookup per leaf, so a 1 GiB leaf costs one step (snapshots, diagnostics).
+   */
+  mappedRuns(first: number, count: number, visit: (page: number, pages: number, pfn: number, access: number) => void): void {
+    const end = first + count;
+    let runPage = -1;
+    let runPages = 0;
+    let runPfn = 0;
+    let runAccess = 0;
+    for (let page = first; page < end; ) {
+      const [entry, level] = this.lookup(page);
+      const span = level < 0 ? 1 : this.#spans[level]!;
+      const pages = Math.min(span - (page % span), end - page);
+      if (entry !== 0) {
+        const pfn = entryTarget(entry) + (page % span);
+        const access = (entry >>> 1) & 3;
+        if (runPage >= 0 && runPage + runPages === page && runPfn + runPages === pfn && runAccess === access) {
+          runPages += pages;
+        } else {
+          if (runPage >= 0) visit(runPage, runPages, runPfn, runAccess);
+          runPage = page;
+          runPages = pages;
+          runPfn = pfn;
+          runAccess = access;
+        }
+      }
+      page += pages;
+    }
+    if (runPage >= 0) visit(runPage, runPages, runPfn, runAccess);
+  }
+
   /** How many tables exist on `page`'s path below the root (0 .. levels - 1), stopping at a leaf. */
   #depthReached(page: number): number {
     let table = this.root;

@@ -5,7 +5,8 @@
  * worker threads DMA straight into it. Device interrupts come back into the emulator's
  * interrupt controller and are serviced by its main loop, like a CPU taking an IRQ.
  * A second device lives on the emulator's own thread (as v86's devices do) and DMAs through
- * a main-thread port: same IOMMU, same faults, no worker.
+ * a main-thread port: same IOMMU, same faults, no worker. Finally the machine is saved and
+ * resumed on a fresh platform over the same RAM.
  *
  *   node --import tsx examples/emulator-embedding.ts
  */
@@ -22,6 +23,7 @@ import {
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
   type Out,
+  restorePlatform,
 } from 'viommu';
 
 /** The emulator's side: its RAM, an interrupt controller, and a loop that services IRQs. */
@@ -107,6 +109,25 @@ console.log(`emulator ran ${emulator.ticks} ticks, serviced ${emulator.irqsServi
 console.log(`guest memory now holds "${decoder.decode(platform.memory.read(to[0]! * 4096, 18))}" and "${decoder.decode(platform.memory.read(diskBuffer[0]! * 4096, sector.length))}"`);
 console.log(`the disk's FaultHandler saw ${diskFaults.length} fault(s) at 0x${diskFaults[0]?.Arm64?.FaultAddress.toString(16)}`);
 
+// Save the machine (the emulator keeps its RAM itself), then resume it on a fresh platform:
+// the disk's domain and mapping come back, and its driver registers its FaultHandler again.
+await platform.devicesIdle();
+const saved = platform.saveState({ guestMemory: false });
 await engine.stop();
 await platform.close();
-if (completions !== 1 || diskFaults.length !== 1) process.exitCode = 1;
+const resumed = await restorePlatform(saved, { guestMemory: emulator.ram, workers: 1 });
+const resumedFn = resumed.platform.bus.find(0, 4, 0)!;
+const resumedTable: Out<DMA_IOMMU_INTERFACE_EX> = {};
+resumed.platform.IoGetIommuInterfaceEx(2, 0, resumedTable);
+for (const { device, pdo, faultReporting } of resumed.rebind) {
+  if (pdo !== resumedFn || !faultReporting) continue; // (the copy engine's driver is not resumed here)
+  resumedTable.value!.V2.SetDeviceFaultReportingEx(device, pdo.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => diskFaults.push(info) });
+}
+const resumedPort = resumed.platform.mainThreadPort(resumedFn);
+const sectorOne = new TextEncoder().encode('sector 1, written after resume');
+const writeBack = resumedPort.write(diskIova.value!, sectorOne);
+resumedPort.write(0x123000, sectorOne); // still unmapped: the re-registered FaultHandler hears of it
+resumed.platform.drainFaults();
+console.log(`saved ${saved.length} bytes of state; after the resume the disk wrote "${decoder.decode(resumed.platform.memory.read(diskBuffer[0]! * 4096, sectorOne.length))}" (${writeBack === DMA_OK ? 'ok' : 'fault'}) at the same IOVA, and ${diskFaults.length - 1} more fault(s) were reported`);
+await resumed.platform.close();
+if (completions !== 1 || diskFaults.length !== 2 || writeBack !== DMA_OK) process.exitCode = 1;

@@ -16,6 +16,8 @@ import { integerIn, list, record, tuples } from './snapshot-format.js';
 /** A device whose callbacks the snapshot could not hold: register them again. */
 export interface RebindNeeded {
   device: IOMMU_DMA_DEVICE;
+  /** Its PCI function (the PDO; `pdo.inputMappingId` is what SetDeviceFaultReportingEx wants on arm64). */
+  pdo: PciFunction;
   /** SetDeviceFaultReportingEx had enabled fault reporting (now disabled). */
   faultReporting: boolean;
   /** RegisterDmaDomainStateChangeCallback had been called (now unregistered). */
@@ -86,7 +88,7 @@ export function restoreIommu(core: IommuCore, value: unknown, functions: readonl
       expect(AttachDeviceEx(core, domain, out.value), what, 'AttachDeviceEx');
     }
     if (device.faultReporting === true || device.stateChangeCallback === true) {
-      restored.rebind.push({ device: out.value!, faultReporting: device.faultReporting === true, stateChangeCallback: device.stateChangeCallback === true });
+      restored.rebind.push({ device: out.value!, pdo: fn, faultReporting: device.faultReporting === true, stateChangeCallback: device.stateChangeCallback === true });
     }
   }
   core.resumeIdsAfter(lastSerial, lastHandleId);

@@ -30,6 +30,7 @@ t.test('examples/emulator-embedding.ts services device interrupts in its loop an
   t.match(out, /serviced 1 IRQ\(s\), 1 copy completion\(s\)/);
   t.match(out, /guest memory now holds "copied by a worker" and "sector 0 of the emulated disk"/);
   t.match(out, /the disk's FaultHandler saw 1 fault\(s\) at 0x123000/);
+  t.match(out, /after the resume the disk wrote "sector 1, written after resume" \(ok\) at the same IOVA, and 1 more fault\(s\) were reported/);
 });
 
 t.test('examples/demo.ts (npm start) runs verified traffic on every kind and stops the misbehaving device', async (t) => {

@@ -235,7 +235,10 @@ t.test('tokens come back by domain; old handles are strangers to the restored pl
 t.test('callbacks cannot be saved: restore lists the devices whose callbacks must be registered again', async (t) => {
   const machine = await buildMachine(t);
   const restored = await restoredFrom(t, machine);
-  t.same(restored.rebind, [{ device: restored.devices.get(machine.devices.buddy.id), faultReporting: true, stateChangeCallback: true }]);
+  t.same(restored.rebind, [
+    { device: restored.devices.get(machine.devices.buddy.id), pdo: restored.platform.bus.find(0, 1, 0), faultReporting: true, stateChangeCallback: true },
+  ]);
+  t.equal(restored.rebind[0]!.pdo, restored.platform.bus.find(0, 1, 0), 'the PDO is the restored function itself');
   const V2r = v2Of(restored.platform);
   const device = restored.rebind[0]!.device;
   const fn = restored.platform.bus.find(0, 1, 0)!;

@@ -9,12 +9,13 @@ import t from 'tap';
 /**
  * The package as a dependent project sees it: a separate folder whose package.json says
  * "viommu": "file:<checkout>" (npm links such dependencies), importing 'viommu' from plain
- * Node 20 with no loader, and running a DMA through a mapping. Needs dist/, which
+ * Node 20 with no loader, running a DMA through a mapping, and through a restored snapshot
+ * of the platform (msgpackr resolved as a dependency). Needs dist/, which
  * `npm install` builds.
  */
 const checkout = fileURLToPath(new URL('../../', import.meta.url));
 
-t.test('a separate project imports viommu from plain Node and DMAs through a mapping', async (t) => {
+t.test('a separate project imports viommu from plain Node, DMAs through a mapping, and restores a snapshot', async (t) => {
   const project = mkdtempSync(join(tmpdir(), 'viommu-consumer-'));
   t.teardown(() => rmSync(project, { recursive: true, force: true }));
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', dependencies: { viommu: `file:${checkout}` } }));
@@ -22,7 +23,7 @@ t.test('a separate project imports viommu from plain Node and DMAs through a map
   symlinkSync(checkout, join(project, 'node_modules', 'viommu'), 'dir');
   writeFileSync(
     join(project, 'main.js'),
-    `import { createPlatform, DomainTypeTranslate, MapPhysicalAddressTypeMdl, IOMMU_ACCESS_READ, TranslationFault } from 'viommu';
+    `import { createPlatform, restorePlatform, DomainTypeTranslate, MapPhysicalAddressTypeMdl, IOMMU_ACCESS_READ, TranslationFault } from 'viommu';
 const platform = await createPlatform({ workers: 1, memoryBytes: 8 * 1024 * 1024 });
 const pdo = platform.bus.addFunction({ bus: 0, device: 1, function: 0 });
 const table = {};
@@ -38,12 +39,15 @@ const pfns = platform.memory.allocatePages(3).slice(2);
 platform.memory.write(pfns[0] * 4096, [1, 2, 3, 4]);
 statuses.push(V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl(pfns) } }, null, null, null, iova));
 const read = await platform.dma(pdo, { address: iova.value, length: 4 });
+const restored = await restorePlatform(platform.saveState(), { workers: 1 });
+const readRestored = await restored.platform.dma(restored.platform.bus.find(0, 1, 0), { address: iova.value, length: 4 });
+await restored.platform.close();
 statuses.push(V2.UnmapLogicalRange(domain.value, iova.value, 1));
 const after = await platform.dma(pdo, { address: iova.value, length: 4 });
 await platform.close();
-console.log(JSON.stringify({ statuses, data: Array.from(read.data), faulted: after.faultType === TranslationFault, logicalIsNotPhysical: iova.value !== pfns[0] * 4096 }));
+console.log(JSON.stringify({ statuses, data: Array.from(read.data), restored: Array.from(readRestored.data), faulted: after.faultType === TranslationFault, logicalIsNotPhysical: iova.value !== pfns[0] * 4096 }));
 `,
   );
   const { stdout } = await promisify(execFile)(process.execPath, ['main.js'], { cwd: project, timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
-  t.same(JSON.parse(stdout), { statuses: [0, 0, 0, 0, 0], data: [1, 2, 3, 4], faulted: true, logicalIsNotPhysical: true });
+  t.same(JSON.parse(stdout), { statuses: [0, 0, 0, 0, 0], data: [1, 2, 3, 4], restored: [1, 2, 3, 4], faulted: true, logicalIsNotPhysical: true });
 });

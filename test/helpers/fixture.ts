@@ -2,6 +2,8 @@ import type { Test } from 'tap';
 import {
   createPlatform,
   DomainTypeTranslate,
+  IOMMU_ACCESS_READ,
+  IOMMU_ACCESS_WRITE,
   IommuDmaLogicalAllocatorBuddy,
   MapPhysicalAddressTypeContiguousRange,
   MapPhysicalAddressTypeMdl,
@@ -58,6 +60,35 @@ export function mdlOf(platform: Platform, pfns: readonly number[]): IOMMU_MAP_PH
   return { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl(pfns) } };
 }
 
+export const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
+
+/** A fresh domain of `type` (setup: throws unless CreateDomainEx succeeds). */
+export function domainOf(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: unknown = null, regions: unknown = null): IOMMU_DMA_DOMAIN {
+  const domain = out<IOMMU_DMA_DOMAIN>();
+  ok(V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain), 'CreateDomainEx');
+  return domain.value!;
+}
+
+/**
+ * What a rejected call must leave alone in `domain`: its summary, the translations at
+ * `probes` and the page-table pool. Returns a check that they are unchanged.
+ */
+export function watch(platform: Platform, domain: unknown, probes: number[]) {
+  const snap = () => ({
+    tables: platform.pageTablesInUse,
+    domain: platform.describeDomain(domain),
+    translations: probes.map((a) => platform.inspectTranslation(domain, a)),
+  });
+  const before = snap();
+  return (t: Test, what: string) => t.strictSame(snap(), before, `${what}: nothing changed`);
+}
+
+/** [physical address, access] that `domain` translates `address` to, or the fault view. */
+export function translatesTo(platform: Platform, domain: unknown, address: number) {
+  const view = platform.inspectTranslation(domain, address);
+  return view && 'physicalAddress' in view ? [view.physicalAddress, view.access] : view;
+}
+
 /** Throws unless `status` is STATUS_SUCCESS (for setup steps, not for the behaviour under test). */
 export function ok(status: number, what: string): void {
   if (status !== STATUS_SUCCESS) throw new Error(`${what}: ${describeStatus(status)}`);
@@ -85,17 +116,8 @@ export function deviceInTranslateDomain(
   return { fn, device: device.value!, domain: domain.value! };
 }
 
-/** mulberry32: a small seeded PRNG, so every random test replays exactly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the examples' seeded PRNG, so every random test replays exactly. */
+export { seededRandom as rng } from '../../examples/traffic/device-stats.js';
 
 export function randomBytes(random: () => number, length: number): Uint8Array {
   const bytes = new Uint8Array(length);

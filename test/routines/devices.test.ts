@@ -18,21 +18,14 @@ import {
   STATUS_UNSUCCESSFUL,
   type DMA_IOMMU_INTERFACE_V2,
   type IOMMU_DMA_DEVICE,
-  type IOMMU_DMA_DOMAIN,
   type PciFunction,
   type Platform,
   type PlatformOptions,
 } from '../../plugin/index.js';
-import { buddy, contiguous, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { buddy, contiguous, domainOf, out, PAGE, platformFor, v2Of } from '../helpers/fixture.js';
 
 const ALL_ARM64 = (1 << DomainTypeTranslate) | (1 << DomainTypePassThrough) | (1 << DomainTypeUnmanaged);
 const ALL_X64 = (1 << DomainTypeTranslate) | (1 << DomainTypePassThrough);
-
-function domainOf(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: unknown = null): IOMMU_DMA_DOMAIN {
-  const domain = out<IOMMU_DMA_DOMAIN>();
-  if (V2.CreateDomainEx(type, ZERO_FLAGS, allocator, null, domain) !== STATUS_SUCCESS) throw new Error('CreateDomainEx');
-  return domain.value!;
-}
 
 function deviceOf(V2: DMA_IOMMU_INTERFACE_V2, fn: PciFunction): IOMMU_DMA_DEVICE {
   const device = out<IOMMU_DMA_DEVICE>();

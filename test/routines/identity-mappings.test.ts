@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import {
   DomainTypePassThrough,
   DomainTypeTranslate,
@@ -15,35 +15,11 @@ import {
   STATUS_RESOURCE_IN_USE,
   STATUS_SUCCESS,
   TranslationFault,
-  type DMA_IOMMU_INTERFACE_V2,
-  type IOMMU_DMA_DOMAIN,
   type Platform,
 } from '../../plugin/index.js';
-import { buddy, contiguous, mdlOf, out, PAGE, pfnArray, platformFor, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, translatesTo, v2Of, watch } from '../helpers/fixture.js';
 
-const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
 const MEMORY = 16 * 1024 * 1024;
-
-function domainOf(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: unknown = null, regions: unknown = null): IOMMU_DMA_DOMAIN {
-  const domain = out<IOMMU_DMA_DOMAIN>();
-  if (V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain) !== STATUS_SUCCESS) throw new Error('CreateDomainEx');
-  return domain.value!;
-}
-
-function watch(platform: Platform, domain: unknown, probes: number[]) {
-  const snap = () => ({
-    tables: platform.pageTablesInUse,
-    domain: platform.describeDomain(domain),
-    translations: probes.map((a) => platform.inspectTranslation(domain, a)),
-  });
-  const before = snap();
-  return (t: Test, what: string) => t.strictSame(snap(), before, `${what}: nothing changed`);
-}
-
-const translatesTo = (platform: Platform, domain: unknown, address: number) => {
-  const view = platform.inspectTranslation(domain, address);
-  return view && 'physicalAddress' in view ? [view.physicalAddress, view.access] : view;
-};
 
 /** Descriptions that are malformed in every way the contract names (misaligned, not whole pages, unknown MapType, outside guest memory). */
 function badDescriptions(platform: Platform, pfn: number): Array<[string, unknown]> {

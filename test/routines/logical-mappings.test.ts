@@ -21,32 +21,12 @@ import {
   STATUS_RESOURCE_IN_USE,
   STATUS_SUCCESS,
   TranslationFault,
-  type DMA_IOMMU_INTERFACE_V2,
-  type IOMMU_DMA_DOMAIN,
   type IOMMU_MAP_PHYSICAL_ADDRESS,
   type Platform,
 } from '../../plugin/index.js';
-import { buddy, contiguous, mdlOf, out, PAGE, pfnArray, platformFor, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, v2Of, watch } from '../helpers/fixture.js';
 
-const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
 const MEMORY = 16 * 1024 * 1024;
-
-function domainOf(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: unknown = null, regions: unknown = null): IOMMU_DMA_DOMAIN {
-  const domain = out<IOMMU_DMA_DOMAIN>();
-  if (V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain) !== STATUS_SUCCESS) throw new Error('CreateDomainEx');
-  return domain.value!;
-}
-
-/** Summary, translations at `probes` and the page-table pool: what a rejected call must leave alone. */
-function watch(platform: Platform, domain: unknown, probes: number[]) {
-  const snap = () => ({
-    tables: platform.pageTablesInUse,
-    domain: platform.describeDomain(domain),
-    translations: probes.map((a) => platform.inspectTranslation(domain, a)),
-  });
-  const before = snap();
-  return (t: Test, what: string) => t.strictSame(snap(), before, `${what}: nothing changed`);
-}
 
 /** Each page of [logical, +pfns.length pages) translates to its frame with `access`. */
 function expectMapped(t: Test, platform: Platform, domain: unknown, logical: number, pfns: number[], access: number, what: string) {

@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import {
   DomainTypePassThrough,
   DomainTypeTranslate,
@@ -13,29 +13,9 @@ import {
   STATUS_SUCCESS,
   TranslationFault,
   type DMA_IOMMU_INTERFACE_V2,
-  type IOMMU_DMA_DOMAIN,
   type IOMMU_MAP_PHYSICAL_ADDRESS,
-  type Platform,
 } from '../../plugin/index.js';
-import { buddy, contiguous, mdlOf, out, PAGE, pfnArray, platformFor, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
-
-const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
-
-function domainOf(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: unknown = null, regions: unknown = null): IOMMU_DMA_DOMAIN {
-  const domain = out<IOMMU_DMA_DOMAIN>();
-  if (V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain) !== STATUS_SUCCESS) throw new Error('CreateDomainEx');
-  return domain.value!;
-}
-
-function watch(platform: Platform, domain: unknown, probes: number[]) {
-  const snap = () => ({
-    tables: platform.pageTablesInUse,
-    domain: platform.describeDomain(domain),
-    translations: probes.map((a) => platform.inspectTranslation(domain, a)),
-  });
-  const before = snap();
-  return (t: Test, what: string) => t.strictSame(snap(), before, `${what}: nothing changed`);
-}
+import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, translatesTo, v2Of, watch } from '../helpers/fixture.js';
 
 function map(V2: DMA_IOMMU_INTERFACE_V2, domain: unknown, description: IOMMU_MAP_PHYSICAL_ADDRESS, explicit: number | null = null, access = RW): number {
   const logical = out<number>();
@@ -43,11 +23,6 @@ function map(V2: DMA_IOMMU_INTERFACE_V2, domain: unknown, description: IOMMU_MAP
   if (status !== STATUS_SUCCESS) throw new Error(`MapLogicalRangeEx: 0x${status.toString(16)}`);
   return logical.value!;
 }
-
-const translatesTo = (platform: Platform, domain: unknown, address: number) => {
-  const view = platform.inspectTranslation(domain, address);
-  return view && 'physicalAddress' in view ? [view.physicalAddress, view.access] : view;
-};
 
 t.test('UnmapLogicalRange rejects each bad parameter at its position and removes nothing', async (t) => {
   const platform = await platformFor(t, { workers: 0 });

@@ -5,19 +5,22 @@ const PAGE_BYTES = 4096;
 /**
  * A sparse image of `bytes`: runs of pages holding anything but zeros, copied back to back.
  * Fresh guest RAM and a disk's unwritten media are mostly zero, so a snapshot of a 64 MiB
- * machine is about as large as what the guest actually wrote.
+ * machine is about as large as what the guest actually wrote. `bytes` must start 4-byte aligned.
  */
 export function captureMemoryImage(bytes: Uint8Array): MemoryImage {
   const pageCount = Math.floor(bytes.length / PAGE_BYTES);
+  // Scanned four bytes at a time: guest RAM and device-private memory are page-aligned views.
+  const words = new Int32Array(bytes.buffer, bytes.byteOffset, pageCount * (PAGE_BYTES / 4));
+  const zero = (page: number) => isZeroWords(words, page * (PAGE_BYTES / 4), PAGE_BYTES / 4);
   const runs: number[] = [];
   let pages = 0;
   for (let page = 0; page < pageCount; ) {
-    if (isZeroPage(bytes, page)) {
+    if (zero(page)) {
       page++;
       continue;
     }
     const first = page;
-    while (page < pageCount && !isZeroPage(bytes, page)) page++;
+    while (page < pageCount && !zero(page)) page++;
     runs.push(first, page - first);
     pages += page - first;
   }
@@ -43,15 +46,7 @@ export function applyMemoryImage(image: MemoryImage, target: Uint8Array): void {
   }
 }
 
-function isZeroPage(bytes: Uint8Array, page: number): boolean {
-  const start = bytes.byteOffset + page * PAGE_BYTES;
-  if (start % 4 === 0) {
-    // Four bytes at a time (guest RAM and the device arena are page-aligned).
-    const words = new Int32Array(bytes.buffer, start, PAGE_BYTES / 4);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-    return true;
-  }
-  const from = page * PAGE_BYTES;
-  for (let i = from; i < from + PAGE_BYTES; i++) if (bytes[i] !== 0) return false;
+function isZeroWords(words: Int32Array, from: number, count: number): boolean {
+  for (let i = from; i < from + count; i++) if (words[i] !== 0) return false;
   return true;
 }

@@ -35,20 +35,14 @@ export interface RestoredHandles {
 }
 
 /**
- * Rebuilds the saved IOMMU state in a fresh core: domains and devices are created through
+ * Rebuilds the saved IOMMU state in a fresh core whose policy is already the saved one
+ * (restorePlatform creates the platform with it): domains and devices are created through
  * the V2 routines (so their shared records are made as always), then each Translate domain
  * gets its allocator state, extents, tokens and mappings back exactly, and the attachments
- * are redone. Every part is checked first; a bad part throws InvalidSnapshot.
+ * are redone. Each part is checked before it is used; a bad part throws InvalidSnapshot.
  */
 export function restoreIommu(core: IommuCore, value: unknown, functions: readonly PciFunction[]): RestoredHandles {
   const saved = record(value, 'iommu');
-  const policy = record(saved.policy, 'iommu.policy');
-  if (typeof policy.kernelDmaProtection !== 'boolean' || typeof policy.userUnlocked !== 'boolean') throw Errors.InvalidSnapshot('iommu.policy is malformed');
-  core.policy = {
-    kernelDmaProtection: policy.kernelDmaProtection,
-    dmaGuardPolicy: integerIn(policy.dmaGuardPolicy, 0, 2, 'iommu.policy.dmaGuardPolicy') as 0 | 1 | 2,
-    userUnlocked: policy.userUnlocked,
-  };
   const lastSerial = integerIn(saved.lastDomainSerial, 0, Number.MAX_SAFE_INTEGER, 'iommu.lastDomainSerial');
   const lastHandleId = integerIn(saved.lastHandleId, 0, Number.MAX_SAFE_INTEGER, 'iommu.lastHandleId');
   const restored: RestoredHandles = { domains: new Map(), devices: new Map(), tokens: new Map(), rebind: [] };

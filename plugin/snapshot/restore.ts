@@ -7,16 +7,8 @@ import { applyMemoryImage } from './memory-image.js';
 import { restoreIommu, type RestoredHandles } from './restore-iommu.js';
 import { decodeSnapshot, integerIn, list, memoryImage, record, tuples } from './snapshot-format.js';
 
-/**
- * What may differ on the restored platform: how it runs, never what the machine is. Sizes,
- * architecture and the bus come from the snapshot.
- */
-export type RestoreOptions = Pick<
-  PlatformOptions,
-  'guestMemory' | 'workers' | 'deviceModels' | 'onCallbackError' | 'iotlbEntries' | 'iotlbWays' | 'faultRingCapacity' | 'invalidationLogCapacity'
->;
-
-const RESTORE_OPTIONS: ReadonlySet<string> = new Set([
+/** The options restorePlatform takes. */
+const RESTORE_OPTION_NAMES = [
   'guestMemory',
   'workers',
   'deviceModels',
@@ -25,7 +17,14 @@ const RESTORE_OPTIONS: ReadonlySet<string> = new Set([
   'iotlbWays',
   'faultRingCapacity',
   'invalidationLogCapacity',
-]);
+] as const;
+const RESTORE_OPTIONS: ReadonlySet<string> = new Set(RESTORE_OPTION_NAMES);
+
+/**
+ * What may differ on the restored platform: how it runs, never what the machine is. Sizes,
+ * architecture and the bus come from the snapshot.
+ */
+export type RestoreOptions = Pick<PlatformOptions, (typeof RESTORE_OPTION_NAMES)[number]>;
 
 export interface RestoredPlatform extends RestoredHandles {
   platform: Platform;
@@ -44,7 +43,7 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
   const saved = decodeSnapshot(snapshot);
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (!RESTORE_OPTIONS.has(key)) throw Errors.InvalidOption(key, `left out: the snapshot decides it (restore takes ${[...RESTORE_OPTIONS].join(', ')})`, (options as Record<string, unknown>)[key]);
+    if (!RESTORE_OPTIONS.has(key)) throw Errors.InvalidOption(key, `left out: the snapshot decides it (restore takes ${RESTORE_OPTION_NAMES.join(', ')})`, (options as Record<string, unknown>)[key]);
   }
   const machine = record(saved.options, 'options');
   const memoryBytes = integerIn(machine.memoryBytes, 0, 2 ** 40, 'options.memoryBytes');
@@ -55,12 +54,13 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
     throw Errors.InvalidOption('guestMemory', `a SharedArrayBuffer of ${memoryBytes} bytes (the snapshot's guest memory)`, options.guestMemory.byteLength);
   }
   const policy = record(record(saved.iommu, 'iommu').policy, 'iommu.policy');
-  // createPlatform checks every option as usual and names a bad one.
+  if (typeof policy.kernelDmaProtection !== 'boolean' || typeof policy.userUnlocked !== 'boolean') throw Errors.InvalidSnapshot('iommu.policy is malformed');
+  // The platform starts with the saved policy; createPlatform checks the other options as usual.
   const platform = await createPlatform({
     ...(machine as PlatformOptions),
-    kernelDmaProtection: policy.kernelDmaProtection as boolean,
-    dmaGuardPolicy: policy.dmaGuardPolicy as 0 | 1 | 2,
-    userUnlocked: policy.userUnlocked as boolean,
+    kernelDmaProtection: policy.kernelDmaProtection,
+    dmaGuardPolicy: integerIn(policy.dmaGuardPolicy, 0, 2, 'iommu.policy.dmaGuardPolicy') as 0 | 1 | 2,
+    userUnlocked: policy.userUnlocked,
     ...options,
   });
   try {

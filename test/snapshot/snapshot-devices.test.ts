@@ -81,3 +81,17 @@ t.test('wired NICs stay wired', async (t) => {
   t.equal(bus.peerOf(bus.find(0, 7, 0)!), bus.find(0, 6, 0));
   t.equal(bus.peerOf(bus.find(0, 8, 0)!), undefined);
 });
+
+t.test('custom device models come back from the URLs the snapshot names, or from the ones restore is given', async (t) => {
+  const model = new URL('../fixtures/throwing-model.ts', import.meta.url);
+  const platform = await platformFor(t, { workers: 0, deviceModels: [model] });
+  platform.bus.addFunction({ bus: 0, device: 9, function: 0, model: 'throwing' });
+  const saved = platform.saveState();
+  const restored = await restorePlatform(saved);
+  t.teardown(() => restored.platform.close());
+  t.equal(restored.platform.bus.find(0, 9, 0)!.model, 'throwing', 'loaded from the saved URL');
+  const moved = await restorePlatform(saved, { deviceModels: [model.href] });
+  t.teardown(() => moved.platform.close());
+  t.equal(moved.platform.bus.find(0, 9, 0)!.model, 'throwing', 'loaded from the URL given at restore');
+  await t.rejects(restorePlatform(saved, { deviceModels: [] }), { name: 'TypeError', message: /functions\[0\]: unknown device model 'throwing'/ }, 'and named when missing');
+});

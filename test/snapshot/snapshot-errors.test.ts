@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { pack, unpack } from 'msgpackr';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, restorePlatform, SNAPSHOT_VERSION, type IOMMU_DMA_DEVICE, type IOMMU_DMA_DOMAIN, type Platform } from '../../plugin/index.js';
+import { CopyEngineDriver } from '../../devices/drivers/copy-engine-driver.js';
 import { buddy, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /** What saveState refuses, and every way a snapshot can be unusable: each answered by an error naming the part at fault. */
@@ -37,6 +38,18 @@ t.test('saveState refuses while work is in flight, on a closed platform, and wit
   t.throws(() => platform.saveState(null as never), TypeError);
   await platform.close();
   t.throws(() => platform.saveState(), /the platform is closed/);
+});
+
+t.test('saveState refuses while a device batch is in flight', async (t) => {
+  const platform = await platformFor(t, { workers: 1 });
+  const fn = platform.bus.addFunction({ bus: 0, device: 4, function: 0, model: 'copy-engine' });
+  const driver = new CopyEngineDriver(platform, fn, { ringEntries: 4 }).start();
+  const buffer = driver.mapBuffer(platform.memory.allocatePages(1));
+  const done = driver.fill(buffer.iova, 16, 7);
+  t.throws(() => platform.saveState(), /cannot save the platform's state while a device batch is in flight/);
+  await done;
+  await platform.devicesIdle();
+  t.ok(platform.saveState() instanceof Uint8Array, 'once the device is idle, it saves');
 });
 
 t.test('bytes that are not a snapshot', async (t) => {
@@ -80,7 +93,8 @@ t.test('a damaged part is named in the error', async (t) => {
     ['memory image size', (s) => (s.memory.bytes = 4096), /memory holds 4096 bytes, options.memoryBytes says 1048576/],
     ['memory image data', (s) => (s.memory.data = new Uint8Array(100)), /memory.data holds 100 bytes, not the \d+ pages its runs name/],
     ['page allocation', (s) => s.allocation.runs.push(0, 1), /allocation does not fit guest memory/],
-    ['policy', (s) => (s.iommu.policy.dmaGuardPolicy = 5), /options.dmaGuardPolicy must be 0, 1 or 2|iommu.policy.dmaGuardPolicy/],
+    ['policy flag', (s) => (s.iommu.policy.userUnlocked = 'yes'), /iommu.policy is malformed/],
+    ['policy', (s) => (s.iommu.policy.dmaGuardPolicy = 5), /iommu.policy.dmaGuardPolicy is not an integer in 0..2/],
   ];
   for (const [what, edit, message] of cases) {
     await t.rejects(restorePlatform(edited(platform, edit), { workers: 1 }), { name: 'TypeError', message }, what);

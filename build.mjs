@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 
 const entries = [
   // [entry, bundle (under dist/), path from that bundle back to dist/]
-  ['plugin/index.ts', 'index', './'],
+  ['machine/index.ts', 'index', './'],
   ['workers/dma-worker.ts', 'workers/dma-worker', '../'],
   // The tools import the package itself ('viommu', external below), as users' code would.
   ['examples/demo.ts', 'examples/demo', '../'],

@@ -1,5 +1,5 @@
-import type { DmaPort } from './dma-port.js';
-import type { RegisterFile } from './register-file.js';
+import type { DmaPort } from '../iommu/data-plane/dma-port.js';
+import type { RegisterFile } from '../hardware/register-file.js';
 
 /**
  * The contract between a device model and the platform.

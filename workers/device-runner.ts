@@ -1,8 +1,8 @@
-import { CONTROL_RECORD_INTS, kControlModel, kControlPeer, kControlPending, kControlPrivatePage, kControlPrivatePages } from '../devices/device-control-table.js';
+import { CONTROL_RECORD_INTS, kControlModel, kControlPeer, kControlPending, kControlPrivatePage, kControlPrivatePages } from '../hardware/device-control-table.js';
 import { type DeviceModel, type DeviceWorkContext, MAX_REGISTER_BYTES } from '../devices/device-model.js';
 import { MODEL_LIST } from '../devices/models/registry.js';
-import { RegisterFile } from '../devices/register-file.js';
-import type { DeviceSharedState } from '../devices/device-shared-state.js';
+import { RegisterFile } from '../hardware/register-file.js';
+import type { DeviceSharedState } from '../hardware/device-shared-state.js';
 import type { WorkerRuntime } from './worker-runtime.js';
 import { loadModule } from './load-module.js';
 import { deviceModelOf } from '../devices/custom-models.js';

@@ -1,6 +1,6 @@
-import { kControlPending, type DeviceControlTable } from '../devices/device-control-table.js';
-import type { PciBus } from '../devices/pci-bus.js';
-import type { PciFunction } from '../devices/pci-function.js';
+import { kControlPending, type DeviceControlTable } from '../hardware/device-control-table.js';
+import type { PciBus } from '../hardware/pci-bus.js';
+import type { PciFunction } from '../hardware/pci-function.js';
 import type { DeviceWorkResult } from './device-runner.js';
 
 export interface DeviceSchedulerHooks {

@@ -1,6 +1,6 @@
 import { threadId, workerData } from 'node:worker_threads';
-import { UnsupportedUpstreamTransaction } from '../plugin/enums.js';
-import { DMA_BLOCKED, DMA_OK } from '../plugin/data-plane/translation-engine.js';
+import { UnsupportedUpstreamTransaction } from '../base/enums.js';
+import { DMA_BLOCKED, DMA_OK } from '../iommu/data-plane/translation-engine.js';
 import type { DmaTaskResult, WorkerTask } from './tasks.js';
 import { type DmaWorkerData, WorkerRuntime } from './worker-runtime.js';
 import { DeviceRunner } from './device-runner.js';

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
-import type { IotlbOptions } from '../plugin/data-plane/iotlb.js';
-import type { SharedBuffers } from '../plugin/shared/shared-state.js';
-import type { DeviceBuffers } from '../devices/device-shared-state.js';
+import type { IotlbOptions } from '../iommu/data-plane/iotlb.js';
+import type { SharedBuffers } from '../iommu/shared-memory/shared-state.js';
+import type { DeviceBuffers } from '../hardware/device-shared-state.js';
 import type { WorkerTask } from './tasks.js';
 import type { DmaWorkerData } from './worker-runtime.js';
 

@@ -1,8 +1,8 @@
-import { DmaPort } from '../devices/dma-port.js';
-import type { IotlbOptions } from '../plugin/data-plane/iotlb.js';
-import { TranslationEngine } from '../plugin/data-plane/translation-engine.js';
-import { attachSharedState, type SharedBuffers, type SharedState } from '../plugin/shared/shared-state.js';
-import { attachDeviceState, type DeviceBuffers, type DeviceSharedState } from '../devices/device-shared-state.js';
+import { DmaPort } from '../iommu/data-plane/dma-port.js';
+import type { IotlbOptions } from '../iommu/data-plane/iotlb.js';
+import { TranslationEngine } from '../iommu/data-plane/translation-engine.js';
+import { attachSharedState, type SharedBuffers, type SharedState } from '../iommu/shared-memory/shared-state.js';
+import { attachDeviceState, type DeviceBuffers, type DeviceSharedState } from '../hardware/device-shared-state.js';
 
 /** What every DMA worker receives once, in piscina's workerData. */
 export interface DmaWorkerData {

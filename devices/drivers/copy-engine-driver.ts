@@ -1,6 +1,6 @@
-import type { Platform } from '../../plugin/index.js';
+import type { Platform } from '../../machine/index.js';
 import { COPY_ENGINE as R } from '../models/copy-engine.js';
-import type { PciFunction } from '../pci-function.js';
+import type { PciFunction } from '../../hardware/pci-function.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 
 /** How a descriptor ended: status 0 is success, 0x100 | fault type a DMA fault, 0x200 a bad length. */

@@ -6,7 +6,7 @@ import {
   IommuDmaLogicalAllocatorBuddy,
   MapPhysicalAddressTypeMdl,
   STATUS_SUCCESS,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import type {
   DMA_IOMMU_INTERFACE_EX,
   DMA_IOMMU_INTERFACE_V2,
@@ -17,8 +17,8 @@ import type {
   IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
   Out,
   Platform,
-} from '../../plugin/index.js';
-import type { PciFunction } from '../pci-function.js';
+} from '../../machine/index.js';
+import type { PciFunction } from '../../hardware/pci-function.js';
 
 /** A V2 routine answered with a failure status; the driver cannot go on. */
 export class DriverError extends Error {

@@ -1,4 +1,4 @@
-import type { GuestMemory } from '../guest-memory.js';
+import type { GuestMemory } from '../../hardware/guest-memory.js';
 import { NIC as R } from '../models/nic.js';
 import type { MappedBuffer } from './driver-base.js';
 

@@ -1,7 +1,7 @@
-import type { Platform } from '../../plugin/index.js';
-import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../plugin/enums.js';
+import type { Platform } from '../../machine/index.js';
+import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../base/enums.js';
 import { NIC as R } from '../models/nic.js';
-import type { PciFunction } from '../pci-function.js';
+import type { PciFunction } from '../../hardware/pci-function.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 import {
   bufferBytes,

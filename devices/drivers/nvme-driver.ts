@@ -1,6 +1,6 @@
-import type { Platform } from '../../plugin/index.js';
+import type { Platform } from '../../machine/index.js';
 import { cqHeadDoorbell, NVME as R, sqTailDoorbell } from '../models/nvme.js';
-import type { PciFunction } from '../pci-function.js';
+import type { PciFunction } from '../../hardware/pci-function.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 import { parseControllerIdentity, parseNamespaceIdentity, type NvmeIdentity } from './nvme-identify.js';
 import { PrpLists, type PrpPage } from './nvme-prp-lists.js';

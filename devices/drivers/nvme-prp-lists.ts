@@ -1,5 +1,5 @@
-import { IOMMU_ACCESS_READ, MapPhysicalAddressTypeMdl, STATUS_SUCCESS } from '../../plugin/index.js';
-import type { DMA_IOMMU_INTERFACE_V2, IOMMU_DMA_DOMAIN, Out, Platform } from '../../plugin/index.js';
+import { IOMMU_ACCESS_READ, MapPhysicalAddressTypeMdl, STATUS_SUCCESS } from '../../machine/index.js';
+import type { DMA_IOMMU_INTERFACE_V2, IOMMU_DMA_DOMAIN, Out, Platform } from '../../machine/index.js';
 import { DriverError } from './driver-base.js';
 
 /** A PRP list page: where the device reads it, and where the driver writes it. */

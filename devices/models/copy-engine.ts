@@ -1,4 +1,4 @@
-import { DMA_OK } from '../dma-port.js';
+import { DMA_OK } from '../../iommu/data-plane/dma-port.js';
 import type { DeviceModel, DeviceWorkContext } from '../device-model.js';
 import { VIOMMU_VENDOR_ID } from './vendor.js';
 

@@ -1,6 +1,6 @@
-import { DMA_OK } from '../dma-port.js';
+import { DMA_OK } from '../../iommu/data-plane/dma-port.js';
 import type { DeviceWorkContext } from '../device-model.js';
-import type { RegisterFile } from '../register-file.js';
+import type { RegisterFile } from '../../hardware/register-file.js';
 import { NIC as R, nicErrorStatus } from './nic-registers.js';
 import { WIRE, WireQueue } from './nic-wire.js';
 

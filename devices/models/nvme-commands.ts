@@ -1,5 +1,5 @@
 import type { DeviceWorkContext } from '../device-model.js';
-import type { RegisterFile } from '../register-file.js';
+import type { RegisterFile } from '../../hardware/register-file.js';
 import { copyFromHost, copyToHost, transfer, walkPrps } from './nvme-prp.js';
 import { cqHeadDoorbell, cqState, NVME as R, sqState, sqTailDoorbell } from './nvme-registers.js';
 import { VIOMMU_VENDOR_ID } from './vendor.js';

@@ -1,4 +1,4 @@
-import { DMA_OK, type DmaPort } from '../dma-port.js';
+import { DMA_OK, type DmaPort } from '../../iommu/data-plane/dma-port.js';
 import { NVME as R } from './nvme-registers.js';
 
 /**

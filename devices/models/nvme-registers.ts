@@ -1,4 +1,4 @@
-import type { RegisterFile } from '../register-file.js';
+import type { RegisterFile } from '../../hardware/register-file.js';
 
 /**
  * Register layout, field encodings and status codes of the 'nvme' model (devices/models/nvme.ts

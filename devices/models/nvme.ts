@@ -1,6 +1,6 @@
-import { DMA_OK } from '../dma-port.js';
+import { DMA_OK } from '../../iommu/data-plane/dma-port.js';
 import type { DeviceModel, DeviceWorkContext } from '../device-model.js';
-import type { RegisterFile } from '../register-file.js';
+import type { RegisterFile } from '../../hardware/register-file.js';
 import { command, dword, executeAdmin, executeIo, outcome } from './nvme-commands.js';
 import { capValue, cqHeadDoorbell, cqState, namespaceBytesOf, NVME as R, resetQueues, sqState, sqTailDoorbell } from './nvme-registers.js';
 import { VIOMMU_VENDOR_ID } from './vendor.js';

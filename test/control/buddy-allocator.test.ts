@@ -1,5 +1,5 @@
 import t from 'tap';
-import { BuddyAllocator } from '../../plugin/control/buddy-allocator.js';
+import { BuddyAllocator } from '../../iommu/control/buddy-allocator.js';
 import { rng } from '../helpers/fixture.js';
 
 /** Fisher-Yates with the seeded PRNG. */

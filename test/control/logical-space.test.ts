@@ -1,5 +1,5 @@
 import t from 'tap';
-import { type Extent, ExtentKind, LogicalSpace } from '../../plugin/control/logical-space.js';
+import { type Extent, ExtentKind, LogicalSpace } from '../../iommu/control/logical-space.js';
 import { rng } from '../helpers/fixture.js';
 
 const ownerA = { name: 'A' };

@@ -1,10 +1,10 @@
 import t from 'tap';
-import { ManagedPageTable } from '../../plugin/control/managed-page-table.js';
-import { PageTableAllocator } from '../../plugin/control/page-table-allocator.js';
-import { walkManaged, walkResult } from '../../plugin/data-plane/managed-walker.js';
-import { InvalidationLog, kInvalidateDomain } from '../../plugin/shared/invalidation-log.js';
-import { ENTRIES_PER_TABLE, entryTarget, leafEntry, PageTablePool } from '../../plugin/shared/page-table-pool.js';
-import { WorkerSlots } from '../../workers/worker-slots.js';
+import { ManagedPageTable } from '../../iommu/control/managed-page-table.js';
+import { PageTableAllocator } from '../../iommu/control/page-table-allocator.js';
+import { walkManaged, walkResult } from '../../iommu/data-plane/managed-walker.js';
+import { InvalidationLog, kInvalidateDomain } from '../../iommu/shared-memory/invalidation-log.js';
+import { ENTRIES_PER_TABLE, entryTarget, leafEntry, PageTablePool } from '../../iommu/shared-memory/page-table-pool.js';
+import { WorkerSlots } from '../../iommu/shared-memory/worker-slots.js';
 import { rng } from '../helpers/fixture.js';
 
 const SPAN_2M = 512;

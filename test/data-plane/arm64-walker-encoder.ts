@@ -1,4 +1,4 @@
-import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kArmResultSpan, walkArm64 } from '../../plugin/data-plane/arm64-walker.js';
+import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kArmResultSpan, walkArm64 } from '../../iommu/data-plane/arm64-walker.js';
 
 /**
  * Test-side VMSAv8-64 stage-1 descriptor encoder and guest page-table builder (4 KiB granule, TTBR0),

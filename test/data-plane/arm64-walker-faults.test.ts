@@ -1,5 +1,5 @@
 import t from 'tap';
-import { AccessFlagFault, AddressSizeFault, TranslationFault } from '../../plugin/enums.js';
+import { AccessFlagFault, AddressSizeFault, TranslationFault } from '../../base/enums.js';
 import { rng } from '../helpers/fixture.js';
 import {
   ACCESS_FLAG_FAULT,

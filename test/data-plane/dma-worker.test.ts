@@ -6,7 +6,7 @@ import {
   STATUS_SUCCESS,
   TranslationFault,
   UnsupportedUpstreamTransaction,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { deviceInTranslateDomain, mdlOf, out, PAGE, platformFor, randomBytes, rng, v2Of } from '../helpers/fixture.js';
 
 t.test('a device in a worker reads what the CPU wrote, through a non-identity logical mapping', async (t) => {

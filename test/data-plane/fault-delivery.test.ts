@@ -8,7 +8,7 @@ import {
   TranslationFault,
   UnsupportedUpstreamTransaction,
   type FAULT_INFORMATION,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { deviceInTranslateDomain, mdlOf, out, PAGE, platformFor, v2Of } from '../helpers/fixture.js';
 
 const FAULTS = 10_000;

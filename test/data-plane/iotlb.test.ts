@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Iotlb, IotlbArray, SPAN_1G, SPAN_2M } from '../../plugin/data-plane/iotlb.js';
+import { Iotlb, IotlbArray, SPAN_1G, SPAN_2M } from '../../iommu/data-plane/iotlb.js';
 import { rng } from '../helpers/fixture.js';
 
 /** The first `count` tags (from `start` on) that land in the set of (domain, anchor). */

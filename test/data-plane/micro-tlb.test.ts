@@ -1,5 +1,5 @@
 import t from 'tap';
-import { IOMMU_ACCESS_READ, STATUS_SUCCESS, TranslationFault } from '../../plugin/index.js';
+import { IOMMU_ACCESS_READ, STATUS_SUCCESS, TranslationFault } from '../../machine/index.js';
 import { deviceInTranslateDomain, mdlOf, out, platformFor, v2Of } from '../helpers/fixture.js';
 
 const spinner = new URL('../fixtures/spin-reader.ts', import.meta.url);

@@ -9,7 +9,7 @@ import {
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { GuestPageTables } from '../helpers/arm64-tables.js';
 import { ok, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 

@@ -7,7 +7,7 @@ import {
   TranslationFault,
   type FAULT_INFORMATION,
   type PciFunction,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { deviceInTranslateDomain, mdlOf, out, PAGE, platformFor, v2Of } from '../helpers/fixture.js';
 
 const models = [new URL('../fixtures/throwing-model.ts', import.meta.url), new URL('../fixtures/exiting-model.ts', import.meta.url)];

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, TranslationFault } from '../../plugin/index.js';
+import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, TranslationFault } from '../../machine/index.js';
 import { CopyEngineDriver } from '../../devices/drivers/copy-engine-driver.js';
 import { COPY_ENGINE } from '../../devices/models/copy-engine.js';
 import { PAGE, platformFor, randomBytes, rng } from '../helpers/fixture.js';

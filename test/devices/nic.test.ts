@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { TranslationFault, type Platform, type PciFunction } from '../../plugin/index.js';
+import { TranslationFault, type Platform, type PciFunction } from '../../machine/index.js';
 import { NicDriver, type NicDriverOptions } from '../../devices/drivers/nic-driver.js';
 import { NIC, nicErrorStatus, WIRE, WireQueue, wireRecordBytes } from '../../devices/models/nic.js';
 import { wireMemoryBytes } from '../../devices/models/nic-wire.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DMA_BLOCKED, IOMMU_ACCESS_READ, PCI_REVISION_ID, PermissionFault, TranslationFault } from '../../plugin/index.js';
+import { DMA_BLOCKED, IOMMU_ACCESS_READ, PCI_REVISION_ID, PermissionFault, TranslationFault } from '../../machine/index.js';
 import { NvmeDriver, NvmeError } from '../../devices/drivers/nvme-driver.js';
 import { NVME } from '../../devices/models/nvme.js';
 import { PAGE, randomBytes, rng } from '../helpers/fixture.js';

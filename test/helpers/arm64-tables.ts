@@ -1,4 +1,4 @@
-import type { Platform } from '../../plugin/index.js';
+import type { Platform } from '../../machine/index.js';
 
 /**
  * A guest-side builder of VMSAv8-64 stage-1 tables (4 KiB granule, TTBR0), written from the

@@ -19,7 +19,7 @@ import {
   type Platform,
   type PlatformOptions,
   type PciFunction,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 
 /** Shared test scaffolding: platforms that close themselves, handles, physical descriptions, a seeded PRNG. */
 

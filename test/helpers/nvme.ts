@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, type IOMMU_DMA_DEVICE, type IOMMU_DMA_DOMAIN, type Platform } from '../../plugin/index.js';
+import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, type IOMMU_DMA_DEVICE, type IOMMU_DMA_DOMAIN, type Platform } from '../../machine/index.js';
 import type { MappedBuffer } from '../../devices/drivers/driver-base.js';
 import { NvmeDriver, type NvmeDriverOptions } from '../../devices/drivers/nvme-driver.js';
 import { cqHeadDoorbell, NVME, sqTailDoorbell } from '../../devices/models/nvme.js';

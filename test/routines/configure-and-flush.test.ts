@@ -22,7 +22,7 @@ import {
   type IOMMU_DMA_DOMAIN,
   type PciFunction,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { contiguous, ok, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /**

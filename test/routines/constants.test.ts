@@ -1,6 +1,6 @@
 import t from 'tap';
-import * as viommu from '../../plugin/index.js';
-import { NT_SUCCESS } from '../../plugin/index.js';
+import * as viommu from '../../machine/index.js';
+import { NT_SUCCESS } from '../../machine/index.js';
 
 /** The numbers the contract pins ("Status numbers" and "Enums (numbering pinned)"), written out here. */
 const STATUS = {

@@ -21,7 +21,7 @@ import {
   type PciFunction,
   type Platform,
   type PlatformOptions,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, domainOf, out, PAGE, platformFor, v2Of } from '../helpers/fixture.js';
 
 const ALL_ARM64 = (1 << DomainTypeTranslate) | (1 << DomainTypePassThrough) | (1 << DomainTypeUnmanaged);

@@ -25,7 +25,7 @@ import {
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, deviceInTranslateDomain, mdlOf, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;

@@ -16,7 +16,7 @@ import {
   STATUS_SUCCESS,
   TranslationFault,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, translatesTo, v2Of, watch } from '../helpers/fixture.js';
 
 const MEMORY = 16 * 1024 * 1024;

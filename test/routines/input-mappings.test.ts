@@ -7,7 +7,7 @@ import {
   STATUS_NOT_SUPPORTED,
   STATUS_SUCCESS,
   type INPUT_MAPPING_ELEMENT,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { out, platformFor, rng, v2Of } from '../helpers/fixture.js';
 
 /** QueryInputMappings: a PCI function's input mapping ID is its requester ID plus the segment base; lengths in bytes. */

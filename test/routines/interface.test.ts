@@ -10,7 +10,7 @@ import {
   type DMA_IOMMU_INTERFACE_EX,
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /** DMA_IOMMU_INTERFACE_V2 in wdm.h order (reference digest §5), written out here on purpose. */

@@ -8,7 +8,7 @@ import {
   STATUS_SUCCESS,
   TranslationFault,
   type IOMMU_DMA_DOMAIN,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, out, PAGE, pfnArray, platformFor, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /**

@@ -23,7 +23,7 @@ import {
   TranslationFault,
   type IOMMU_MAP_PHYSICAL_ADDRESS,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, v2Of, watch } from '../helpers/fixture.js';
 
 const MEMORY = 16 * 1024 * 1024;

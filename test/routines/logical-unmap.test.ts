@@ -14,7 +14,7 @@ import {
   TranslationFault,
   type DMA_IOMMU_INTERFACE_V2,
   type IOMMU_MAP_PHYSICAL_ADDRESS,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, translatesTo, v2Of, watch } from '../helpers/fixture.js';
 
 function map(V2: DMA_IOMMU_INTERFACE_V2, domain: unknown, description: IOMMU_MAP_PHYSICAL_ADDRESS, explicit: number | null = null, access = RW): number {

@@ -13,7 +13,7 @@ import {
   type IOMMU_DMA_DOMAIN,
   type IOMMU_INTERFACE_STATE_CHANGE,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { ok, out, platformFor, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /**

@@ -21,7 +21,7 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   type IOMMU_DMA_RESERVED_REGION,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /**

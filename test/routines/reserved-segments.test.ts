@@ -21,7 +21,7 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, mdlOf, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /** MapReservedLogicalRange / UnmapReservedLogicalRange: parameters, segments, overlap, exactness. */

@@ -11,7 +11,7 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
   type IOMMU_MAP_PHYSICAL_ADDRESS,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { buddy, contiguous, mdlOf, ok, out, PAGE, pfnArray, platformFor, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /**

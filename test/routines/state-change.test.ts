@@ -12,7 +12,7 @@ import {
   type IOMMU_INTERFACE_STATE_CHANGE,
   type PciFunction,
   type Platform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { ok, out, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /** RegisterInterfaceStateChangeCallback / UnregisterInterfaceStateChangeCallback. */

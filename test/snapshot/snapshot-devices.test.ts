@@ -1,5 +1,5 @@
 import t from 'tap';
-import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, restorePlatform, STATUS_SUCCESS, type PciFunction, type Platform } from '../../plugin/index.js';
+import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, restorePlatform, STATUS_SUCCESS, type PciFunction, type Platform } from '../../machine/index.js';
 import { CopyEngineDriver } from '../../devices/drivers/copy-engine-driver.js';
 import { NvmeDriver } from '../../devices/drivers/nvme-driver.js';
 import { PAGE, platformFor, randomBytes, rng, v2Of } from '../helpers/fixture.js';

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { pack, unpack } from 'msgpackr';
-import { DomainTypeTranslate, IOMMU_ACCESS_READ, restorePlatform, SNAPSHOT_VERSION, type IOMMU_DMA_DEVICE, type IOMMU_DMA_DOMAIN, type Platform } from '../../plugin/index.js';
+import { DomainTypeTranslate, IOMMU_ACCESS_READ, restorePlatform, SNAPSHOT_VERSION, type IOMMU_DMA_DEVICE, type IOMMU_DMA_DOMAIN, type Platform } from '../../machine/index.js';
 import { CopyEngineDriver } from '../../devices/drivers/copy-engine-driver.js';
 import { buddy, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 

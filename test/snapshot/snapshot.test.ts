@@ -16,7 +16,7 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   type Platform,
   type RestoredPlatform,
-} from '../../plugin/index.js';
+} from '../../machine/index.js';
 import { GuestPageTables } from '../helpers/arm64-tables.js';
 import { buddy, contiguous, mdlOf, ok, out, PAGE, pfnArray, platformFor, randomBytes, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 

@@ -1,0 +1,64 @@
+import { WorkerSlots } from './worker-slots.js';
+import { DeviceContextTable } from './device-context-table.js';
+import { DomainTable } from './domain-table.js';
+import { FaultRings } from './fault-rings.js';
+import { IdentityWindows } from './identity-windows.js';
+import { InvalidationLog } from './invalidation-log.js';
+import { PageTablePool } from './page-table-pool.js';
+
+/**
+ * Every SharedArrayBuffer the data plane needs, as handed to each worker once (in piscina's
+ * workerData). Nothing in here is reachable by DMA: only `guestMemory` is guest RAM.
+ */
+export interface SharedBuffers {
+  guestMemory: SharedArrayBuffer;
+  pageTables: SharedArrayBuffer;
+  domains: SharedArrayBuffer;
+  identityWindows: SharedArrayBuffer;
+  contexts: SharedArrayBuffer;
+  invalidations: SharedArrayBuffer;
+  faultRings: SharedArrayBuffer;
+  faultRingCount: number;
+  faultRingCapacity: number;
+  workerSlots: SharedArrayBuffer;
+}
+
+/** Typed views over SharedBuffers, built once per thread. */
+export interface SharedState {
+  guestMemory: SharedArrayBuffer;
+  pageTables: PageTablePool;
+  domains: DomainTable;
+  identityWindows: IdentityWindows;
+  contexts: DeviceContextTable;
+  invalidations: InvalidationLog;
+  faultRings: FaultRings;
+  workerSlots: WorkerSlots;
+}
+
+export function attachSharedState(buffers: SharedBuffers): SharedState {
+  return {
+    guestMemory: buffers.guestMemory,
+    pageTables: new PageTablePool(buffers.pageTables),
+    domains: new DomainTable(buffers.domains),
+    identityWindows: new IdentityWindows(buffers.identityWindows),
+    contexts: new DeviceContextTable(buffers.contexts),
+    invalidations: new InvalidationLog(buffers.invalidations),
+    faultRings: new FaultRings(buffers.faultRings, buffers.faultRingCount, buffers.faultRingCapacity),
+    workerSlots: new WorkerSlots(buffers.workerSlots),
+  };
+}
+
+export function sharedBuffersOf(state: SharedState): SharedBuffers {
+  return {
+    guestMemory: state.guestMemory,
+    pageTables: state.pageTables.buffer,
+    domains: state.domains.buffer,
+    identityWindows: state.identityWindows.buffer,
+    contexts: state.contexts.buffer,
+    invalidations: state.invalidations.buffer,
+    faultRings: state.faultRings.buffer,
+    faultRingCount: state.faultRings.ringCount,
+    faultRingCapacity: state.faultRings.capacity,
+    workerSlots: state.workerSlots.buffer,
+  };
+}

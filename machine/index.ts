@@ -1,0 +1,37 @@
+/**
+ * viommu: an emulated IOMMU for JavaScript virtual machines.
+ *
+ * The package root: createPlatform() and everything a guest driver, an embedder or a device
+ * model needs to name (status codes, enums, structure types).
+ */
+export { createPlatform, Platform, type DmaRequest, type DmaResult } from './platform.js';
+export { restorePlatform, type RestoreOptions, type RestoredPlatform } from './snapshot/restore.js';
+export type { RebindNeeded } from './snapshot/restore-iommu.js';
+export { SNAPSHOT_VERSION } from './snapshot/snapshot-format.js';
+export type { PlatformOptions } from './platform-options.js';
+export type { DMA_IOMMU_INTERFACE_EX, DMA_IOMMU_INTERFACE_V2, V2RoutineName } from '../iommu/interface-table.js';
+export { V2_ROUTINE_NAMES } from '../iommu/interface-table.js';
+export * from '../base/ntstatus.js';
+export * from '../base/enums.js';
+export type * from '../iommu/types.js';
+export type { FaultStats } from '../iommu/control/fault-dispatcher.js';
+export type { DmaProtectionPolicy, Architecture } from '../iommu/control/dma-protection-policy.js';
+export { availableDomainTypes } from '../iommu/control/dma-protection-policy.js';
+export { GuestMemory } from '../hardware/guest-memory.js';
+export { PciBus } from '../hardware/pci-bus.js';
+export { PciFunction, type PciFunctionOptions } from '../hardware/pci-function.js';
+export * from '../hardware/pci-config-space.js';
+export { Errors } from '../base/errors.js';
+export { PAGE_SIZE } from '../base/numbers.js';
+export type { WorkerRuntime } from '../workers/worker-runtime.js';
+export { DmaPort, DMA_OK, DMA_BLOCKED } from '../iommu/data-plane/dma-port.js';
+export { DriverBase, DriverError, type MappedBuffer } from '../devices/drivers/driver-base.js';
+export { CopyEngineDriver, type CopyCompletion, type CopyEngineDriverOptions } from '../devices/drivers/copy-engine-driver.js';
+export { COPY_ENGINE } from '../devices/models/copy-engine.js';
+export { NvmeDriver, NvmeError, type NvmeCompletion, type NvmeCommand, type NvmeDriverOptions, type NvmeIdentity } from '../devices/drivers/nvme-driver.js';
+export { NVME } from '../devices/models/nvme.js';
+export { NicDriver, type NicDriverOptions, type NicSendOptions, type NicStats } from '../devices/drivers/nic-driver.js';
+export { NIC } from '../devices/models/nic.js';
+export type { DeviceModel, DeviceWorkContext } from '../devices/device-model.js';
+export { RegisterFile } from '../hardware/register-file.js';
+export type { InterruptHandler } from '../hardware/pci-function.js';

@@ -1,0 +1,377 @@
+import { GuestMemory } from '../hardware/guest-memory.js';
+import { MODEL_LIST } from '../devices/models/registry.js';
+import { deviceModelOf } from '../devices/custom-models.js';
+import type { DeviceModel } from '../devices/device-model.js';
+import { attachDeviceState, createDeviceBuffers, type DeviceBuffers } from '../hardware/device-shared-state.js';
+import { EventEmitter } from 'node:events';
+import { DeviceScheduler } from '../workers/device-scheduler.js';
+import { DmaPort } from '../iommu/data-plane/dma-port.js';
+import { TranslationEngine } from '../iommu/data-plane/translation-engine.js';
+import type { DeviceWorkResult } from '../workers/device-runner.js';
+import { PciBus } from '../hardware/pci-bus.js';
+import type { PciFunction } from '../hardware/pci-function.js';
+import { WorkerSlots } from '../iommu/shared-memory/worker-slots.js';
+import { DmaWorkerPool } from '../workers/pool.js';
+import type { DmaTaskResult, WorkerTask } from '../workers/tasks.js';
+import type { DmaProtectionPolicy } from '../iommu/control/dma-protection-policy.js';
+import { FaultDispatcher, type FaultRecord, type FaultStats } from '../iommu/control/fault-dispatcher.js';
+import { IommuCore } from '../iommu/control/iommu-core.js';
+import { type DomainSummary, describeDomain, inspectTranslation, type TranslationView } from '../iommu/control/inspection.js';
+import { Errors } from '../base/errors.js';
+import { faultInformationOf } from '../iommu/fault-information.js';
+import { reportStateChanges } from '../iommu/routines/state-change.js';
+import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from '../iommu/interface-table.js';
+import type { NTSTATUS } from '../base/ntstatus.js';
+import { type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOptions } from './platform-options.js';
+import { DeviceContextTable } from '../iommu/shared-memory/device-context-table.js';
+import { DomainTable } from '../iommu/shared-memory/domain-table.js';
+import { FaultRings } from '../iommu/shared-memory/fault-rings.js';
+import { IdentityWindows } from '../iommu/shared-memory/identity-windows.js';
+import { InvalidationLog } from '../iommu/shared-memory/invalidation-log.js';
+import { PageTablePool, TABLE_BYTES } from '../iommu/shared-memory/page-table-pool.js';
+import { type SharedState, sharedBuffersOf } from '../iommu/shared-memory/shared-state.js';
+import { capturePlatform } from './snapshot/capture.js';
+import { encodeSnapshot } from './snapshot/snapshot-format.js';
+import type { Out } from '../iommu/types.js';
+
+/** What platform.dma() resolves to. */
+export type DmaResult = { ok: true; data?: Uint8Array } | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
+
+export interface DmaRequest {
+  /** I/O virtual address the device puts on the bus. */
+  address: number;
+  /** Bytes to read (ignored for a write, whose length is `write.length`). */
+  length?: number;
+  /** Bytes to write; without it the access reads `length` bytes. */
+  write?: Uint8Array | readonly number[];
+}
+
+/**
+ * A whole emulated machine around the IOMMU: guest memory, the PCI bus, the IOMMU's control
+ * plane (the V2 routines, on this thread) and its data plane (the worker pool).
+ */
+export class Platform extends EventEmitter {
+  readonly arch: 'arm64' | 'x64';
+  readonly memory: GuestMemory;
+  readonly bus: PciBus;
+  readonly options: Readonly<ResolvedPlatformOptions>;
+  /** @internal The control plane; exposed for diagnostics and tests. */
+  readonly iommu: IommuCore;
+  readonly #v2: DMA_IOMMU_INTERFACE_V2;
+  readonly #shared: SharedState;
+  readonly #pool: DmaWorkerPool | null;
+  readonly #faults: FaultDispatcher;
+  readonly #deviceBuffers: DeviceBuffers;
+  readonly #scheduler: DeviceScheduler;
+  #mainEngine: TranslationEngine | null = null;
+  /** Worker tasks (DMAs, device batches, modules) not settled yet. */
+  #tasksInFlight = 0;
+  #closed = false;
+
+  /** Use createPlatform(). */
+  constructor(options: ResolvedPlatformOptions, customModels: readonly DeviceModel[] = []) {
+    super();
+    this.options = Object.freeze(options);
+    this.arch = options.arch;
+    this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes);
+    // Rings for every worker, their replacements after a crash, and the main thread (the last).
+    const ringCount = options.workers * 2 + 2;
+    this.#shared = {
+      guestMemory: this.memory.buffer,
+      pageTables: PageTablePool.create(Math.floor(options.pageTableBytes / TABLE_BYTES)),
+      domains: DomainTable.create(options.maxDomains),
+      identityWindows: IdentityWindows.create(options.maxDomains),
+      contexts: DeviceContextTable.create(options.maxFunctions),
+      invalidations: InvalidationLog.create(options.invalidationLogCapacity),
+      faultRings: FaultRings.create(ringCount, options.faultRingCapacity),
+      // One slot fewer than rings: the last ring is the main thread's.
+      workerSlots: WorkerSlots.create(ringCount - 1),
+    };
+    this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes);
+    const devices = attachDeviceState(this.#deviceBuffers);
+    this.bus = new PciBus(
+      this.#shared.contexts,
+      this.#shared.invalidations,
+      [...MODEL_LIST, ...customModels],
+      devices,
+      (fn) => this.#scheduler.kick(fn.slot),
+      options.inputMappingBase,
+    );
+    this.#scheduler = new DeviceScheduler(this.bus, devices.control, {
+      run: (slot) => this.#runTask<DeviceWorkResult>({ kind: 'device-work', device: slot }),
+      drainFaults: () => this.#faults.drain(),
+      onError: (fn, error) => this.#deviceError(fn, error),
+      onCallbackError: (error) => options.onCallbackError(error),
+    });
+    this.iommu = new IommuCore(this.memory, this.bus, this.#shared, {
+      arch: options.arch,
+      policy: options.policy,
+      faultReportingEx: options.faultReportingEx,
+      onCallbackError: options.onCallbackError,
+    });
+    this.#v2 = buildInterfaceV2(this.iommu);
+    this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
+    this.#faults.start();
+    this.#pool = options.workers === 0 ? null : new DmaWorkerPool({
+      workers: options.workers,
+      shared: sharedBuffersOf(this.#shared),
+      devices: this.#deviceBuffers,
+      deviceModelUrls: options.deviceModels,
+      iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
+      onWorkerGone: (threadId) => this.#workerGone(threadId),
+      // Once closing, a worker's late message is the shutdown's doing, not an error to report.
+      onError: (error) => {
+        if (!this.#closed) options.onCallbackError(error);
+      },
+    });
+  }
+
+  /**
+   * IoGetIommuInterfaceEx(Version, Flags, InterfaceOut): Version 2 fills
+   * InterfaceOut.value = { Size: 0xC0, Version: 2, V2 } with the 22 routines.
+   */
+  IoGetIommuInterfaceEx(Version: number, Flags: number, InterfaceOut: Out<DMA_IOMMU_INTERFACE_EX>): NTSTATUS {
+    return getIommuInterfaceEx(this.#v2, Version, Flags, InterfaceOut);
+  }
+
+  /** One DMA issued by `pdo` from a worker thread, through the IOMMU. */
+  async dma(pdo: PciFunction, request: DmaRequest): Promise<DmaResult> {
+    const task = { kind: 'dma' as const, device: this.#checkDevice(pdo), ...checkRequest(request, 'request') };
+    const result = await this.#runTask<DmaTaskResult>(task);
+    // Hand this DMA's fault (if any) to its handler before the caller resumes.
+    this.#faults.drain();
+    return result;
+  }
+
+  /** Several DMAs issued by `pdo` back to back in one worker task (a device's burst); results in order. */
+  async dmaBatch(pdo: PciFunction, requests: readonly DmaRequest[]): Promise<DmaResult[]> {
+    const device = this.#checkDevice(pdo);
+    if (!Array.isArray(requests)) throw Errors.InvalidArgument('requests', 'an array of DMA requests', requests);
+    const task = { kind: 'dma-batch' as const, device, requests: requests.map((request, i) => checkRequest(request, `requests[${i}]`)) };
+    const results = await this.#runTask<DmaTaskResult[]>(task);
+    this.#faults.drain();
+    return results;
+  }
+
+  /**
+   * Runs `exportName` of the ES module at `moduleUrl` in a DMA worker, as
+   * `fn(runtime, args)` where `runtime` gives the device side of the IOMMU (runtime.portFor(pdo.slot)
+   * is that function's DMA port). For custom device models and benchmarks; `args` and the
+   * result cross threads by structured clone.
+   */
+  async runInWorker<Result>(moduleUrl: string | URL, exportName: string, args?: unknown): Promise<Result> {
+    if (this.#closed) throw Errors.PlatformClosed();
+    const url = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
+    if (typeof url !== 'string') throw Errors.InvalidArgument('moduleUrl', 'a URL or string', moduleUrl);
+    if (typeof exportName !== 'string') throw Errors.InvalidArgument('exportName', 'a string', exportName);
+    const result = await this.#runTask<Result>({ kind: 'module', url, export: exportName, args });
+    this.#faults.drain();
+    return result;
+  }
+
+  /**
+   * What `Domain` translates `logicalAddress` to right now, read from the page tables (not
+   * from any IOTLB) on this thread. Raises no fault and changes nothing; undefined for a
+   * handle that is not a live domain.
+   */
+  inspectTranslation(Domain: unknown, logicalAddress: number): TranslationView | undefined {
+    const domain = this.iommu.domains.get(Domain);
+    if (domain === undefined) return undefined;
+    if (!Number.isSafeInteger(logicalAddress) || logicalAddress < 0) throw Errors.ArgumentOutOfRange('logicalAddress', 'a non-negative safe integer', logicalAddress);
+    return inspectTranslation(this.iommu, domain, logicalAddress);
+  }
+
+  /** A summary of a live domain (mappings, free logical space, page tables), or undefined. */
+  describeDomain(Domain: unknown): DomainSummary | undefined {
+    const domain = this.iommu.domains.get(Domain);
+    return domain === undefined ? undefined : describeDomain(this.iommu, domain);
+  }
+
+  /** Page tables (2 KiB each) in use across all domains. */
+  get pageTablesInUse(): number {
+    return this.iommu.tables.tablesInUse;
+  }
+
+  /**
+   * Changes the DMA-protection policy at run time and calls the state-change callbacks of
+   * exactly the devices whose available domain types changed. Devices stay attached.
+   */
+  setPolicy(policy: Partial<DmaProtectionPolicy>): void {
+    if (typeof policy !== 'object' || policy === null) throw Errors.InvalidArgument('policy', 'an object', policy);
+    const next = { ...this.iommu.policy };
+    for (const [key, value] of Object.entries(policy)) {
+      if (key === 'dmaGuardPolicy') {
+        if (value !== 0 && value !== 1 && value !== 2) throw Errors.InvalidArgument('policy.dmaGuardPolicy', '0, 1 or 2', value);
+        next.dmaGuardPolicy = value;
+      } else if (key === 'userUnlocked' || key === 'kernelDmaProtection') {
+        if (typeof value !== 'boolean') throw Errors.InvalidArgument(`policy.${key}`, 'a boolean', value);
+        next[key] = value;
+      } else {
+        throw Errors.InvalidArgument(`policy.${key}`, 'one of dmaGuardPolicy, userUnlocked, kernelDmaProtection', value);
+      }
+    }
+    this.iommu.policy = next;
+    reportStateChanges(this.iommu);
+  }
+
+  /** The DMA-protection policy now. */
+  get policy(): Readonly<DmaProtectionPolicy> {
+    return { ...this.iommu.policy };
+  }
+
+  /** Fault counts since the platform started (see FaultStats for how they add up). */
+  faultStats(): FaultStats {
+    this.#faults.drain();
+    return this.#faults.stats();
+  }
+
+  /**
+   * A DMA port for `pdo` on this thread, for emulators whose device models run on the main
+   * thread (v86 and the like). It translates through the same IOMMU state, IOTLB-cached,
+   * and reports faults through a ring of its own; call platform.drainFaults() (or await
+   * anything) to have them delivered.
+   */
+  mainThreadPort(pdo: PciFunction): DmaPort {
+    this.#checkDevice(pdo);
+    if (this.#mainEngine === null) {
+      // The main thread's ring is the last one; no worker ever claims it.
+      const slot = this.#shared.faultRings.ringCount - 1;
+      this.#mainEngine = new TranslationEngine(this.#shared, slot, { entries: this.options.iotlbEntries, ways: this.options.iotlbWays }, false);
+    }
+    return new DmaPort(this.#mainEngine, this.memory.bytes, this.#shared.invalidations.header, pdo.slot);
+  }
+
+  /** Delivers every fault queued so far to its handler, now. */
+  drainFaults(): void {
+    this.#faults.drain();
+  }
+
+  /** Resolves once no device model has work in flight (every doorbell so far has been served). */
+  devicesIdle(): Promise<void> {
+    return this.#scheduler.idle();
+  }
+
+  /** Device-model batches run so far, and how many failed (a model threw or its worker died). */
+  get deviceBatches(): { run: number; failed: number } {
+    return { run: this.#scheduler.batches, failed: this.#scheduler.failures };
+  }
+
+  /**
+   * The whole machine's state as one MessagePack document (see plugin/snapshot/): guest RAM
+   * (unless `guestMemory: false`, for an emulator that saves its RAM itself), the PCI bus and
+   * device state, and the IOMMU's domains, mappings, tokens, devices and attachments.
+   * restorePlatform(bytes) builds a platform in that state. Nothing may run meanwhile: with a
+   * device batch or a dma()/runInWorker() call in flight it throws (await them first).
+   */
+  saveState(options: { guestMemory?: boolean } = {}): Uint8Array {
+    if (this.#closed) throw Errors.PlatformClosed();
+    if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
+    if (options.guestMemory !== undefined && typeof options.guestMemory !== 'boolean') throw Errors.InvalidArgument('options.guestMemory', 'a boolean', options.guestMemory);
+    if (this.#scheduler.busy) throw Errors.SnapshotWhileBusy('a device batch is in flight');
+    if (this.#tasksInFlight > 0) throw Errors.SnapshotWhileBusy(`${this.#tasksInFlight} worker task(s) are in flight`);
+    // Faults already raised belong to the past: their handlers run before the state is taken.
+    this.#faults.drain();
+    return encodeSnapshot(
+      capturePlatform({
+        options: this.options,
+        memory: this.memory,
+        bus: this.bus,
+        iommu: this.iommu,
+        pending: (slot) => this.#scheduler.pending(slot),
+        guestMemory: options.guestMemory ?? true,
+      }),
+    );
+  }
+
+  /** @internal Runs `fn`'s device model as if its doorbell rang (a restored snapshot's unserved doorbells). */
+  runDevice(fn: PciFunction): void {
+    this.#checkDevice(fn);
+    this.#scheduler.kick(fn.slot);
+  }
+
+  /** Stops the workers (device batches in flight are abandoned); the process can exit afterwards. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#scheduler.close();
+    await this.#pool?.close();
+    this.#faults.drain();
+    await this.#faults.close();
+  }
+
+  #checkDevice(pdo: PciFunction): number {
+    if (this.#closed) throw Errors.PlatformClosed();
+    if (!this.bus.owns(pdo)) throw Errors.NotAFunctionOfThisBus('pdo');
+    return pdo.slot;
+  }
+
+  #runTask<Result>(task: WorkerTask): Promise<Result> {
+    if (this.#pool === null) return Promise.reject(Errors.NoWorkers());
+    this.#tasksInFlight++;
+    return this.#pool.run<Result>(task).finally(() => this.#tasksInFlight--);
+  }
+
+  #deliverFault(record: FaultRecord): boolean {
+    const fn = this.bus.functionAt(record.device);
+    const device = fn === undefined ? undefined : this.iommu.deviceOfFunction.get(fn);
+    const config = device?.faultConfig;
+    if (config === undefined || config === null) return false;
+    const info = faultInformationOf(this.iommu, record, this.options.iommuBaseAddress, 0);
+    try {
+      config.FaultHandler(config.FaultContext, info);
+    } catch (error) {
+      this.options.onCallbackError(error);
+    }
+    return true;
+  }
+
+  /** A device batch failed: 'deviceError' listeners hear of it (or a process warning if there are none). */
+  #deviceError(fn: PciFunction, error: unknown): void {
+    // close() abandons batches in flight: their failure is expected, not news.
+    if (this.#closed) return;
+    if (this.listenerCount('deviceError') > 0) this.emit('deviceError', fn, error);
+    else process.emitWarning(`device ${fn.bdf} (${fn.model}): ${error instanceof Error ? error.message : String(error)}`, 'ViommuDeviceError');
+  }
+
+  #workerGone(threadId: number): void {
+    const slot = this.#shared.workerSlots.slotOf(threadId);
+    if (slot < 0) return;
+    // Deliver what the worker managed to report, then free its slot and ring for a successor.
+    this.#faults.drain();
+    this.#shared.workerSlots.release(slot);
+  }
+}
+
+/** Validates one DMA request; `name` is how errors refer to it. */
+function checkRequest(request: DmaRequest, name: string): { address: number; length: number; write?: Uint8Array } {
+  if (typeof request !== 'object' || request === null) throw Errors.InvalidArgument(name, 'an object', request);
+  const { address } = request;
+  if (!Number.isSafeInteger(address) || address < 0) throw Errors.ArgumentOutOfRange(`${name}.address`, 'a non-negative safe integer', address);
+  if (request.write !== undefined) {
+    if (!(request.write instanceof Uint8Array) && !Array.isArray(request.write)) {
+      throw Errors.InvalidArgument(`${name}.write`, 'a Uint8Array or an array of bytes', request.write);
+    }
+    const write = Uint8Array.from(request.write);
+    if (write.length < 1 || write.length > 2 ** 30) throw Errors.ArgumentOutOfRange(`${name}.write.length`, 'an integer in 1..2^30', write.length);
+    return { address, length: write.length, write };
+  }
+  const length = request.length;
+  if (!Number.isSafeInteger(length) || (length as number) < 1 || (length as number) > 2 ** 30) {
+    throw Errors.ArgumentOutOfRange(`${name}.length`, 'an integer in 1..2^30', length);
+  }
+  return { address, length: length as number };
+}
+
+/** Builds guest memory, the PCI bus, the IOMMU and the worker pool (loading custom device models first). */
+export async function createPlatform(options?: PlatformOptions): Promise<Platform> {
+  const resolved = resolvePlatformOptions(options);
+  const models: DeviceModel[] = [];
+  for (const url of resolved.deviceModels) {
+    const model = deviceModelOf((await import(url)) as Record<string, unknown>, url);
+    if (MODEL_LIST.some((m) => m.name === model.name) || models.some((m) => m.name === model.name)) {
+      throw Errors.InvalidOption('deviceModels', 'models with names of their own', model.name);
+    }
+    models.push(model);
+  }
+  return new Platform(resolved, models);
+}

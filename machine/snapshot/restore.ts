@@ -1,0 +1,131 @@
+import type { PciFunction } from '../../hardware/pci-function.js';
+import { PCI_COMMAND } from '../../hardware/pci-config-space.js';
+import { Errors } from '../../base/errors.js';
+import { createPlatform, type Platform } from '../platform.js';
+import type { PlatformOptions } from '../platform-options.js';
+import { applyMemoryImage } from './memory-image.js';
+import { restoreIommu, type RestoredHandles } from './restore-iommu.js';
+import { decodeSnapshot, integerIn, list, memoryImage, record, tuples } from './snapshot-format.js';
+
+/** The options restorePlatform takes. */
+const RESTORE_OPTION_NAMES = [
+  'guestMemory',
+  'workers',
+  'deviceModels',
+  'onCallbackError',
+  'iotlbEntries',
+  'iotlbWays',
+  'faultRingCapacity',
+  'invalidationLogCapacity',
+] as const;
+const RESTORE_OPTIONS: ReadonlySet<string> = new Set(RESTORE_OPTION_NAMES);
+
+/**
+ * What may differ on the restored platform: how it runs, never what the machine is. Sizes,
+ * architecture and the bus come from the snapshot.
+ */
+export type RestoreOptions = Pick<PlatformOptions, (typeof RESTORE_OPTION_NAMES)[number]>;
+
+export interface RestoredPlatform extends RestoredHandles {
+  platform: Platform;
+}
+
+/**
+ * A new platform in the state `snapshot` (from platform.saveState()) describes: guest RAM
+ * and its page allocator, the PCI bus (configuration spaces, register files, device-private
+ * memory, wires, doorbells not yet served), and the IOMMU (policy, domains with their
+ * allocators, mappings, identity ranges and tokens, DMA devices and their attachments).
+ * Handles keep their ids: look them up in `domains`, `devices` and `tokens`. Callbacks are
+ * not in a snapshot: register again what `rebind` lists, and interrupt handlers.
+ * A malformed snapshot throws a TypeError naming the part at fault, and nothing is left running.
+ */
+export async function restorePlatform(snapshot: Uint8Array, options: RestoreOptions = {}): Promise<RestoredPlatform> {
+  const saved = decodeSnapshot(snapshot);
+  if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!RESTORE_OPTIONS.has(key)) throw Errors.InvalidOption(key, `left out: the snapshot decides it (restore takes ${RESTORE_OPTION_NAMES.join(', ')})`, (options as Record<string, unknown>)[key]);
+  }
+  const machine = record(saved.options, 'options');
+  const memoryBytes = integerIn(machine.memoryBytes, 0, 2 ** 40, 'options.memoryBytes');
+  if (saved.memory === null && options.guestMemory === undefined) {
+    throw Errors.InvalidSnapshot('it holds no guest memory (saved with { guestMemory: false }): pass options.guestMemory');
+  }
+  if (options.guestMemory instanceof SharedArrayBuffer && options.guestMemory.byteLength !== memoryBytes) {
+    throw Errors.InvalidOption('guestMemory', `a SharedArrayBuffer of ${memoryBytes} bytes (the snapshot's guest memory)`, options.guestMemory.byteLength);
+  }
+  const policy = record(record(saved.iommu, 'iommu').policy, 'iommu.policy');
+  if (typeof policy.kernelDmaProtection !== 'boolean' || typeof policy.userUnlocked !== 'boolean') throw Errors.InvalidSnapshot('iommu.policy is malformed');
+  // The platform starts with the saved policy; createPlatform checks the other options as usual.
+  const platform = await createPlatform({
+    ...(machine as PlatformOptions),
+    kernelDmaProtection: policy.kernelDmaProtection,
+    dmaGuardPolicy: integerIn(policy.dmaGuardPolicy, 0, 2, 'iommu.policy.dmaGuardPolicy') as 0 | 1 | 2,
+    userUnlocked: policy.userUnlocked,
+    ...options,
+  });
+  try {
+    if (saved.memory !== null) {
+      const image = memoryImage(saved.memory, 'memory');
+      if (image.bytes !== platform.memory.size) throw Errors.InvalidSnapshot(`memory holds ${image.bytes} bytes, options.memoryBytes says ${platform.memory.size}`);
+      applyMemoryImage(image, platform.memory.bytes);
+    }
+    const allocation = record(saved.allocation, 'allocation');
+    if (!platform.memory.loadAllocationState({ runs: tuples(allocation.runs, 2, 'allocation.runs'), cursor: allocation.cursor as number })) {
+      throw Errors.InvalidSnapshot('allocation does not fit guest memory');
+    }
+    const functions = restoreFunctions(platform, list(saved.functions, 'functions'));
+    const handles = restoreIommu(platform.iommu, saved.iommu, functions);
+    // Doorbells rung before the snapshot that no batch had served: serve them now.
+    for (const [slot, fn] of functions.entries()) if ((saved.functions[slot] as { pending?: unknown }).pending === true) platform.runDevice(fn);
+    return { platform, ...handles };
+  } catch (error) {
+    await platform.close();
+    throw error;
+  }
+}
+
+/** Adds the saved functions in slot order (so slots, BARs and arena pages come out the same) and loads their state. */
+function restoreFunctions(platform: Platform, saved: unknown[]): PciFunction[] {
+  const functions = saved.map((entry, slot) => {
+    const what = `functions[${slot}]`;
+    const f = record(entry, what);
+    let fn: PciFunction;
+    try {
+      fn = platform.bus.addFunction({
+        bus: f.bus as number,
+        device: f.device as number,
+        function: f.function as number,
+        model: f.model as string,
+        modelOptions: f.modelOptions as Record<string, unknown>,
+        externalFacing: f.externalFacing as boolean,
+        behindIommu: f.behindIommu as boolean,
+        bars: f.bars as never,
+        busMasterEnable: false,
+      });
+    } catch (error) {
+      throw Errors.InvalidSnapshot(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!(f.config instanceof Uint8Array) || f.config.length !== fn.config.bytes.length) throw Errors.InvalidSnapshot(`${what}.config is not a 256-byte configuration space`);
+    fn.config.bytes.set(f.config);
+    // Rewriting the command register mirrors Bus Master Enable into the device context.
+    fn.config.write16(PCI_COMMAND, fn.config.read16(PCI_COMMAND));
+    const registers = fn.registers;
+    if ((registers === null) !== (f.registers === null)) throw Errors.InvalidSnapshot(`${what}.registers do not match model '${fn.model}'`);
+    if (registers !== null) {
+      if (!(f.registers instanceof Uint8Array) || f.registers.length !== registers.size) throw Errors.InvalidSnapshot(`${what}.registers are not ${registers.size} bytes`);
+      new Uint8Array(registers.words.buffer, registers.words.byteOffset, registers.size).set(f.registers);
+    }
+    const privateMemory = platform.bus.privateMemoryOf(fn);
+    if (f.privateMemory !== null) {
+      const image = memoryImage(f.privateMemory, `${what}.privateMemory`);
+      if (image.bytes !== privateMemory.length) throw Errors.InvalidSnapshot(`${what}.privateMemory is ${image.bytes} bytes, the model has ${privateMemory.length}`);
+      applyMemoryImage(image, privateMemory);
+    }
+    return fn;
+  });
+  for (const [slot, entry] of saved.entries()) {
+    const peer = integerIn((entry as { peer?: unknown }).peer, -1, functions.length - 1, `functions[${slot}].peer`);
+    if (peer > slot) platform.bus.connect(functions[slot]!, functions[peer]!);
+  }
+  return functions;
+}

@@ -25,6 +25,7 @@ export const Errors = {
     new RangeError(`unknown device model '${name}' (known: ${known.join(', ')})`),
   DeviceMemoryFull: (bytes: number) => new RangeError(`the device memory arena cannot hold ${bytes} more bytes: raise options.deviceMemoryBytes`),
   BarWindowFull: (kind: string) => new RangeError(`no room left in the ${kind} BAR window for this function's BARs`),
+  IommuAlreadySetUp: () => new Error('an IOMMU is already set up on this bus, or functions were added before it'),
   TooManyFunctions: (max: number) => new RangeError(`the bus is full: options.maxFunctions is ${max}`),
   PlatformClosed: () => new Error('the platform is closed'),
   NoWorkers: () => new Error('this platform has no DMA workers (options.workers is 0)'),

@@ -3,6 +3,8 @@
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 export const PAGE_MASK = PAGE_SIZE - 1;
+/** 2^32: splits 64-bit values into two 32-bit words (addresses may exceed 2^32, so no shifts). */
+export const TWO_32 = 2 ** 32;
 
 /** A non-negative safe integer: the only kind of address, size or PFN the contract accepts. */
 export function isAddress(value: unknown): value is number {

@@ -1,3 +1,4 @@
+import { MAX_REGISTER_BYTES } from '../hardware/function-model.js';
 import type { DeviceModel } from './device-model.js';
 
 /**
@@ -6,17 +7,20 @@ import type { DeviceModel } from './device-model.js';
  * in every worker (process). See docs/devices.md.
  */
 export function deviceModelOf(module: Record<string, unknown>, url: string): DeviceModel {
-  const model = (module.deviceModel ?? module.default) as Partial<DeviceModel> | undefined;
-  const problem =
-    typeof model !== 'object' || model === null
-      ? 'exports no deviceModel'
-      : typeof model.name !== 'string' || model.name.length === 0
-        ? 'has no name'
-        : typeof model.process !== 'function' || typeof model.reset !== 'function' || typeof model.isDoorbell !== 'function' || typeof model.privateMemoryBytes !== 'function'
-          ? 'lacks process, reset, isDoorbell or privateMemoryBytes'
-          : !Number.isInteger(model.registerBytes) || model.registerBytes! < 0 || model.registerBytes! > 16384 || (model.registerBytes! > 0 && !Number.isInteger(Math.log2(model.registerBytes!))) || (model.registerBytes! > 0 && model.registerBytes! < 16)
-            ? 'has a registerBytes that is not 0 or a power of two in 16..16384'
-            : null;
+  const problem = problemOf(module.deviceModel ?? module.default);
   if (problem !== null) throw new TypeError(`device model module ${url} ${problem}`);
-  return model as DeviceModel;
+  return (module.deviceModel ?? module.default) as DeviceModel;
+}
+
+/** Why `model` is not a usable DeviceModel, or null. */
+function problemOf(model: unknown): string | null {
+  if (typeof model !== 'object' || model === null) return 'exports no deviceModel';
+  const m = model as Partial<DeviceModel>;
+  if (typeof m.name !== 'string' || m.name.length === 0) return 'has no name';
+  if (typeof m.process !== 'function' || typeof m.reset !== 'function' || typeof m.isDoorbell !== 'function' || typeof m.privateMemoryBytes !== 'function') {
+    return 'lacks process, reset, isDoorbell or privateMemoryBytes';
+  }
+  const bytes = m.registerBytes;
+  const valid = bytes === 0 || (Number.isInteger(bytes) && (bytes as number) >= 16 && (bytes as number) <= MAX_REGISTER_BYTES && Number.isInteger(Math.log2(bytes as number)));
+  return valid ? null : `has a registerBytes that is not 0 or a power of two in 16..${MAX_REGISTER_BYTES}`;
 }

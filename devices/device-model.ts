@@ -1,30 +1,19 @@
 import type { DmaPort } from '../iommu/data-plane/dma-port.js';
+import type { FunctionModel } from '../hardware/function-model.js';
 import type { RegisterFile } from '../hardware/register-file.js';
 
 /**
  * The contract between a device model and the platform.
  *
  * A model describes its PCI identity and register file, says which register writes are
- * doorbells, and implements `process`, which runs in a worker thread whenever the device has
- * work. All of a device's state lives in its registers, in guest memory (rings, buffers,
- * reached by DMA through the IOMMU) and in optional device-private shared memory, never in a
- * worker, so any worker can run any device's next batch. The platform guarantees that at most
- * one worker runs a given device at a time.
+ * doorbells (FunctionModel, what the bus needs), and implements `process`, which runs in a
+ * worker thread whenever the device has work. All of a device's state lives in its
+ * registers, in guest memory (rings, buffers, reached by DMA through the IOMMU) and in
+ * optional device-private shared memory, never in a worker, so any worker can run any
+ * device's next batch. The platform guarantees that at most one worker runs a given device
+ * at a time.
  */
-export interface DeviceModel {
-  readonly name: string;
-  readonly vendorId: number;
-  readonly deviceId: number;
-  /** 24-bit class code (class << 16 | subclass << 8 | prog-if). */
-  readonly classCode: number;
-  /** Size of BAR0 (the register file), a power of two up to 16 KiB. */
-  readonly registerBytes: number;
-  /** Whether a driver write at `offset` means "there is work": the platform schedules `process`. */
-  isDoorbell(offset: number): boolean;
-  /** Bytes of device-private shared memory for a function (a disk's media, a NIC's wire queue), or 0. */
-  privateMemoryBytes(options: Readonly<Record<string, unknown>>): number;
-  /** Register values at reset (main thread, once). */
-  reset(registers: RegisterFile, options: Readonly<Record<string, unknown>>): void;
+export interface DeviceModel extends FunctionModel {
   /** Worker side: does a bounded batch of the device's pending work. */
   process(context: DeviceWorkContext): void;
 }
@@ -49,6 +38,3 @@ export interface DeviceWorkContext {
   /** Asks to be run again soon (the batch limit was reached with work left). */
   again(): void;
 }
-
-/** Upper bound of a register file; the shared register arena reserves this much per function. */
-export const MAX_REGISTER_BYTES = 16 * 1024;

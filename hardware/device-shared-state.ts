@@ -1,5 +1,5 @@
 import { DeviceControlTable } from './device-control-table.js';
-import { MAX_REGISTER_BYTES } from '../devices/device-model.js';
+import { MAX_REGISTER_BYTES } from './function-model.js';
 
 /**
  * The device side's shared memory, handed to every worker once next to the IOMMU's:

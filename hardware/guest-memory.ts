@@ -1,6 +1,6 @@
 import { Errors } from '../base/errors.js';
 import { PAGE_SIZE } from '../base/numbers.js';
-import type { MDL } from '../iommu/types.js';
+import type { MDL, PhysicalMemory } from './substrate.js';
 import { buildMdl } from './mdl.js';
 import { PhysicalPageAllocator } from './physical-page-allocator.js';
 
@@ -13,7 +13,7 @@ export const MAX_MEMORY_BYTES = 2 ** 40;
  * `read`/`write` are the CPU's view, with no IOMMU in the way. Out-of-range accesses throw;
  * nothing ever wraps.
  */
-export class GuestMemory {
+export class GuestMemory implements PhysicalMemory {
   readonly buffer: SharedArrayBuffer;
   readonly bytes: Uint8Array;
   readonly size: number;

@@ -1,6 +1,6 @@
 import { Errors } from '../base/errors.js';
 import { PAGE_SIZE } from '../base/numbers.js';
-import type { MDL } from '../iommu/types.js';
+import type { MDL } from './substrate.js';
 
 /**
  * Builds a memory descriptor list: `ByteCount` bytes starting `ByteOffset` bytes into the

@@ -1,46 +1,51 @@
 import { Errors } from '../base/errors.js';
-import {
-  type DeviceContextTable,
-  kContextBehindIommu,
-  kContextBusMaster,
-  kContextDomainField,
-  kContextFlagsField,
-  kContextInputMappingField,
-  kContextPresent,
-  kNoDomain,
-} from '../iommu/shared-memory/device-context-table.js';
-import { type InvalidationLog, kInvalidateDevice } from '../iommu/shared-memory/invalidation-log.js';
-import { PCI_BAR0, PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE } from './pci-config-space.js';
-import { PciFunction, type PciFunctionOptions } from './pci-function.js';
-import type { DeviceModel } from '../devices/device-model.js';
-import { MAX_REGISTER_BYTES } from '../devices/device-model.js';
+import { PAGE_SIZE, TWO_32 } from '../base/numbers.js';
 import { kControlModel, kControlPeer, kControlPrivatePage, kControlPrivatePages } from './device-control-table.js';
 import type { DeviceSharedState } from './device-shared-state.js';
+import { type FunctionModel, MAX_REGISTER_BYTES } from './function-model.js';
+import { type BarDefinition, PCI_BAR0, PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE } from './pci-config-space.js';
+import { PciFunction, type PciFunctionOptions } from './pci-function.js';
 import { RegisterFile } from './register-file.js';
-import type { BarDefinition } from './pci-config-space.js';
-
+import type { IommuHooks, RequesterBus } from './substrate.js';
 
 /** The windows BARs are placed in ("firmware" assignment): 32-bit memory, 64-bit memory, I/O ports. */
 const MMIO32_BASE = 0xc000_0000;
-const MMIO32_END = 2 ** 32;
+const MMIO32_END = TWO_32;
 /** 64-bit BARs go above the largest guest memory (2^40). */
 const MMIO64_BASE = 2 ** 40;
 const MMIO64_END = 2 ** 48;
 const IO_BASE = 0x1000;
 const IO_END = 0x10000;
 
+export interface PciBusOptions {
+  /** Functions the bus can hold (the IOMMU's device context table has as many slots). */
+  capacity: number;
+  /** The device models functions may run, by name (index = model id in shared memory). */
+  models: readonly FunctionModel[];
+  /** Register files, device-private memory and the device control table. */
+  devices: DeviceSharedState;
+  /** A driver wrote a doorbell register of `fn`. */
+  onDoorbell: (fn: PciFunction) => void;
+  /** Added to each requester ID to form its input mapping ID (default 0). */
+  inputMappingBase?: number;
+}
+
 /**
- * The emulated PCI bus: functions, their configuration space, and Bus Master Enable, which
- * the bus mirrors into the shared device context table so that workers can block DMA from a
- * function that may not master the bus. MMIO windows are addresses only: DMA cannot reach them.
+ * The emulated PCI bus: functions, their configuration space and BARs, register files and
+ * device-private memory. The IOMMU registers itself with setupIommu (as with QEMU's
+ * pci_setup_iommu) and hears from the bus when a function is added and when its Bus Master
+ * Enable bit changes; the bus never touches the IOMMU's tables. MMIO windows are addresses
+ * only: DMA cannot reach them.
  */
-export class PciBus {
-  readonly #contexts: DeviceContextTable;
-  readonly #log: InvalidationLog;
-  readonly #models: readonly DeviceModel[];
+export class PciBus implements RequesterBus {
+  readonly capacity: number;
+  readonly #models: readonly FunctionModel[];
   readonly #inputMappingBase: number;
   readonly #devices: DeviceSharedState;
   readonly #onDoorbell: (fn: PciFunction) => void;
+  #iommu: IommuHooks | null = null;
+  /** Bus Master Enable as the IOMMU was last told, per slot. */
+  readonly #busMaster: Uint8Array;
   /** Next free page of the device memory arena. */
   #arenaPage = 0;
   readonly #functions: PciFunction[] = [];
@@ -50,24 +55,23 @@ export class PciBus {
   #mmio64 = MMIO64_BASE;
   #io = IO_BASE;
 
-  constructor(
-    contexts: DeviceContextTable,
-    log: InvalidationLog,
-    models: readonly DeviceModel[],
-    devices: DeviceSharedState,
-    onDoorbell: (fn: PciFunction) => void,
-    inputMappingBase = 0,
-  ) {
-    this.#contexts = contexts;
-    this.#log = log;
-    this.#models = models;
-    this.#devices = devices;
-    this.#onDoorbell = onDoorbell;
-    this.#inputMappingBase = inputMappingBase;
+  constructor(options: PciBusOptions) {
+    this.capacity = options.capacity;
+    this.#models = options.models;
+    this.#devices = options.devices;
+    this.#onDoorbell = options.onDoorbell;
+    this.#inputMappingBase = options.inputMappingBase ?? 0;
+    this.#busMaster = new Uint8Array(options.capacity);
   }
 
-  get capacity(): number {
-    return this.#contexts.capacity;
+  /**
+   * Puts an IOMMU between the bus's functions and memory: `hooks` hears of every function
+   * added from now on and of every change of its Bus Master Enable bit. Once per bus, before
+   * the first function is added.
+   */
+  setupIommu(hooks: IommuHooks): void {
+    if (this.#iommu !== null || this.#functions.length > 0) throw Errors.IommuAlreadySetUp();
+    this.#iommu = hooks;
   }
 
   /** Adds a function and returns it; that object is the PDO the V2 routines take. */
@@ -89,12 +93,12 @@ export class PciBus {
     const requesterId = (options.bus << 8) | (options.device << 3) | options.function;
     const existing = this.#byRequesterId.get(requesterId);
     if (existing !== undefined) throw Errors.DuplicateFunction(existing.bdf);
-    if (this.#functions.length >= this.#contexts.capacity) throw Errors.TooManyFunctions(this.#contexts.capacity);
+    if (this.#functions.length >= this.capacity) throw Errors.TooManyFunctions(this.capacity);
     const bars = info.registerBytes > 0 ? [{ size: info.registerBytes, kind: 'memory32' as const }, ...(options.bars ?? [])] : (options.bars ?? []);
     this.#checkBars(bars);
     const privateBytes = info.privateMemoryBytes(options.modelOptions ?? {});
-    const privatePages = Math.ceil(privateBytes / 4096);
-    if (this.#arenaPage + privatePages > this.#devices.memory.byteLength / 4096) throw Errors.DeviceMemoryFull(privateBytes);
+    const privatePages = Math.ceil(privateBytes / PAGE_SIZE);
+    if (this.#arenaPage + privatePages > this.#devices.memory.byteLength / PAGE_SIZE) throw Errors.DeviceMemoryFull(privateBytes);
     const slot = this.#functions.length;
     const fn = new PciFunction({ ...options, bars, model, slot, inputMappingBase: this.#inputMappingBase }, info, (f, command) =>
       this.#commandWritten(f, command),
@@ -115,10 +119,7 @@ export class PciBus {
     this.#functions.push(fn);
     this.#byRequesterId.set(requesterId, fn);
     this.#owned.add(fn);
-    const flags = kContextPresent | (fn.behindIommu ? kContextBehindIommu : 0);
-    this.#contexts.set(slot, kContextDomainField, kNoDomain);
-    this.#contexts.set(slot, kContextInputMappingField, fn.inputMappingId);
-    this.#contexts.set(slot, kContextFlagsField, flags);
+    this.#iommu?.functionAdded(fn);
     if (options.busMasterEnable ?? true) fn.config.write16(PCI_COMMAND, PCI_COMMAND_BUS_MASTER | PCI_COMMAND_MEMORY_SPACE);
     return fn;
   }
@@ -144,8 +145,8 @@ export class PciBus {
   privateMemoryOf(fn: PciFunction): Uint8Array {
     if (!this.owns(fn)) throw Errors.NotAFunctionOfThisBus('fn');
     const control = this.#devices.control;
-    const first = control.get(fn.slot, kControlPrivatePage) * 4096;
-    return this.#devices.memory.subarray(first, first + control.get(fn.slot, kControlPrivatePages) * 4096);
+    const first = control.get(fn.slot, kControlPrivatePage) * PAGE_SIZE;
+    return this.#devices.memory.subarray(first, first + control.get(fn.slot, kControlPrivatePages) * PAGE_SIZE);
   }
 
   /** True for functions this bus created. */
@@ -167,11 +168,9 @@ export class PciBus {
 
   #commandWritten(fn: PciFunction, command: number): void {
     const enabled = (command & PCI_COMMAND_BUS_MASTER) !== 0;
-    const flags = this.#contexts.get(fn.slot, kContextFlagsField);
-    if (((flags & kContextBusMaster) !== 0) === enabled) return;
-    this.#contexts.setFlag(fn.slot, kContextBusMaster, enabled);
-    // Workers drop whatever they cached for this function before its next DMA.
-    this.#log.publish(kInvalidateDevice, fn.slot, 0, 0);
+    if ((this.#busMaster[fn.slot] === 1) === enabled) return;
+    this.#busMaster[fn.slot] = enabled ? 1 : 0;
+    this.#iommu?.busMasterChanged(fn, enabled);
   }
 
   /** Sizes a BAR may have, and whether every BAR of the function still fits its window. */
@@ -205,8 +204,8 @@ export class PciBus {
       if (kind === 'memory64') {
         const base = alignUp(this.#mmio64, bar.size);
         this.#mmio64 = base + bar.size;
-        fn.config.write32(PCI_BAR0 + register * 4, base % 2 ** 32);
-        fn.config.write32(PCI_BAR0 + register * 4 + 4, Math.floor(base / 2 ** 32));
+        fn.config.write32(PCI_BAR0 + register * 4, base % TWO_32);
+        fn.config.write32(PCI_BAR0 + register * 4 + 4, Math.floor(base / TWO_32));
         register += 2;
       } else if (kind === 'io') {
         const base = alignUp(this.#io, bar.size);

@@ -1,5 +1,6 @@
 import { PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE, type BarDefinition, PciConfigSpace } from './pci-config-space.js';
 import type { RegisterFile } from './register-file.js';
+import type { Requester } from './substrate.js';
 
 /** An MSI handler: runs on the main thread when the device raises `vector`. */
 export type InterruptHandler = (vector: number, fn: PciFunction) => void;
@@ -38,7 +39,7 @@ export interface PciFunctionOptions {
  * V2 routines take: CreateDevice, QueryInputMappings, and FAULT_INFORMATION's
  * PhysicalDeviceObject all refer to it.
  */
-export class PciFunction {
+export class PciFunction implements Requester {
   readonly bus: number;
   readonly device: number;
   readonly function: number;

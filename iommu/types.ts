@@ -2,6 +2,9 @@
  * The V2 structures as plain objects whose keys are the Windows field names.
  * Addresses, sizes and page frame numbers are JavaScript numbers (safe integers).
  */
+import type { MDL } from '../hardware/substrate.js';
+
+export type { MDL };
 
 /** An `_Out_` parameter: filled on success, left untouched on failure. */
 export interface Out<T> {
@@ -50,13 +53,6 @@ export interface IOMMU_DMA_RESERVED_REGION {
   Base: number;
   NumberOfPages: number;
   ShouldMap: boolean;
-}
-
-/** A memory descriptor list over guest physical pages (see devices/mdl.ts). */
-export interface MDL {
-  readonly ByteCount: number;
-  readonly ByteOffset: number;
-  readonly Pfns: readonly number[];
 }
 
 export interface IOMMU_MAP_PHYSICAL_ADDRESS {

@@ -89,14 +89,13 @@ export class Platform extends EventEmitter {
     };
     this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes);
     const devices = attachDeviceState(this.#deviceBuffers);
-    this.bus = new PciBus(
-      this.#shared.contexts,
-      this.#shared.invalidations,
-      [...MODEL_LIST, ...customModels],
+    this.bus = new PciBus({
+      capacity: options.maxFunctions,
+      models: [...MODEL_LIST, ...customModels],
       devices,
-      (fn) => this.#scheduler.kick(fn.slot),
-      options.inputMappingBase,
-    );
+      onDoorbell: (fn) => this.#scheduler.kick(fn.slot),
+      inputMappingBase: options.inputMappingBase,
+    });
     this.#scheduler = new DeviceScheduler(this.bus, devices.control, {
       run: (slot) => this.#runTask<DeviceWorkResult>({ kind: 'device-work', device: slot }),
       drainFaults: () => this.#faults.drain(),
@@ -109,6 +108,8 @@ export class Platform extends EventEmitter {
       faultReportingEx: options.faultReportingEx,
       onCallbackError: options.onCallbackError,
     });
+    // The IOMMU sits between every function and memory from the start (pci_setup_iommu).
+    this.bus.setupIommu(this.iommu.contexts);
     this.#v2 = buildInterfaceV2(this.iommu);
     this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
     this.#faults.start();

@@ -1,5 +1,6 @@
 import { CONTROL_RECORD_INTS, kControlModel, kControlPeer, kControlPending, kControlPrivatePage, kControlPrivatePages } from '../hardware/device-control-table.js';
-import { type DeviceModel, type DeviceWorkContext, MAX_REGISTER_BYTES } from '../devices/device-model.js';
+import type { DeviceModel, DeviceWorkContext } from '../devices/device-model.js';
+import { MAX_REGISTER_BYTES } from '../hardware/function-model.js';
 import { MODEL_LIST } from '../devices/models/registry.js';
 import { RegisterFile } from '../hardware/register-file.js';
 import type { DeviceSharedState } from '../hardware/device-shared-state.js';

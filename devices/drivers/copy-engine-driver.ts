@@ -1,6 +1,6 @@
-import type { Platform } from '../../machine/index.js';
 import { COPY_ENGINE as R } from '../models/copy-engine.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
+import type { DriverHost } from './driver-host.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 
 /** How a descriptor ended: status 0 is success, 0x100 | fault type a DMA fault, 0x200 a bad length. */
@@ -35,7 +35,7 @@ export class CopyEngineDriver extends DriverBase {
   completed = 0;
   failed = 0;
 
-  constructor(platform: Platform, fn: PciFunction, options: CopyEngineDriverOptions = {}) {
+  constructor(platform: DriverHost, fn: PciFunction, options: CopyEngineDriverOptions = {}) {
     super(platform, fn);
     if (fn.model !== 'copy-engine') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'copy-engine'`);
     this.ringEntries = options.ringEntries ?? 256;

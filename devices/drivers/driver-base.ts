@@ -1,24 +1,16 @@
-import {
-  describeStatus,
-  DomainTypeTranslate,
-  IOMMU_ACCESS_READ,
-  IOMMU_ACCESS_WRITE,
-  IommuDmaLogicalAllocatorBuddy,
-  MapPhysicalAddressTypeMdl,
-  STATUS_SUCCESS,
-} from '../../machine/index.js';
+import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, IommuDmaLogicalAllocatorBuddy, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
+import { describeStatus, STATUS_SUCCESS } from '../../base/ntstatus.js';
+import type { PciFunction } from '../../hardware/pci-function.js';
+import type { DMA_IOMMU_INTERFACE_EX, DMA_IOMMU_INTERFACE_V2 } from '../../iommu/interface-table.js';
 import type {
-  DMA_IOMMU_INTERFACE_EX,
-  DMA_IOMMU_INTERFACE_V2,
   FAULT_INFORMATION,
   IOMMU_DMA_DEVICE,
   IOMMU_DMA_DOMAIN,
   IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
   Out,
-  Platform,
-} from '../../machine/index.js';
-import type { PciFunction } from '../../hardware/pci-function.js';
+} from '../../iommu/types.js';
+import type { DriverHost } from './driver-host.js';
 
 /** A V2 routine answered with a failure status; the driver cannot go on. */
 export class DriverError extends Error {
@@ -47,7 +39,7 @@ export interface MappedBuffer {
  * MapLogicalRangeEx, and undo all of it on stop().
  */
 export class DriverBase {
-  readonly platform: Platform;
+  readonly platform: DriverHost;
   readonly fn: PciFunction;
   readonly V2: DMA_IOMMU_INTERFACE_V2;
   /** Faults the IOMMU reported for this device, in order. */
@@ -61,7 +53,7 @@ export class DriverBase {
   readonly #ownedPages: number[] = [];
   #started = false;
 
-  constructor(platform: Platform, fn: PciFunction) {
+  constructor(platform: DriverHost, fn: PciFunction) {
     this.platform = platform;
     this.fn = fn;
     const table: Out<DMA_IOMMU_INTERFACE_EX> = {};

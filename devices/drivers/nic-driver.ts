@@ -1,7 +1,7 @@
-import type { Platform } from '../../machine/index.js';
 import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../base/enums.js';
 import { NIC as R } from '../models/nic.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
+import type { DriverHost } from './driver-host.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 import {
   bufferBytes,
@@ -81,7 +81,7 @@ export class NicDriver extends DriverBase {
   /** Status of the last failed RX chain's last descriptor. */
   lastRxError = 0;
 
-  constructor(platform: Platform, fn: PciFunction, options: NicDriverOptions = {}) {
+  constructor(platform: DriverHost, fn: PciFunction, options: NicDriverOptions = {}) {
     super(platform, fn);
     if (fn.model !== 'nic') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'nic'`);
     this.txEntries = ringEntries('txEntries', options.txEntries ?? 64);

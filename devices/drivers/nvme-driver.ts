@@ -1,6 +1,6 @@
-import type { Platform } from '../../machine/index.js';
 import { cqHeadDoorbell, NVME as R, sqTailDoorbell } from '../models/nvme.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
+import type { DriverHost } from './driver-host.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 import { parseControllerIdentity, parseNamespaceIdentity, type NvmeIdentity } from './nvme-identify.js';
 import { PrpLists, type PrpPage } from './nvme-prp-lists.js';
@@ -94,7 +94,7 @@ export class NvmeDriver extends DriverBase {
   #identifyLock: Promise<unknown> = Promise.resolve();
   #running = false;
 
-  constructor(platform: Platform, fn: PciFunction, options: NvmeDriverOptions = {}) {
+  constructor(platform: DriverHost, fn: PciFunction, options: NvmeDriverOptions = {}) {
     super(platform, fn);
     if (fn.model !== 'nvme') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'nvme'`);
     this.queueDepth = checkDepth('queueDepth', options.queueDepth ?? 64);

@@ -1,5 +1,8 @@
-import { IOMMU_ACCESS_READ, MapPhysicalAddressTypeMdl, STATUS_SUCCESS } from '../../machine/index.js';
-import type { DMA_IOMMU_INTERFACE_V2, IOMMU_DMA_DOMAIN, Out, Platform } from '../../machine/index.js';
+import { IOMMU_ACCESS_READ, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
+import { STATUS_SUCCESS } from '../../base/ntstatus.js';
+import type { DMA_IOMMU_INTERFACE_V2 } from '../../iommu/interface-table.js';
+import type { IOMMU_DMA_DOMAIN, Out } from '../../iommu/types.js';
+import type { DriverHost } from './driver-host.js';
 import { DriverError } from './driver-base.js';
 
 /** A PRP list page: where the device reads it, and where the driver writes it. */
@@ -19,13 +22,13 @@ const CHUNK_PAGES = 8;
  * device with MapLogicalRangeEx, handed out per command and taken back at completion.
  */
 export class PrpLists {
-  readonly #platform: Platform;
+  readonly #platform: DriverHost;
   readonly #V2: DMA_IOMMU_INTERFACE_V2;
   readonly #domain: IOMMU_DMA_DOMAIN;
   readonly #free: PrpPage[] = [];
   readonly #chunks: { iova: number; pfns: number[] }[] = [];
 
-  constructor(platform: Platform, V2: DMA_IOMMU_INTERFACE_V2, domain: IOMMU_DMA_DOMAIN) {
+  constructor(platform: DriverHost, V2: DMA_IOMMU_INTERFACE_V2, domain: IOMMU_DMA_DOMAIN) {
     this.#platform = platform;
     this.#V2 = V2;
     this.#domain = domain;

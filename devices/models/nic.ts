@@ -1,5 +1,5 @@
 import type { DeviceModel } from '../device-model.js';
-import { MAX_REGISTER_BYTES } from '../device-model.js';
+import { MAX_REGISTER_BYTES } from '../../hardware/function-model.js';
 import type { RegisterFile } from '../../hardware/register-file.js';
 import { add, receive, transmit } from './nic-queues.js';
 import { NIC as R, nicMacOf } from './nic-registers.js';

@@ -11,7 +11,7 @@ import {
   kDomainWalkCountField,
 } from '../shared-memory/domain-table.js';
 import { entryTarget, pagesPerEntry } from '../shared-memory/page-table-pool.js';
-import type { DomainState } from './domain-state.js';
+import type { DomainState } from './handle-state.js';
 import type { IommuCore } from './iommu-core.js';
 import { ExtentKind } from './logical-space.js';
 

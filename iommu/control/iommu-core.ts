@@ -1,7 +1,5 @@
-import type { GuestMemory } from '../../hardware/guest-memory.js';
-import type { PciBus } from '../../hardware/pci-bus.js';
-import type { PciFunction } from '../../hardware/pci-function.js';
-import { kContextDomainField, kContextFaultReporting, kNoDomain } from '../shared-memory/device-context-table.js';
+import type { PhysicalMemory, Requester, RequesterBus } from '../../hardware/substrate.js';
+import { kNoDomain } from '../shared-memory/device-context-table.js';
 import {
   DOMAIN_RECORD_INTS,
   kDomainFree,
@@ -12,14 +10,13 @@ import {
 } from '../shared-memory/domain-table.js';
 import { IdentityWindows, WINDOW_DOUBLES, WINDOWS_PER_DOMAIN } from '../shared-memory/identity-windows.js';
 import { ExtentKind } from './logical-space.js';
-import { kInvalidateDevice, kInvalidateDomain, kInvalidateRange } from '../shared-memory/invalidation-log.js';
+import { kInvalidateDomain, kInvalidateRange } from '../shared-memory/invalidation-log.js';
 import type { SharedState } from '../shared-memory/shared-state.js';
 import { type Architecture, availableDomainTypes, type DmaProtectionPolicy } from './dma-protection-policy.js';
-import type { DmaDeviceState } from './dma-device-state.js';
-import type { DomainState } from './domain-state.js';
+import type { DmaDeviceState, DomainState, TokenState } from './handle-state.js';
+import { DeviceContexts } from './device-contexts.js';
 import { HandleRegistry } from './handles.js';
 import { PageTableAllocator } from './page-table-allocator.js';
-import type { TokenState } from './token-state.js';
 
 export const ASID_COUNT = 256;
 
@@ -39,9 +36,11 @@ export interface IommuCoreOptions {
  */
 export class IommuCore {
   readonly arch: Architecture;
-  readonly memory: GuestMemory;
-  readonly bus: PciBus;
+  readonly memory: PhysicalMemory;
+  readonly bus: RequesterBus;
   readonly shared: SharedState;
+  /** The device context table's writer, and the hooks the bus calls (PciBus.setupIommu). */
+  readonly contexts: DeviceContexts;
   readonly tables: PageTableAllocator;
   readonly options: IommuCoreOptions;
   policy: DmaProtectionPolicy;
@@ -50,7 +49,7 @@ export class IommuCore {
   readonly devices = new HandleRegistry<DmaDeviceState>();
   readonly tokens = new HandleRegistry<TokenState>();
   /** The live DMA device of each PCI function (one at most). */
-  readonly deviceOfFunction = new Map<PciFunction, DmaDeviceState>();
+  readonly deviceOfFunction = new Map<Requester, DmaDeviceState>();
   /** Live domains by slot. */
   readonly domainAt: (DomainState | undefined)[] = [];
 
@@ -59,10 +58,11 @@ export class IommuCore {
   #handleIds = 0;
   #freeAsids: number[] = [];
 
-  constructor(memory: GuestMemory, bus: PciBus, shared: SharedState, options: IommuCoreOptions) {
+  constructor(memory: PhysicalMemory, bus: RequesterBus, shared: SharedState, options: IommuCoreOptions) {
     this.memory = memory;
     this.bus = bus;
     this.shared = shared;
+    this.contexts = new DeviceContexts(shared.contexts, shared.invalidations);
     this.options = options;
     this.arch = options.arch;
     this.policy = { ...options.policy };
@@ -117,7 +117,7 @@ export class IommuCore {
   }
 
   /** The domain-type mask the policy currently leaves `fn`. */
-  availableDomainTypesOf(fn: PciFunction): number {
+  availableDomainTypesOf(fn: Requester): number {
     return availableDomainTypes(this.arch, this.policy, fn.externalFacing);
   }
 
@@ -148,14 +148,12 @@ export class IommuCore {
   }
 
   /** Points `fn`'s device context at `domain` (or at none). */
-  setDeviceDomain(fn: PciFunction, domain: DomainState | null): void {
-    this.shared.contexts.set(fn.slot, kContextDomainField, domain === null ? kNoDomain : domain.slot);
-    this.shared.invalidations.publish(kInvalidateDevice, fn.slot, 0, 0);
+  setDeviceDomain(fn: Requester, domain: DomainState | null): void {
+    this.contexts.setDomain(fn, domain === null ? kNoDomain : domain.slot);
   }
 
-  setFaultReporting(fn: PciFunction, enabled: boolean): void {
-    this.shared.contexts.setFlag(fn.slot, kContextFaultReporting, enabled);
-    this.shared.invalidations.publish(kInvalidateDevice, fn.slot, 0, 0);
+  setFaultReporting(fn: Requester, enabled: boolean): void {
+    this.contexts.setFaultReporting(fn, enabled);
   }
 
   /**

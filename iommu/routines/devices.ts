@@ -1,4 +1,4 @@
-import { DmaDeviceState } from '../control/dma-device-state.js';
+import { DmaDeviceState } from '../control/handle-state.js';
 import type { IommuCore } from '../control/iommu-core.js';
 import {
   STATUS_ACCESS_DENIED,

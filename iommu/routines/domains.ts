@@ -1,5 +1,5 @@
 import { BuddyAllocator } from '../control/buddy-allocator.js';
-import { DomainState } from '../control/domain-state.js';
+import { DomainState } from '../control/handle-state.js';
 import type { IommuCore } from '../control/iommu-core.js';
 import { ExtentKind, LogicalSpace } from '../control/logical-space.js';
 import { ManagedPageTable } from '../control/managed-page-table.js';

@@ -1,4 +1,4 @@
-import type { GuestMemory } from '../../hardware/guest-memory.js';
+import type { PhysicalMemory } from '../../hardware/substrate.js';
 import {
   MapPhysicalAddressTypeContiguousRange,
   MapPhysicalAddressTypeMax,
@@ -31,7 +31,7 @@ const scratch: PhysicalRuns = { firstFrames: new Float64Array(64), counts: new F
  * ByteOffset must be 0 and its ByteCount a page multiple), or any page outside guest memory.
  * The result is valid until the next call: copy what must outlive the routine.
  */
-export function parsePhysicalDescription(description: unknown, memory: GuestMemory): PhysicalRuns | null {
+export function parsePhysicalDescription(description: unknown, memory: PhysicalMemory): PhysicalRuns | null {
   if (typeof description !== 'object' || description === null) return null;
   const d = description as IOMMU_MAP_PHYSICAL_ADDRESS;
   if (!isEnumBelow(d.MapType, MapPhysicalAddressTypeMax)) return null;

@@ -7,7 +7,7 @@ import {
   type NTSTATUS,
 } from '../../base/ntstatus.js';
 import { BuddyAllocator } from '../control/buddy-allocator.js';
-import type { DomainState } from '../control/domain-state.js';
+import type { DomainState } from '../control/handle-state.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import { isAbsent } from './parameters.js';
 

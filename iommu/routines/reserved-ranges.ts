@@ -1,6 +1,6 @@
 import type { IommuCore } from '../control/iommu-core.js';
 import { ExtentKind } from '../control/logical-space.js';
-import { TokenState } from '../control/token-state.js';
+import { TokenState } from '../control/handle-state.js';
 import { DomainTypeTranslate } from '../../base/enums.js';
 import {
   STATUS_INSUFFICIENT_RESOURCES,

@@ -1,4 +1,4 @@
-import type { DmaDeviceState } from '../control/dma-device-state.js';
+import type { DmaDeviceState } from '../control/handle-state.js';
 import type { IommuCore } from '../control/iommu-core.js';
 import { IOMMU_STATE_FIELD_AVAILABLE_DOMAIN_TYPES } from '../../base/enums.js';
 import {

@@ -1,10 +1,9 @@
 import type { GuestMemory } from '../../hardware/guest-memory.js';
 import type { PciBus } from '../../hardware/pci-bus.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
-import type { DomainState } from '../../iommu/control/domain-state.js';
+import type { DomainState, TokenState } from '../../iommu/control/handle-state.js';
 import type { IommuCore } from '../../iommu/control/iommu-core.js';
 import { ExtentKind } from '../../iommu/control/logical-space.js';
-import type { TokenState } from '../../iommu/control/token-state.js';
 import { DomainTypeUnmanaged } from '../../base/enums.js';
 import type { ResolvedPlatformOptions } from '../platform-options.js';
 import {

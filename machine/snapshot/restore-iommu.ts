@@ -1,8 +1,8 @@
 import type { PciFunction } from '../../hardware/pci-function.js';
-import type { DomainState } from '../../iommu/control/domain-state.js';
+import type { DomainState } from '../../iommu/control/handle-state.js';
 import type { IommuCore } from '../../iommu/control/iommu-core.js';
 import { ExtentKind } from '../../iommu/control/logical-space.js';
-import { TokenState } from '../../iommu/control/token-state.js';
+import { TokenState } from '../../iommu/control/handle-state.js';
 import { DomainConfigurationArm64, DomainTypeMax, DomainTypeTranslate, DomainTypeUnmanaged, IommuDmaLogicalAllocatorBuddy } from '../../base/enums.js';
 import { Errors } from '../../base/errors.js';
 import { describeStatus, type NTSTATUS, STATUS_SUCCESS } from '../../base/ntstatus.js';

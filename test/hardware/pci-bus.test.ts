@@ -28,6 +28,7 @@ import {
   kNoDomain,
 } from '../../iommu/shared-memory/device-context-table.js';
 import { InvalidationLog, kInvalidateDevice } from '../../iommu/shared-memory/invalidation-log.js';
+import { DeviceContexts } from '../../iommu/control/device-contexts.js';
 import { rng } from '../helpers/fixture.js';
 
 const MMIO32_BASE = 0xc000_0000;
@@ -37,7 +38,9 @@ function setup(capacity = 8, inputMappingBase = 0) {
   const log = InvalidationLog.create(16);
   const devices = attachDeviceState(createDeviceBuffers(capacity, 1024 * 1024));
   const doorbells: string[] = [];
-  const bus = new PciBus(contexts, log, MODEL_LIST, devices, (fn) => doorbells.push(fn.bdf), inputMappingBase);
+  const bus = new PciBus({ capacity, models: MODEL_LIST, devices, onDoorbell: (fn) => doorbells.push(fn.bdf), inputMappingBase });
+  // The IOMMU's end of the bus hooks: it alone writes the device contexts.
+  bus.setupIommu(new DeviceContexts(contexts, log));
   return { contexts, log, bus, doorbells };
 }
 

@@ -1,10 +1,20 @@
-import type { IOMMU_DMA_DOMAIN } from '../types.js';
+import type { Requester } from '../../hardware/substrate.js';
+import type {
+  DEVICE_FAULT_CONFIGURATION,
+  IOMMU_DMA_DEVICE,
+  IOMMU_DMA_DOMAIN,
+  IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
+  IOMMU_INTERFACE_STATE_CHANGE_CALLBACK,
+} from '../types.js';
 import type { BuddyAllocator } from './buddy-allocator.js';
 import type { LogicalSpace } from './logical-space.js';
 import type { ManagedPageTable } from './managed-page-table.js';
-import type { DmaDeviceState } from './dma-device-state.js';
-import type { TokenState } from './token-state.js';
 
+/*
+ * The control plane's records behind the opaque handles: domains, DMA devices and logical
+ * address tokens. They refer to each other (a domain knows its devices and tokens, a device
+ * its domain, a token its domain), so they live together.
+ */
 
 /** The control plane's record of one domain (the handle's hidden state). */
 export class DomainState {
@@ -68,4 +78,59 @@ export class DomainState {
 
   /** Pages of logical address space: [0, spacePages). */
   readonly spacePages: number;
+}
+
+/** A state-change registration: at most one per DMA device. */
+export interface StateChangeRegistration {
+  readonly callback: IOMMU_INTERFACE_STATE_CHANGE_CALLBACK;
+  readonly context: unknown;
+  /** The mask last reported, so that only real changes are reported. */
+  lastReported: number;
+}
+
+/** The control plane's record of one DMA device (an IOMMU_DMA_DEVICE handle's hidden state). */
+export class DmaDeviceState {
+  /** False once the handle was deleted or freed. */
+  live = true;
+  readonly handle: IOMMU_DMA_DEVICE;
+  readonly pdo: Requester;
+  domain: DomainState | null = null;
+  registration: StateChangeRegistration | null = null;
+  faultConfig: DEVICE_FAULT_CONFIGURATION | null = null;
+
+  constructor(handle: IOMMU_DMA_DEVICE, pdo: Requester) {
+    this.handle = handle;
+    this.pdo = pdo;
+  }
+}
+
+/** A mapped segment of a token: [offsetPages, offsetPages + pages). */
+export interface TokenSegment {
+  readonly offsetPages: number;
+  readonly pages: number;
+}
+
+/** The hidden state of a logical address token (ReserveLogicalAddressRange). */
+export class TokenState {
+  /** False once the handle was deleted or freed. */
+  live = true;
+  readonly handle: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN;
+  readonly domain: DomainState;
+  readonly firstPage: number;
+  readonly pages: number;
+  /** Buddy block backing the token, if the domain has an allocator. */
+  readonly block: { firstPage: number; order: number } | null;
+  /** Mapped segments by offset (pages). */
+  readonly segments = new Map<number, TokenSegment>();
+  /** Per page: 1 when mapped; the cheap overlap check for MapReservedLogicalRange. */
+  readonly mapped: Uint8Array;
+
+  constructor(handle: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN, domain: DomainState, firstPage: number, pages: number, block: TokenState['block']) {
+    this.handle = handle;
+    this.domain = domain;
+    this.firstPage = firstPage;
+    this.pages = pages;
+    this.block = block;
+    this.mapped = new Uint8Array(pages);
+  }
 }

@@ -1,0 +1,25 @@
+import type { RegisterFile } from './register-file.js';
+
+/**
+ * What the bus needs to know of a function's device model: its PCI identity, its register
+ * file (BAR0) and which register writes are doorbells, and its device-private memory. What
+ * the model does with its work is devices/device-model.ts (DeviceModel extends this).
+ */
+export interface FunctionModel {
+  readonly name: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  /** 24-bit class code (class << 16 | subclass << 8 | prog-if). */
+  readonly classCode: number;
+  /** Size of BAR0 (the register file): 0, or a power of two from 16 to MAX_REGISTER_BYTES. */
+  readonly registerBytes: number;
+  /** Whether a driver write at `offset` means "there is work": the platform schedules the model. */
+  isDoorbell(offset: number): boolean;
+  /** Bytes of device-private shared memory for a function (a disk's media, a NIC's wire queue), or 0. */
+  privateMemoryBytes(options: Readonly<Record<string, unknown>>): number;
+  /** Register values at reset (main thread, once). */
+  reset(registers: RegisterFile, options: Readonly<Record<string, unknown>>): void;
+}
+
+/** Upper bound of a register file; the shared register arena reserves this much per function. */
+export const MAX_REGISTER_BYTES = 16 * 1024;

@@ -3,19 +3,39 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const entries = [
-  // [entry, bundle (under dist/), path from that bundle back to dist/]
-  ['machine/index.ts', 'index', './'],
-  ['workers/dma-worker.ts', 'workers/dma-worker', '../'],
+  // [entry, bundle (under dist/)]
+  ['machine/index.ts', 'index'],
+  ['workers/dma-worker.ts', 'workers/dma-worker'],
   // The tools import the package itself ('viommu', external below), as users' code would.
-  ['examples/demo.ts', 'examples/demo', '../'],
-  ['examples/stress/cli.ts', 'bin/viommu-stress', '../'],
+  ['examples/demo.ts', 'examples/demo'],
+  ['examples/stress/cli.ts', 'bin/viommu-stress'],
 ];
+const WORKER_BUNDLE = 'workers/dma-worker.js';
+
+/**
+ * In a bundle, the DMA worker's URL is a literal relative to that bundle, written as
+ * `new URL('…', import.meta.url)`: the pattern Vite, webpack 5 and Parcel follow to ship the
+ * worker with an application that bundles viommu (workers/dma-worker-url.ts).
+ */
+function workerUrlPlugin(out) {
+  const fromBundle = `${'../'.repeat(out.split('/').length - 1) || './'}${WORKER_BUNDLE}`;
+  return {
+    name: 'viommu-worker-url',
+    setup(pluginBuild) {
+      pluginBuild.onLoad({ filter: /workers[\\/]dma-worker-url\.ts$/ }, () => ({
+        contents: `export function defaultDmaWorkerUrl() { return new URL(${JSON.stringify(fromBundle)}, import.meta.url); }\n`,
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 rmSync('dist', { recursive: true, force: true });
 await Promise.all(
-  entries.map(([entry, out, root]) =>
+  entries.map(([entry, out]) =>
     build({
       entryPoints: { [out]: entry },
       outdir: 'dist',
@@ -27,9 +47,9 @@ await Promise.all(
       external: ['viommu'],
       sourcemap: true,
       logLevel: 'warning',
-      // Lets workers/pool.ts find the worker bundle from wherever it was bundled into.
-      define: { __VIOMMU_BUNDLE_ROOT__: JSON.stringify(root) },
+      plugins: [workerUrlPlugin(out)],
     }),
   ),
 );
-execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

@@ -9,6 +9,7 @@ export const Errors = {
     new TypeError(`options.${path} must be ${expected} (got ${describe(got)})`),
   OptionOutOfRange: (path: string, range: string, got: unknown) =>
     new RangeError(`options.${path} must be ${range} (got ${describe(got)})`),
+  UnknownOption: (path: string, known: readonly string[]) => new TypeError(`options.${path} is not an option (known: ${known.join(', ')})`),
   InvalidArgument: (name: string, expected: string, got: unknown) =>
     new TypeError(`${name} must be ${expected} (got ${describe(got)})`),
   ArgumentOutOfRange: (name: string, range: string, got: unknown) =>
@@ -28,6 +29,7 @@ export const Errors = {
   IommuAlreadySetUp: () => new Error('an IOMMU is already set up on this bus, or functions were added before it'),
   TooManyFunctions: (max: number) => new RangeError(`the bus is full: options.maxFunctions is ${max}`),
   PlatformClosed: () => new Error('the platform is closed'),
+  UseCreatePlatform: () => new TypeError('use createPlatform(options) to build a Platform'),
   NoWorkers: () => new Error('this platform has no DMA workers (options.workers is 0)'),
   NotAFunctionOfThisBus: (what: string) => new TypeError(`${what} is not a PCI function of this platform`),
   SnapshotWhileBusy: (what: string) =>

@@ -1,7 +1,13 @@
-import { availableParallelism } from 'node:os';
-import { DEFAULT_MEMORY_BYTES } from '../hardware/guest-memory.js';
-import type { Architecture, DmaProtectionPolicy } from '../iommu/control/dma-protection-policy.js';
 import { Errors } from '../base/errors.js';
+import { warn } from '../base/warnings.js';
+import { DEFAULT_MEMORY_BYTES } from '../hardware/guest-memory.js';
+import type { PciFunction } from '../hardware/pci-function.js';
+import type { Architecture, DmaProtectionPolicy } from '../iommu/control/dma-protection-policy.js';
+import { defaultDmaWorkerUrl } from '../workers/dma-worker-url.js';
+import { hardwareConcurrency } from '../workers/environment.js';
+
+/** The most DMA workers a platform runs. */
+export const MAX_WORKERS = 64;
 
 export interface PlatformOptions {
   /** Guest RAM in bytes (default 64 MiB); ignored when `guestMemory` is given. */
@@ -14,8 +20,14 @@ export interface PlatformOptions {
   /** 0 block all, 1 after unlock (default), 2 allow all. */
   dmaGuardPolicy?: 0 | 1 | 2;
   userUnlocked?: boolean;
-  /** DMA worker threads (default: the machine's available parallelism); 0 for a control plane without data plane. */
+  /** DMA worker threads, 0..64 (default: the machine's available parallelism, at most 64); 0 for a control plane without data plane. */
   workers?: number;
+  /**
+   * The DMA worker's module. By default the package finds its own (dist/workers/dma-worker.js);
+   * an application that bundles viommu with a bundler that does not follow
+   * `new URL('…', import.meta.url)` (esbuild) ships that file and passes its URL here.
+   */
+  workerUrl?: string | URL;
   /** 'implemented' (default) or 'windows' (SetDeviceFaultReportingEx returns STATUS_NOT_IMPLEMENTED). */
   faultReportingEx?: 'implemented' | 'windows';
   /** Domains that can exist at once (default 1024). */
@@ -43,12 +55,43 @@ export interface PlatformOptions {
    * `model` in addFunction. See docs/devices.md.
    */
   deviceModels?: ReadonlyArray<string | URL>;
-  /** Where errors thrown by FaultHandlers and state-change callbacks go (default: a process warning). */
+  /** Where errors thrown by FaultHandlers, interrupt handlers and state-change callbacks go (default: a warning). */
   onCallbackError?: (error: unknown) => void;
+  /** Told when a device model's batch fails: the model threw, or its worker died (default: a warning). */
+  onDeviceError?: (fn: PciFunction, error: unknown) => void;
 }
 
-export type ResolvedPlatformOptions = Required<Omit<PlatformOptions, 'guestMemory' | 'dmaGuardPolicy' | 'kernelDmaProtection' | 'userUnlocked' | 'deviceModels'>> & {
+/** Every option a platform understands; anything else is refused. */
+const OPTION_NAMES: ReadonlySet<string> = new Set<keyof PlatformOptions>([
+  'memoryBytes',
+  'guestMemory',
+  'arch',
+  'kernelDmaProtection',
+  'dmaGuardPolicy',
+  'userUnlocked',
+  'workers',
+  'workerUrl',
+  'faultReportingEx',
+  'maxDomains',
+  'maxFunctions',
+  'deviceMemoryBytes',
+  'pageTableBytes',
+  'iotlbEntries',
+  'iotlbWays',
+  'faultRingCapacity',
+  'invalidationLogCapacity',
+  'inputMappingBase',
+  'iommuBaseAddress',
+  'deviceModels',
+  'onCallbackError',
+  'onDeviceError',
+]);
+
+export type ResolvedPlatformOptions = Required<
+  Omit<PlatformOptions, 'guestMemory' | 'dmaGuardPolicy' | 'kernelDmaProtection' | 'userUnlocked' | 'deviceModels' | 'workerUrl'>
+> & {
   deviceModels: string[];
+  workerUrl: URL;
   guestMemory: SharedArrayBuffer | undefined;
   policy: DmaProtectionPolicy;
 };
@@ -56,6 +99,9 @@ export type ResolvedPlatformOptions = Required<Omit<PlatformOptions, 'guestMemor
 /** Checks every option once, naming the option at fault, and fills in the defaults. */
 export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedPlatformOptions {
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.has(key)) throw Errors.UnknownOption(key, [...OPTION_NAMES]);
+  }
   const arch = options.arch ?? 'arm64';
   if (arch !== 'arm64' && arch !== 'x64') throw Errors.InvalidOption('arch', "'arm64' or 'x64'", arch);
   const faultReportingEx = options.faultReportingEx ?? 'implemented';
@@ -67,22 +113,15 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   }
   const dmaGuardPolicy = options.dmaGuardPolicy ?? 1;
   if (dmaGuardPolicy !== 0 && dmaGuardPolicy !== 1 && dmaGuardPolicy !== 2) throw Errors.InvalidOption('dmaGuardPolicy', '0, 1 or 2', dmaGuardPolicy);
-  if (options.onCallbackError !== undefined && typeof options.onCallbackError !== 'function') {
-    throw Errors.InvalidOption('onCallbackError', 'a function', options.onCallbackError);
+  for (const name of ['onCallbackError', 'onDeviceError'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') throw Errors.InvalidOption(name, 'a function', options[name]);
   }
   const deviceModels = options.deviceModels ?? [];
   if (!Array.isArray(deviceModels)) throw Errors.InvalidOption('deviceModels', 'an array of module URLs', deviceModels);
-  const modelUrls = deviceModels.map((url, i) => {
-    if (url instanceof URL) return url.href;
-    if (typeof url !== 'string') throw Errors.InvalidOption(`deviceModels[${i}]`, 'a URL or a URL string', url);
-    try {
-      return new URL(url).href;
-    } catch {
-      throw Errors.InvalidOption(`deviceModels[${i}]`, 'an absolute URL (for example new URL("./model.js", import.meta.url))', url);
-    }
-  });
+  const modelUrls = deviceModels.map((url, i) => absoluteUrl(`deviceModels[${i}]`, url).href);
   return {
     deviceModels: modelUrls,
+    workerUrl: options.workerUrl === undefined ? defaultDmaWorkerUrl() : absoluteUrl('workerUrl', options.workerUrl),
     memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES,
     guestMemory: options.guestMemory,
     arch,
@@ -91,7 +130,8 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
       dmaGuardPolicy,
       userUnlocked: boolean('userUnlocked', options.userUnlocked, true),
     },
-    workers: integer('workers', options.workers, availableParallelism(), 0, 64),
+    // The default follows the machine, within the range an explicit value must keep to.
+    workers: integer('workers', options.workers, Math.min(Math.max(hardwareConcurrency(), 1), MAX_WORKERS), 0, MAX_WORKERS),
     faultReportingEx,
     maxDomains: integer('maxDomains', options.maxDomains, 1024, 1, 65536),
     maxFunctions: integer('maxFunctions', options.maxFunctions, 256, 1, 65536),
@@ -103,7 +143,10 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
     invalidationLogCapacity: powerOfTwo('invalidationLogCapacity', options.invalidationLogCapacity, 4096, 2, 2 ** 24),
     inputMappingBase: integer('inputMappingBase', options.inputMappingBase, 0, 0, 0xffff0000),
     iommuBaseAddress: integer('iommuBaseAddress', options.iommuBaseAddress, 0x2b400000, 0, Number.MAX_SAFE_INTEGER),
-    onCallbackError: options.onCallbackError ?? ((error: unknown) => process.emitWarning(error instanceof Error ? error : String(error), 'ViommuCallbackError')),
+    onCallbackError: options.onCallbackError ?? ((error: unknown) => warn(error instanceof Error ? error : String(error), 'ViommuCallbackError')),
+    onDeviceError:
+      options.onDeviceError ??
+      ((fn: PciFunction, error: unknown) => warn(`device ${fn.bdf} (${fn.model}): ${error instanceof Error ? error.message : String(error)}`, 'ViommuDeviceError')),
   };
 }
 
@@ -124,4 +167,15 @@ function powerOfTwo(path: string, value: unknown, fallback: number, min: number,
   const n = integer(path, value, fallback, min, max);
   if (!Number.isInteger(Math.log2(n))) throw Errors.OptionOutOfRange(path, 'a power of two', n);
   return n;
+}
+
+/** An absolute URL, from a URL or a string (relative paths are refused: relative to what?). */
+function absoluteUrl(path: string, value: unknown): URL {
+  if (value instanceof URL) return value;
+  if (typeof value !== 'string') throw Errors.InvalidOption(path, 'a URL or a URL string', value);
+  try {
+    return new URL(value);
+  } catch {
+    throw Errors.InvalidOption(path, 'an absolute URL (for example new URL("./model.js", import.meta.url))', value);
+  }
 }

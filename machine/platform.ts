@@ -1,62 +1,71 @@
-import { GuestMemory } from '../hardware/guest-memory.js';
-import { MODEL_LIST } from '../devices/models/registry.js';
+import { Errors } from '../base/errors.js';
+import type { NTSTATUS } from '../base/ntstatus.js';
 import { deviceModelOf } from '../devices/custom-models.js';
 import type { DeviceModel } from '../devices/device-model.js';
+import { MODEL_LIST } from '../devices/models/registry.js';
 import { attachDeviceState, createDeviceBuffers, type DeviceBuffers } from '../hardware/device-shared-state.js';
-import { EventEmitter } from 'node:events';
-import { DeviceScheduler } from '../workers/device-scheduler.js';
-import { DmaPort } from '../iommu/data-plane/dma-port.js';
-import { TranslationEngine } from '../iommu/data-plane/translation-engine.js';
-import type { DeviceWorkResult } from '../workers/device-runner.js';
+import { GuestMemory } from '../hardware/guest-memory.js';
 import { PciBus } from '../hardware/pci-bus.js';
 import type { PciFunction } from '../hardware/pci-function.js';
-import { WorkerSlots } from '../iommu/shared-memory/worker-slots.js';
-import { DmaWorkerPool } from '../workers/pool.js';
-import type { DmaTaskResult, WorkerTask } from '../workers/tasks.js';
 import type { DmaProtectionPolicy } from '../iommu/control/dma-protection-policy.js';
 import { FaultDispatcher, type FaultRecord, type FaultStats } from '../iommu/control/fault-dispatcher.js';
-import { IommuCore } from '../iommu/control/iommu-core.js';
 import { type DomainSummary, describeDomain, inspectTranslation, type TranslationView } from '../iommu/control/inspection.js';
-import { Errors } from '../base/errors.js';
+import { IommuCore } from '../iommu/control/iommu-core.js';
+import { DmaPort } from '../iommu/data-plane/dma-port.js';
+import { TranslationEngine } from '../iommu/data-plane/translation-engine.js';
 import { faultInformationOf } from '../iommu/fault-information.js';
-import { reportStateChanges } from '../iommu/routines/state-change.js';
 import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from '../iommu/interface-table.js';
-import type { NTSTATUS } from '../base/ntstatus.js';
+import { reportStateChanges } from '../iommu/routines/state-change.js';
+import { createSharedState, type SharedState, sharedBuffersOf } from '../iommu/shared-memory/shared-state.js';
+import type { Out } from '../iommu/types.js';
+import type { DeviceWorkResult } from '../workers/device-runner.js';
+import { DeviceScheduler } from '../workers/device-scheduler.js';
+import { createDmaWorkerPool, loadModule } from '../workers/environment.js';
+import type { DmaWorkerPool } from '../workers/pool.js';
+import type { DmaResult, WorkerTask } from '../workers/tasks.js';
+import { checkDmaRequest, type DmaRequest } from './dma-request.js';
 import { type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOptions } from './platform-options.js';
-import { DeviceContextTable } from '../iommu/shared-memory/device-context-table.js';
-import { DomainTable } from '../iommu/shared-memory/domain-table.js';
-import { FaultRings } from '../iommu/shared-memory/fault-rings.js';
-import { IdentityWindows } from '../iommu/shared-memory/identity-windows.js';
-import { InvalidationLog } from '../iommu/shared-memory/invalidation-log.js';
-import { PageTablePool, TABLE_BYTES } from '../iommu/shared-memory/page-table-pool.js';
-import { type SharedState, sharedBuffersOf } from '../iommu/shared-memory/shared-state.js';
 import { capturePlatform } from './snapshot/capture.js';
 import { encodeSnapshot } from './snapshot/snapshot-format.js';
-import type { Out } from '../iommu/types.js';
 
-/** What platform.dma() resolves to. */
-export type DmaResult = { ok: true; data?: Uint8Array } | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
+export type { DmaResult } from '../workers/tasks.js';
+export type { DmaRequest } from './dma-request.js';
 
-export interface DmaRequest {
-  /** I/O virtual address the device puts on the bus. */
-  address: number;
-  /** Bytes to read (ignored for a write, whose length is `write.length`). */
-  length?: number;
-  /** Bytes to write; without it the access reads `length` bytes. */
-  write?: Uint8Array | readonly number[];
+/** A device model's batch failed (it threw, or its worker died): options.onDeviceError hears of it. */
+export type DeviceErrorHandler = (fn: PciFunction, error: unknown) => void;
+
+/** What the rest of the machine layer (snapshots) and the tests reach behind the public surface. */
+export interface PlatformInternals {
+  /** The IOMMU's control-plane state. */
+  readonly iommu: IommuCore;
+  /** Runs `fn`'s device model as if its doorbell rang (a restored snapshot's unserved doorbells). */
+  runDevice(fn: PciFunction): void;
+}
+
+const internals = new WeakMap<Platform, PlatformInternals>();
+/** Only createPlatform may construct a Platform. */
+const kCreate = Symbol('createPlatform');
+
+/**
+ * @internal The control plane and other internals of `platform`: for the snapshot code and
+ * for tests, not part of the package's API.
+ */
+export function internalsOf(platform: Platform): PlatformInternals {
+  const found = internals.get(platform);
+  if (found === undefined) throw Errors.InvalidArgument('platform', 'a Platform', platform);
+  return found;
 }
 
 /**
  * A whole emulated machine around the IOMMU: guest memory, the PCI bus, the IOMMU's control
  * plane (the V2 routines, on this thread) and its data plane (the worker pool).
  */
-export class Platform extends EventEmitter {
+export class Platform {
   readonly arch: 'arm64' | 'x64';
   readonly memory: GuestMemory;
   readonly bus: PciBus;
   readonly options: Readonly<ResolvedPlatformOptions>;
-  /** @internal The control plane; exposed for diagnostics and tests. */
-  readonly iommu: IommuCore;
+  readonly #iommu: IommuCore;
   readonly #v2: DMA_IOMMU_INTERFACE_V2;
   readonly #shared: SharedState;
   readonly #pool: DmaWorkerPool | null;
@@ -68,25 +77,13 @@ export class Platform extends EventEmitter {
   #tasksInFlight = 0;
   #closed = false;
 
-  /** Use createPlatform(). */
-  constructor(options: ResolvedPlatformOptions, customModels: readonly DeviceModel[] = []) {
-    super();
+  /** @internal Use createPlatform(). */
+  constructor(token: typeof kCreate, options: ResolvedPlatformOptions, customModels: readonly DeviceModel[]) {
+    if (token !== kCreate) throw Errors.UseCreatePlatform();
     this.options = Object.freeze(options);
     this.arch = options.arch;
     this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes);
-    // Rings for every worker, their replacements after a crash, and the main thread (the last).
-    const ringCount = options.workers * 2 + 2;
-    this.#shared = {
-      guestMemory: this.memory.buffer,
-      pageTables: PageTablePool.create(Math.floor(options.pageTableBytes / TABLE_BYTES)),
-      domains: DomainTable.create(options.maxDomains),
-      identityWindows: IdentityWindows.create(options.maxDomains),
-      contexts: DeviceContextTable.create(options.maxFunctions),
-      invalidations: InvalidationLog.create(options.invalidationLogCapacity),
-      faultRings: FaultRings.create(ringCount, options.faultRingCapacity),
-      // One slot fewer than rings: the last ring is the main thread's.
-      workerSlots: WorkerSlots.create(ringCount - 1),
-    };
+    this.#shared = createSharedState(this.memory.buffer, options);
     this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes);
     const devices = attachDeviceState(this.#deviceBuffers);
     this.bus = new PciBus({
@@ -102,27 +99,38 @@ export class Platform extends EventEmitter {
       onError: (fn, error) => this.#deviceError(fn, error),
       onCallbackError: (error) => options.onCallbackError(error),
     });
-    this.iommu = new IommuCore(this.memory, this.bus, this.#shared, {
+    this.#iommu = new IommuCore(this.memory, this.bus, this.#shared, {
       arch: options.arch,
       policy: options.policy,
       faultReportingEx: options.faultReportingEx,
       onCallbackError: options.onCallbackError,
     });
     // The IOMMU sits between every function and memory from the start (pci_setup_iommu).
-    this.bus.setupIommu(this.iommu.contexts);
-    this.#v2 = buildInterfaceV2(this.iommu);
+    this.bus.setupIommu(this.#iommu.contexts);
+    this.#v2 = buildInterfaceV2(this.#iommu);
     this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
     this.#faults.start();
-    this.#pool = options.workers === 0 ? null : new DmaWorkerPool({
-      workers: options.workers,
-      shared: sharedBuffersOf(this.#shared),
-      devices: this.#deviceBuffers,
-      deviceModelUrls: options.deviceModels,
-      iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
-      onWorkerGone: (threadId) => this.#workerGone(threadId),
-      // Once closing, a worker's late message is the shutdown's doing, not an error to report.
-      onError: (error) => {
-        if (!this.#closed) options.onCallbackError(error);
+    this.#pool =
+      options.workers === 0
+        ? null
+        : createDmaWorkerPool({
+            workers: options.workers,
+            workerUrl: options.workerUrl,
+            shared: sharedBuffersOf(this.#shared),
+            devices: this.#deviceBuffers,
+            deviceModelUrls: options.deviceModels,
+            iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
+            onWorkerGone: (threadId) => this.#workerGone(threadId),
+            // Once closing, a worker's late message is the shutdown's doing, not an error to report.
+            onError: (error) => {
+              if (!this.#closed) options.onCallbackError(error);
+            },
+          });
+    internals.set(this, {
+      iommu: this.#iommu,
+      runDevice: (fn) => {
+        this.#checkDevice(fn);
+        this.#scheduler.kick(fn.slot);
       },
     });
   }
@@ -137,8 +145,8 @@ export class Platform extends EventEmitter {
 
   /** One DMA issued by `pdo` from a worker thread, through the IOMMU. */
   async dma(pdo: PciFunction, request: DmaRequest): Promise<DmaResult> {
-    const task = { kind: 'dma' as const, device: this.#checkDevice(pdo), ...checkRequest(request, 'request') };
-    const result = await this.#runTask<DmaTaskResult>(task);
+    const task = { kind: 'dma' as const, device: this.#checkDevice(pdo), ...checkDmaRequest(request, 'request') };
+    const result = await this.#runTask<DmaResult>(task);
     // Hand this DMA's fault (if any) to its handler before the caller resumes.
     this.#faults.drain();
     return result;
@@ -148,8 +156,8 @@ export class Platform extends EventEmitter {
   async dmaBatch(pdo: PciFunction, requests: readonly DmaRequest[]): Promise<DmaResult[]> {
     const device = this.#checkDevice(pdo);
     if (!Array.isArray(requests)) throw Errors.InvalidArgument('requests', 'an array of DMA requests', requests);
-    const task = { kind: 'dma-batch' as const, device, requests: requests.map((request, i) => checkRequest(request, `requests[${i}]`)) };
-    const results = await this.#runTask<DmaTaskResult[]>(task);
+    const task = { kind: 'dma-batch' as const, device, requests: requests.map((request, i) => checkDmaRequest(request, `requests[${i}]`)) };
+    const results = await this.#runTask<DmaResult[]>(task);
     this.#faults.drain();
     return results;
   }
@@ -176,21 +184,21 @@ export class Platform extends EventEmitter {
    * handle that is not a live domain.
    */
   inspectTranslation(Domain: unknown, logicalAddress: number): TranslationView | undefined {
-    const domain = this.iommu.domains.get(Domain);
+    const domain = this.#iommu.domains.get(Domain);
     if (domain === undefined) return undefined;
     if (!Number.isSafeInteger(logicalAddress) || logicalAddress < 0) throw Errors.ArgumentOutOfRange('logicalAddress', 'a non-negative safe integer', logicalAddress);
-    return inspectTranslation(this.iommu, domain, logicalAddress);
+    return inspectTranslation(this.#iommu, domain, logicalAddress);
   }
 
   /** A summary of a live domain (mappings, free logical space, page tables), or undefined. */
   describeDomain(Domain: unknown): DomainSummary | undefined {
-    const domain = this.iommu.domains.get(Domain);
-    return domain === undefined ? undefined : describeDomain(this.iommu, domain);
+    const domain = this.#iommu.domains.get(Domain);
+    return domain === undefined ? undefined : describeDomain(this.#iommu, domain);
   }
 
   /** Page tables (2 KiB each) in use across all domains. */
   get pageTablesInUse(): number {
-    return this.iommu.tables.tablesInUse;
+    return this.#iommu.tables.tablesInUse;
   }
 
   /**
@@ -199,7 +207,7 @@ export class Platform extends EventEmitter {
    */
   setPolicy(policy: Partial<DmaProtectionPolicy>): void {
     if (typeof policy !== 'object' || policy === null) throw Errors.InvalidArgument('policy', 'an object', policy);
-    const next = { ...this.iommu.policy };
+    const next = { ...this.#iommu.policy };
     for (const [key, value] of Object.entries(policy)) {
       if (key === 'dmaGuardPolicy') {
         if (value !== 0 && value !== 1 && value !== 2) throw Errors.InvalidArgument('policy.dmaGuardPolicy', '0, 1 or 2', value);
@@ -211,13 +219,13 @@ export class Platform extends EventEmitter {
         throw Errors.InvalidArgument(`policy.${key}`, 'one of dmaGuardPolicy, userUnlocked, kernelDmaProtection', value);
       }
     }
-    this.iommu.policy = next;
-    reportStateChanges(this.iommu);
+    this.#iommu.policy = next;
+    reportStateChanges(this.#iommu);
   }
 
   /** The DMA-protection policy now. */
   get policy(): Readonly<DmaProtectionPolicy> {
-    return { ...this.iommu.policy };
+    return { ...this.#iommu.policy };
   }
 
   /** Fault counts since the platform started (see FaultStats for how they add up). */
@@ -277,17 +285,11 @@ export class Platform extends EventEmitter {
         options: this.options,
         memory: this.memory,
         bus: this.bus,
-        iommu: this.iommu,
+        iommu: this.#iommu,
         pending: (slot) => this.#scheduler.pending(slot),
         guestMemory: options.guestMemory ?? true,
       }),
     );
-  }
-
-  /** @internal Runs `fn`'s device model as if its doorbell rang (a restored snapshot's unserved doorbells). */
-  runDevice(fn: PciFunction): void {
-    this.#checkDevice(fn);
-    this.#scheduler.kick(fn.slot);
   }
 
   /** Stops the workers (device batches in flight are abandoned); the process can exit afterwards. Idempotent. */
@@ -314,10 +316,10 @@ export class Platform extends EventEmitter {
 
   #deliverFault(record: FaultRecord): boolean {
     const fn = this.bus.functionAt(record.device);
-    const device = fn === undefined ? undefined : this.iommu.deviceOfFunction.get(fn);
+    const device = fn === undefined ? undefined : this.#iommu.deviceOfFunction.get(fn);
     const config = device?.faultConfig;
     if (config === undefined || config === null) return false;
-    const info = faultInformationOf(this.iommu, record, this.options.iommuBaseAddress, 0);
+    const info = faultInformationOf(this.#iommu, record, this.options.iommuBaseAddress, 0);
     try {
       config.FaultHandler(config.FaultContext, info);
     } catch (error) {
@@ -326,12 +328,15 @@ export class Platform extends EventEmitter {
     return true;
   }
 
-  /** A device batch failed: 'deviceError' listeners hear of it (or a process warning if there are none). */
+  /** A device batch failed: options.onDeviceError hears of it (by default, a warning). */
   #deviceError(fn: PciFunction, error: unknown): void {
     // close() abandons batches in flight: their failure is expected, not news.
     if (this.#closed) return;
-    if (this.listenerCount('deviceError') > 0) this.emit('deviceError', fn, error);
-    else process.emitWarning(`device ${fn.bdf} (${fn.model}): ${error instanceof Error ? error.message : String(error)}`, 'ViommuDeviceError');
+    try {
+      this.options.onDeviceError(fn, error);
+    } catch (thrown) {
+      this.options.onCallbackError(thrown);
+    }
   }
 
   #workerGone(threadId: number): void {
@@ -343,36 +348,16 @@ export class Platform extends EventEmitter {
   }
 }
 
-/** Validates one DMA request; `name` is how errors refer to it. */
-function checkRequest(request: DmaRequest, name: string): { address: number; length: number; write?: Uint8Array } {
-  if (typeof request !== 'object' || request === null) throw Errors.InvalidArgument(name, 'an object', request);
-  const { address } = request;
-  if (!Number.isSafeInteger(address) || address < 0) throw Errors.ArgumentOutOfRange(`${name}.address`, 'a non-negative safe integer', address);
-  if (request.write !== undefined) {
-    if (!(request.write instanceof Uint8Array) && !Array.isArray(request.write)) {
-      throw Errors.InvalidArgument(`${name}.write`, 'a Uint8Array or an array of bytes', request.write);
-    }
-    const write = Uint8Array.from(request.write);
-    if (write.length < 1 || write.length > 2 ** 30) throw Errors.ArgumentOutOfRange(`${name}.write.length`, 'an integer in 1..2^30', write.length);
-    return { address, length: write.length, write };
-  }
-  const length = request.length;
-  if (!Number.isSafeInteger(length) || (length as number) < 1 || (length as number) > 2 ** 30) {
-    throw Errors.ArgumentOutOfRange(`${name}.length`, 'an integer in 1..2^30', length);
-  }
-  return { address, length: length as number };
-}
-
 /** Builds guest memory, the PCI bus, the IOMMU and the worker pool (loading custom device models first). */
 export async function createPlatform(options?: PlatformOptions): Promise<Platform> {
   const resolved = resolvePlatformOptions(options);
   const models: DeviceModel[] = [];
   for (const url of resolved.deviceModels) {
-    const model = deviceModelOf((await import(url)) as Record<string, unknown>, url);
+    const model = deviceModelOf(await loadModule(url), url);
     if (MODEL_LIST.some((m) => m.name === model.name) || models.some((m) => m.name === model.name)) {
       throw Errors.InvalidOption('deviceModels', 'models with names of their own', model.name);
     }
     models.push(model);
   }
-  return new Platform(resolved, models);
+  return new Platform(kCreate, resolved, models);
 }

@@ -5,7 +5,7 @@ import { MODEL_LIST } from '../devices/models/registry.js';
 import { RegisterFile } from '../hardware/register-file.js';
 import type { DeviceSharedState } from '../hardware/device-shared-state.js';
 import type { WorkerRuntime } from './worker-runtime.js';
-import { loadModule } from './load-module.js';
+import { loadModule } from './environment.js';
 import { deviceModelOf } from '../devices/custom-models.js';
 
 /** What a device-work task reports back: interrupts to deliver, devices to run next. */

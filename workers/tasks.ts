@@ -17,9 +17,13 @@ export interface DmaBatchTask {
   requests: Array<{ address: number; length: number; write?: Uint8Array }>;
 }
 
-export type DmaTaskResult =
-  | { ok: true; data?: Uint8Array }
-  | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
+/**
+ * How one DMA ended (platform.dma, platform.dmaBatch): the bytes read, or the fault. A fault's
+ * `faultType` is a FAULT_INFORMATION_ARM64_TYPE value; `blocked` means the function may not
+ * master the bus (the IOMMU never saw the access), and then faultType is
+ * UnsupportedUpstreamTransaction.
+ */
+export type DmaResult = { ok: true; data?: Uint8Array } | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
 
 /** Calls `export` of the ES module at `url` as fn(runtime, args) in a worker (platform.runInWorker). */
 export interface ModuleTask {

@@ -4,7 +4,7 @@ import { DomainTable } from './domain-table.js';
 import { FaultRings } from './fault-rings.js';
 import { IdentityWindows } from './identity-windows.js';
 import { InvalidationLog } from './invalidation-log.js';
-import { PageTablePool } from './page-table-pool.js';
+import { PageTablePool, TABLE_BYTES } from './page-table-pool.js';
 
 /**
  * Every SharedArrayBuffer the data plane needs, as handed to each worker once (in piscina's
@@ -60,5 +60,35 @@ export function sharedBuffersOf(state: SharedState): SharedBuffers {
     faultRingCount: state.faultRings.ringCount,
     faultRingCapacity: state.faultRings.capacity,
     workerSlots: state.workerSlots.buffer,
+  };
+}
+
+/** The sizes createSharedState needs (the platform's options). */
+export interface SharedStateSizes {
+  pageTableBytes: number;
+  maxDomains: number;
+  maxFunctions: number;
+  invalidationLogCapacity: number;
+  faultRingCapacity: number;
+  /** Workers the data plane runs at once. */
+  workers: number;
+}
+
+/**
+ * Allocates every shared structure of the IOMMU over `guestMemory`. Fault rings: one per
+ * worker, as many again for the workers that replace crashed ones, and the main thread's
+ * (the last ring, which no worker slot owns).
+ */
+export function createSharedState(guestMemory: SharedArrayBuffer, sizes: SharedStateSizes): SharedState {
+  const ringCount = sizes.workers * 2 + 2;
+  return {
+    guestMemory,
+    pageTables: PageTablePool.create(Math.floor(sizes.pageTableBytes / TABLE_BYTES)),
+    domains: DomainTable.create(sizes.maxDomains),
+    identityWindows: IdentityWindows.create(sizes.maxDomains),
+    contexts: DeviceContextTable.create(sizes.maxFunctions),
+    invalidations: InvalidationLog.create(sizes.invalidationLogCapacity),
+    faultRings: FaultRings.create(ringCount, sizes.faultRingCapacity),
+    workerSlots: WorkerSlots.create(ringCount - 1),
   };
 }

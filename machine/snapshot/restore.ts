@@ -1,7 +1,7 @@
 import type { PciFunction } from '../../hardware/pci-function.js';
 import { PCI_COMMAND } from '../../hardware/pci-config-space.js';
 import { Errors } from '../../base/errors.js';
-import { createPlatform, type Platform } from '../platform.js';
+import { createPlatform, internalsOf, type Platform } from '../platform.js';
 import type { PlatformOptions } from '../platform-options.js';
 import { applyMemoryImage } from './memory-image.js';
 import { restoreIommu, type RestoredHandles } from './restore-iommu.js';
@@ -74,9 +74,10 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
       throw Errors.InvalidSnapshot('allocation does not fit guest memory');
     }
     const functions = restoreFunctions(platform, list(saved.functions, 'functions'));
-    const handles = restoreIommu(platform.iommu, saved.iommu, functions);
+    const { iommu, runDevice } = internalsOf(platform);
+    const handles = restoreIommu(iommu, saved.iommu, functions);
     // Doorbells rung before the snapshot that no batch had served: serve them now.
-    for (const [slot, fn] of functions.entries()) if ((saved.functions[slot] as { pending?: unknown }).pending === true) platform.runDevice(fn);
+    for (const [slot, fn] of functions.entries()) if ((saved.functions[slot] as { pending?: unknown }).pending === true) runDevice(fn);
     return { platform, ...handles };
   } catch (error) {
     await platform.close();

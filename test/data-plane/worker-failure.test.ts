@@ -13,10 +13,9 @@ import { deviceInTranslateDomain, mdlOf, out, PAGE, platformFor, v2Of } from '..
 const models = [new URL('../fixtures/throwing-model.ts', import.meta.url), new URL('../fixtures/exiting-model.ts', import.meta.url)];
 
 t.test('a device model that throws fails only its own batch; one whose worker dies is replaced; the rest is untouched', async (t) => {
-  const platform = await platformFor(t, { workers: 2, deviceModels: models });
-  const V2 = v2Of(platform);
   const errors: Array<{ fn: PciFunction; error: unknown }> = [];
-  platform.on('deviceError', (fn: PciFunction, error: unknown) => errors.push({ fn, error }));
+  const platform = await platformFor(t, { workers: 2, deviceModels: models, onDeviceError: (fn, error) => errors.push({ fn, error }) });
+  const V2 = v2Of(platform);
 
   // A healthy copy engine with a mapping, and a healthy DMA function: the bystanders.
   const engineFn = platform.bus.addFunction({ bus: 0, device: 1, function: 0, model: 'copy-engine' });

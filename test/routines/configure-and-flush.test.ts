@@ -23,6 +23,7 @@ import {
   type PciFunction,
   type Platform,
 } from '../../machine/index.js';
+import { internalsOf } from '../../machine/platform.js';
 import { contiguous, ok, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
 /**
@@ -235,7 +236,7 @@ t.test('FlushDomainByVaList: a length mismatch with Number is _3; a VaList that 
 
 /** The fault configuration SetDeviceFaultReportingEx stored for `fn` (control-plane state, read for the "nothing changed" checks). */
 function faultConfigOf(platform: Platform, fn: PciFunction) {
-  const config = platform.iommu.deviceOfFunction.get(fn)?.faultConfig;
+  const config = internalsOf(platform).iommu.deviceOfFunction.get(fn)?.faultConfig;
   return config === null || config === undefined ? config : { ...config };
 }
 

@@ -43,8 +43,7 @@ t.test("an NVMe disk's media, registers and configuration survive; a reloaded dr
 
 t.test('a doorbell rung before the snapshot and never served runs on the restored platform', async (t) => {
   // No workers: the copy engine's doorbell rings, but nothing can run it.
-  const platform = await platformFor(t, { workers: 0 });
-  platform.on('deviceError', () => {});
+  const platform = await platformFor(t, { workers: 0, onDeviceError: () => {} });
   const fn = platform.bus.addFunction({ bus: 0, device: 4, function: 0, model: 'copy-engine' });
   const driver = new CopyEngineDriver(platform, fn, { ringEntries: 8 }).start();
   const random = rng(8);

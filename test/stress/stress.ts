@@ -11,6 +11,7 @@ import {
   type IOMMU_DMA_DOMAIN,
   type Out,
 } from 'viommu';
+import { internalsOf } from '../../machine/platform.js';
 import { CANARY_WORD, GUARD_WORD, kLedgerSlot, kLedgerState, kLedgerUnmapSeq, kMapped, kUnmapped, LEDGER_FIELDS, patternWord } from './page-ledger.js';
 import type { CheckResult } from './stress-worker.js';
 
@@ -66,8 +67,8 @@ export async function stress(seconds: number, options: { workers?: number; slots
     const current = new Int32Array(slots).fill(-1);
     const versions = new Int32Array(slots);
     const quarantine: Array<{ page: number; retiredAt: number }> = [];
-    const log = platform.iommu.shared.invalidations;
-    const workerSlots = platform.iommu.shared.workerSlots;
+    const log = internalsOf(platform).iommu.shared.invalidations;
+    const workerSlots = internalsOf(platform).iommu.shared.workerSlots;
     const out: Out<number> = {};
     const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
 

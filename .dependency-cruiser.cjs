@@ -21,8 +21,7 @@ module.exports = {
     ...upward,
     {
       name: 'iommu-sees-only-the-substrate-interface',
-      comment:
-        'The IOMMU knows what a requester and physical memory are (hardware/substrate.ts), not the classes that implement them',
+      comment: 'The IOMMU knows what a requester and physical memory are (hardware/substrate.ts), not the classes that implement them',
       severity: 'error',
       from: { path: '^iommu/' },
       to: { path: '^hardware/', pathNot: '^hardware/substrate[.]ts$' },

@@ -11,16 +11,14 @@ export const IOMMU_DMA_DOMAIN_TYPE = Object.freeze({
   DomainTypeMax: 4,
 } as const);
 export type IOMMU_DMA_DOMAIN_TYPE = number;
-export const { DomainTypeTranslate, DomainTypePassThrough, DomainTypeUnmanaged, DomainTypeTranslateS1, DomainTypeMax } =
-  IOMMU_DMA_DOMAIN_TYPE;
+export const { DomainTypeTranslate, DomainTypePassThrough, DomainTypeUnmanaged, DomainTypeTranslateS1, DomainTypeMax } = IOMMU_DMA_DOMAIN_TYPE;
 
 export const IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE = Object.freeze({
   IommuDmaLogicalAllocatorNone: 0,
   IommuDmaLogicalAllocatorBuddy: 1,
   IommuDmaLogicalAllocatorMax: 2,
 } as const);
-export const { IommuDmaLogicalAllocatorNone, IommuDmaLogicalAllocatorBuddy, IommuDmaLogicalAllocatorMax } =
-  IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE;
+export const { IommuDmaLogicalAllocatorNone, IommuDmaLogicalAllocatorBuddy, IommuDmaLogicalAllocatorMax } = IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE;
 
 export const IOMMU_MAP_PHYSICAL_ADDRESS_TYPE = Object.freeze({
   MapPhysicalAddressTypeMdl: 0,
@@ -28,12 +26,8 @@ export const IOMMU_MAP_PHYSICAL_ADDRESS_TYPE = Object.freeze({
   MapPhysicalAddressTypePfn: 2,
   MapPhysicalAddressTypeMax: 3,
 } as const);
-export const {
-  MapPhysicalAddressTypeMdl,
-  MapPhysicalAddressTypeContiguousRange,
-  MapPhysicalAddressTypePfn,
-  MapPhysicalAddressTypeMax,
-} = IOMMU_MAP_PHYSICAL_ADDRESS_TYPE;
+export const { MapPhysicalAddressTypeMdl, MapPhysicalAddressTypeContiguousRange, MapPhysicalAddressTypePfn, MapPhysicalAddressTypeMax } =
+  IOMMU_MAP_PHYSICAL_ADDRESS_TYPE;
 
 export const DOMAIN_CONFIGURATION_ARCH = Object.freeze({
   DomainConfigurationArm64: 0,
@@ -91,12 +85,8 @@ export const IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE = Object.freeze({
   IommuDeviceCreationConfigTypeDeviceId: 2,
   IommuDeviceCreationConfigTypeMax: 3,
 } as const);
-export const {
-  IommuDeviceCreationConfigTypeNone,
-  IommuDeviceCreationConfigTypeAcpi,
-  IommuDeviceCreationConfigTypeDeviceId,
-  IommuDeviceCreationConfigTypeMax,
-} = IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE;
+export const { IommuDeviceCreationConfigTypeNone, IommuDeviceCreationConfigTypeAcpi, IommuDeviceCreationConfigTypeDeviceId, IommuDeviceCreationConfigTypeMax } =
+  IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE;
 
 export const DMA_IOMMU_INTERFACE_EX_VERSION_1 = 1;
 export const DMA_IOMMU_INTERFACE_EX_VERSION_2 = 2;

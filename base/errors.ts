@@ -5,25 +5,17 @@
  * or parameter at fault.
  */
 export const Errors = {
-  InvalidOption: (path: string, expected: string, got: unknown) =>
-    new TypeError(`options.${path} must be ${expected} (got ${describe(got)})`),
-  OptionOutOfRange: (path: string, range: string, got: unknown) =>
-    new RangeError(`options.${path} must be ${range} (got ${describe(got)})`),
+  InvalidOption: (path: string, expected: string, got: unknown) => new TypeError(`options.${path} must be ${expected} (got ${describe(got)})`),
+  OptionOutOfRange: (path: string, range: string, got: unknown) => new RangeError(`options.${path} must be ${range} (got ${describe(got)})`),
   UnknownOption: (path: string, known: readonly string[]) => new TypeError(`options.${path} is not an option (known: ${known.join(', ')})`),
-  InvalidArgument: (name: string, expected: string, got: unknown) =>
-    new TypeError(`${name} must be ${expected} (got ${describe(got)})`),
-  ArgumentOutOfRange: (name: string, range: string, got: unknown) =>
-    new RangeError(`${name} must be ${range} (got ${describe(got)})`),
+  InvalidArgument: (name: string, expected: string, got: unknown) => new TypeError(`${name} must be ${expected} (got ${describe(got)})`),
+  ArgumentOutOfRange: (name: string, range: string, got: unknown) => new RangeError(`${name} must be ${range} (got ${describe(got)})`),
   PhysicalRangeOutOfBounds: (address: number, length: number, size: number) =>
-    new RangeError(
-      `physical range [0x${address.toString(16)}, +0x${length.toString(16)}) is outside guest memory of 0x${size.toString(16)} bytes`,
-    ),
-  OutOfGuestMemory: (pages: number, free: number) =>
-    new RangeError(`cannot allocate ${pages} guest page(s): ${free} free`),
+    new RangeError(`physical range [0x${address.toString(16)}, +0x${length.toString(16)}) is outside guest memory of 0x${size.toString(16)} bytes`),
+  OutOfGuestMemory: (pages: number, free: number) => new RangeError(`cannot allocate ${pages} guest page(s): ${free} free`),
   PageNotAllocated: (pfn: number) => new RangeError(`page frame 0x${pfn.toString(16)} is not allocated (double free or foreign PFN)`),
   DuplicateFunction: (bdf: string) => new RangeError(`PCI function ${bdf} already exists on this bus`),
-  UnknownDeviceModel: (name: string, known: readonly string[]) =>
-    new RangeError(`unknown device model '${name}' (known: ${known.join(', ')})`),
+  UnknownDeviceModel: (name: string, known: readonly string[]) => new RangeError(`unknown device model '${name}' (known: ${known.join(', ')})`),
   DeviceMemoryFull: (bytes: number) => new RangeError(`the device memory arena cannot hold ${bytes} more bytes: raise options.deviceMemoryBytes`),
   BarWindowFull: (kind: string) => new RangeError(`no room left in the ${kind} BAR window for this function's BARs`),
   IommuAlreadySetUp: () => new Error('an IOMMU is already set up on this bus, or functions were added before it'),

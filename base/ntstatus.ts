@@ -52,9 +52,7 @@ export function NT_SUCCESS(status: NTSTATUS): boolean {
   return status >= 0 && status < 0x80000000;
 }
 
-const statusNames = new Map<number, string>(
-  Object.entries(NTSTATUS).map(([name, value]) => [value, name]),
-);
+const statusNames = new Map<number, string>(Object.entries(NTSTATUS).map(([name, value]) => [value, name]));
 
 /** `STATUS_RESOURCE_IN_USE (0xC0000708)`: for messages and test output. */
 export function describeStatus(status: NTSTATUS): string {

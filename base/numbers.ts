@@ -1,8 +1,6 @@
 /** Page-size arithmetic and the checks every routine applies to numbers. */
 
-export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
-export const PAGE_MASK = PAGE_SIZE - 1;
 /** 2^32: splits 64-bit values into two 32-bit words (addresses may exceed 2^32, so no shifts). */
 export const TWO_32 = 2 ** 32;
 
@@ -19,12 +17,4 @@ export function isPageAligned(value: number): boolean {
 /** Whole pages in `bytes`, or -1 when `bytes` is not a positive page multiple. */
 export function wholePages(bytes: number): number {
   return bytes > 0 && bytes % PAGE_SIZE === 0 ? bytes / PAGE_SIZE : -1;
-}
-
-export function pageOf(address: number): number {
-  return Math.floor(address / PAGE_SIZE);
-}
-
-export function hex(value: number): string {
-  return `0x${value.toString(16)}`;
 }

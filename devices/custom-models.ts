@@ -21,6 +21,8 @@ function problemOf(model: unknown): string | null {
     return 'lacks process, reset, isDoorbell or privateMemoryBytes';
   }
   const bytes = m.registerBytes;
-  const valid = bytes === 0 || (Number.isInteger(bytes) && (bytes as number) >= 16 && (bytes as number) <= MAX_REGISTER_BYTES && Number.isInteger(Math.log2(bytes as number)));
+  const valid =
+    bytes === 0 ||
+    (Number.isInteger(bytes) && (bytes as number) >= 16 && (bytes as number) <= MAX_REGISTER_BYTES && Number.isInteger(Math.log2(bytes as number)));
   return valid ? null : `has a registerBytes that is not 0 or a power of two in 16..${MAX_REGISTER_BYTES}`;
 }

@@ -44,7 +44,11 @@ const options = {
   quiet: true,
 };
 const traffic = await startTraffic(platform, { ...options, kinds: [...options.kinds] });
-say(`devices: ${deviceStatsOf(traffic).map((d) => `${d.bdf} ${d.kind}`).join(', ')}`);
+say(
+  `devices: ${deviceStatsOf(traffic)
+    .map((d) => `${d.bdf} ${d.kind}`)
+    .join(', ')}`,
+);
 
 const started = performance.now();
 const deadline = started + SECONDS * 1000;
@@ -53,7 +57,15 @@ const progress = setInterval(() => {
   const done = deviceStatsOf(traffic).reduce((sum, d) => sum + d.transfers, 0);
   process.stdout.write(`\r  running: ${((performance.now() - started) / 1000).toFixed(1)} s, ${done} transfers verified`);
 }, 250);
-await Promise.all(traffic.map((t) => keepBusy(options.depth, () => performance.now() > deadline, () => t.one())));
+await Promise.all(
+  traffic.map((t) =>
+    keepBusy(
+      options.depth,
+      () => performance.now() > deadline,
+      () => t.one(),
+    ),
+  ),
+);
 clearInterval(progress);
 if (tty) process.stdout.write('\r\x1b[K');
 const seconds = (performance.now() - started) / 1000;

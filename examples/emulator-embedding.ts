@@ -82,7 +82,15 @@ const diskFaults: FAULT_INFORMATION[] = [];
 V2.SetDeviceFaultReportingEx(disk.value, diskFn.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => diskFaults.push(info) });
 const diskBuffer = platform.memory.allocatePages(1);
 const diskIova: Out<number> = {};
-V2.MapLogicalRangeEx(diskDomain.value, IOMMU_ACCESS_WRITE, { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl(diskBuffer) } }, null, null, null, diskIova);
+V2.MapLogicalRangeEx(
+  diskDomain.value,
+  IOMMU_ACCESS_WRITE,
+  { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl(diskBuffer) } },
+  null,
+  null,
+  null,
+  diskIova,
+);
 const diskPort = platform.mainThreadPort(diskFn);
 const sector = new TextEncoder().encode('sector 0 of the emulated disk');
 
@@ -106,7 +114,9 @@ platform.drainFaults();
 
 const decoder = new TextDecoder();
 console.log(`emulator ran ${emulator.ticks} ticks, serviced ${emulator.irqsServiced} IRQ(s), ${completions} copy completion(s)`);
-console.log(`guest memory now holds "${decoder.decode(platform.memory.read(to[0]! * 4096, 18))}" and "${decoder.decode(platform.memory.read(diskBuffer[0]! * 4096, sector.length))}"`);
+console.log(
+  `guest memory now holds "${decoder.decode(platform.memory.read(to[0]! * 4096, 18))}" and "${decoder.decode(platform.memory.read(diskBuffer[0]! * 4096, sector.length))}"`,
+);
 console.log(`the disk's FaultHandler saw ${diskFaults.length} fault(s) at 0x${diskFaults[0]?.Arm64?.FaultAddress.toString(16)}`);
 
 // Save the machine (the emulator keeps its RAM itself), then resume it on a fresh platform:
@@ -121,13 +131,17 @@ const resumedTable: Out<DMA_IOMMU_INTERFACE_EX> = {};
 resumed.platform.IoGetIommuInterfaceEx(2, 0, resumedTable);
 for (const { device, pdo, faultReporting } of resumed.rebind) {
   if (pdo !== resumedFn || !faultReporting) continue; // (the copy engine's driver is not resumed here)
-  resumedTable.value!.V2.SetDeviceFaultReportingEx(device, pdo.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => diskFaults.push(info) });
+  resumedTable.value!.V2.SetDeviceFaultReportingEx(device, pdo.inputMappingId, true, {
+    FaultHandler: (_: unknown, info: FAULT_INFORMATION) => diskFaults.push(info),
+  });
 }
 const resumedPort = resumed.platform.mainThreadPort(resumedFn);
 const sectorOne = new TextEncoder().encode('sector 1, written after resume');
 const writeBack = resumedPort.write(diskIova.value!, sectorOne);
 resumedPort.write(0x123000, sectorOne); // still unmapped: the re-registered FaultHandler hears of it
 resumed.platform.drainFaults();
-console.log(`saved ${saved.length} bytes of state; after the resume the disk wrote "${decoder.decode(resumed.platform.memory.read(diskBuffer[0]! * 4096, sectorOne.length))}" (${writeBack === DMA_OK ? 'ok' : 'fault'}) at the same IOVA, and ${diskFaults.length - 1} more fault(s) were reported`);
+console.log(
+  `saved ${saved.length} bytes of state; after the resume the disk wrote "${decoder.decode(resumed.platform.memory.read(diskBuffer[0]! * 4096, sectorOne.length))}" (${writeBack === DMA_OK ? 'ok' : 'fault'}) at the same IOVA, and ${diskFaults.length - 1} more fault(s) were reported`,
+);
 await resumed.platform.close();
 if (completions !== 1 || diskFaults.length !== 2 || writeBack !== DMA_OK) process.exitCode = 1;

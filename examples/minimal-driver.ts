@@ -45,7 +45,10 @@ const allocator = { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidt
 check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, allocator, null, domain), 'CreateDomainEx');
 check(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
 const faults: FAULT_INFORMATION[] = [];
-check(V2.SetDeviceFaultReportingEx(device.value, pdo.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => faults.push(info) }), 'SetDeviceFaultReportingEx');
+check(
+  V2.SetDeviceFaultReportingEx(device.value, pdo.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => faults.push(info) }),
+  'SetDeviceFaultReportingEx',
+);
 
 // 4. Guest memory: a page for the rings, a source page with a message, a destination page.
 const [ringPage, sourcePage, destinationPage] = platform.memory.allocatePages(3) as [number, number, number];
@@ -55,7 +58,10 @@ platform.memory.write(sourcePage * 4096, new TextEncoder().encode('hello through
 // 5. Map each page for the device; the device only ever sees the logical addresses.
 const map = (pfn: number, access: number) => {
   const iova: Out<number> = {};
-  check(V2.MapLogicalRangeEx(domain.value, access, { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfn]) } }, null, null, null, iova), 'MapLogicalRangeEx');
+  check(
+    V2.MapLogicalRangeEx(domain.value, access, { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfn]) } }, null, null, null, iova),
+    'MapLogicalRangeEx',
+  );
   return iova.value!;
 };
 const ring = map(ringPage, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE);

@@ -16,7 +16,7 @@
  * the main thread schedules again if kControlPending is set again by then.
  */
 export const CONTROL_RECORD_INTS = 8;
-export const kControlLock = 0;
+const kControlLock = 0;
 export const kControlPending = 1;
 export const kControlPrivatePage = 2;
 export const kControlPrivatePages = 3;

@@ -6,7 +6,7 @@ import { PhysicalPageAllocator } from './physical-page-allocator.js';
 
 export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
 /** Leaf entries hold 28-bit page frame numbers: 1 TiB of guest memory at most. */
-export const MAX_MEMORY_BYTES = 2 ** 40;
+const MAX_MEMORY_BYTES = 2 ** 40;
 
 /**
  * Guest RAM: one SharedArrayBuffer that the CPU (main thread) and every device worker see.

@@ -85,7 +85,11 @@ export class PciBus implements RequesterBus {
     }
     const model = options.model ?? 'dma-test';
     const modelIndex = this.#models.findIndex((m) => m.name === model);
-    if (modelIndex < 0) throw Errors.UnknownDeviceModel(String(model), this.#models.map((m) => m.name));
+    if (modelIndex < 0)
+      throw Errors.UnknownDeviceModel(
+        String(model),
+        this.#models.map((m) => m.name),
+      );
     const info = this.#models[modelIndex]!;
     if (options.modelOptions !== undefined && (typeof options.modelOptions !== 'object' || options.modelOptions === null)) {
       throw Errors.InvalidArgument('options.modelOptions', 'an object', options.modelOptions);
@@ -183,7 +187,8 @@ export class PciBus implements RequesterBus {
     for (const bar of bars) {
       const kind = bar.kind ?? 'memory32';
       const [min, max] = kind === 'io' ? [4, 256] : kind === 'memory32' ? [16, 2 ** 30] : [16, 2 ** 31];
-      if (kind !== 'io' && kind !== 'memory32' && kind !== 'memory64') throw Errors.InvalidArgument('options.bars[].kind', "'memory32', 'memory64' or 'io'", kind);
+      if (kind !== 'io' && kind !== 'memory32' && kind !== 'memory64')
+        throw Errors.InvalidArgument('options.bars[].kind', "'memory32', 'memory64' or 'io'", kind);
       if (!Number.isSafeInteger(bar.size) || bar.size < min || bar.size > max || !Number.isInteger(Math.log2(bar.size))) {
         throw Errors.ArgumentOutOfRange('options.bars[].size', `a power of two between ${min} and ${max} for a ${kind} BAR`, bar.size);
       }

@@ -1,12 +1,6 @@
 import type { IommuCore } from './control/iommu-core.js';
 import { DMA_IOMMU_INTERFACE_EX_SIZE, DMA_IOMMU_INTERFACE_EX_VERSION_2 } from '../base/enums.js';
-import {
-  STATUS_INVALID_PARAMETER_2,
-  STATUS_INVALID_PARAMETER_3,
-  STATUS_NOT_SUPPORTED,
-  STATUS_SUCCESS,
-  type NTSTATUS,
-} from '../base/ntstatus.js';
+import { STATUS_INVALID_PARAMETER_2, STATUS_INVALID_PARAMETER_3, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, type NTSTATUS } from '../base/ntstatus.js';
 import { AttachDeviceEx, CreateDevice, DeleteDevice, DetachDeviceEx, QueryAvailableDomainTypes } from './routines/devices.js';
 import { CreateDomainEx, DeleteDomain } from './routines/domains.js';
 import { MapIdentityRangeEx, UnmapIdentityRangeEx } from './routines/identity-mappings.js';
@@ -16,12 +10,7 @@ import { ConfigureDomain } from './routines/configure-domain.js';
 import { SetDeviceFaultReportingEx } from './routines/fault-reporting.js';
 import { FlushDomain, FlushDomainByVaList } from './routines/flush.js';
 import { QueryInputMappings } from './routines/input-mappings.js';
-import {
-  FreeReservedLogicalAddressRange,
-  MapReservedLogicalRange,
-  ReserveLogicalAddressRange,
-  UnmapReservedLogicalRange,
-} from './routines/reserved-ranges.js';
+import { FreeReservedLogicalAddressRange, MapReservedLogicalRange, ReserveLogicalAddressRange, UnmapReservedLogicalRange } from './routines/reserved-ranges.js';
 import { RegisterInterfaceStateChangeCallback, UnregisterInterfaceStateChangeCallback } from './routines/state-change.js';
 import type { Out } from './types.js';
 
@@ -53,7 +42,7 @@ export const V2_ROUTINE_NAMES = Object.freeze([
 
 export type V2RoutineName = (typeof V2_ROUTINE_NAMES)[number];
 // Each routine takes the Windows parameters in the Windows order.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: typed per routine in a later change.
 export type DMA_IOMMU_INTERFACE_V2 = { readonly [Name in V2RoutineName]: (...args: any[]) => any };
 
 export interface DMA_IOMMU_INTERFACE_EX {
@@ -71,6 +60,7 @@ export function buildInterfaceV2(core: IommuCore): DMA_IOMMU_INTERFACE_V2 {
     AttachDeviceEx: (Domain: unknown, DmaDevice: unknown) => AttachDeviceEx(core, Domain, DmaDevice),
     DetachDeviceEx: (DmaDevice: unknown) => DetachDeviceEx(core, DmaDevice),
     FlushDomain: (Domain: unknown) => FlushDomain(core, Domain),
+    // biome-ignore lint/suspicious/noShadowRestrictedNames: Windows names this parameter Number.
     FlushDomainByVaList: (Domain: unknown, LastLevel: unknown, Number: unknown, VaList: unknown) =>
       FlushDomainByVaList(core, Domain, LastLevel, Number, VaList),
     QueryInputMappings: (PhysicalDeviceObject: unknown, Buffer: unknown, BufferLength: unknown, ReturnLength?: Out<number> | null) =>
@@ -84,8 +74,7 @@ export function buildInterfaceV2(core: IommuCore): DMA_IOMMU_INTERFACE_V2 {
       MaxLogicalAddress: unknown,
       LogicalAddressOut: Out<number>,
     ) => MapLogicalRangeEx(core, Domain, Permissions, PhysicalAddressToMap, ExplicitLogicalAddress, MinLogicalAddress, MaxLogicalAddress, LogicalAddressOut),
-    UnmapLogicalRange: (Domain: unknown, LogicalAddress: unknown, NumberOfPages: unknown) =>
-      UnmapLogicalRange(core, Domain, LogicalAddress, NumberOfPages),
+    UnmapLogicalRange: (Domain: unknown, LogicalAddress: unknown, NumberOfPages: unknown) => UnmapLogicalRange(core, Domain, LogicalAddress, NumberOfPages),
     MapIdentityRangeEx: (Domain: unknown, Permissions: unknown, PhysicalAddressToMap: unknown) =>
       MapIdentityRangeEx(core, Domain, Permissions, PhysicalAddressToMap),
     UnmapIdentityRangeEx: (Domain: unknown, MappedPhysicalAddress: unknown) => UnmapIdentityRangeEx(core, Domain, MappedPhysicalAddress),

@@ -10,7 +10,7 @@ export interface DmaRequest {
 }
 
 /** The largest single DMA platform.dma accepts: 1 GiB. */
-export const MAX_DMA_BYTES = 2 ** 30;
+const MAX_DMA_BYTES = 2 ** 30;
 
 /** Validates one DMA request; `name` is how errors refer to it. */
 export function checkDmaRequest(request: DmaRequest, name: string): { address: number; length: number; write?: Uint8Array } {

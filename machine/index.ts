@@ -28,7 +28,15 @@ export { DmaPort, DMA_OK, DMA_BLOCKED } from '../iommu/data-plane/dma-port.js';
 export { DriverBase, DriverError, type MappedBuffer } from '../devices/drivers/driver-base.js';
 export { CopyEngineDriver, type CopyCompletion, type CopyEngineDriverOptions } from '../devices/drivers/copy-engine-driver.js';
 export { COPY_ENGINE } from '../devices/models/copy-engine.js';
-export { NvmeDriver, NvmeError, type NvmeCompletion, type NvmeCommand, type NvmeDriverOptions, type NvmeIdentity } from '../devices/drivers/nvme-driver.js';
+export {
+  NvmeDriver,
+  NvmeError,
+  type NvmeCompletion,
+  type NvmeCommand,
+  type NvmeDriverOptions,
+  type NvmeIdentity,
+  type NvmeNamespaceIdentity,
+} from '../devices/drivers/nvme-driver.js';
 export { NVME } from '../devices/models/nvme.js';
 export { NicDriver, type NicDriverOptions, type NicSendOptions, type NicStats } from '../devices/drivers/nic-driver.js';
 export { NIC } from '../devices/models/nic.js';

@@ -7,7 +7,7 @@ import { defaultDmaWorkerUrl } from '../workers/dma-worker-url.js';
 import { hardwareConcurrency } from '../workers/environment.js';
 
 /** The most DMA workers a platform runs. */
-export const MAX_WORKERS = 64;
+const MAX_WORKERS = 64;
 
 export interface PlatformOptions {
   /** Guest RAM in bytes (default 64 MiB); ignored when `guestMemory` is given. */
@@ -146,7 +146,8 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
     onCallbackError: options.onCallbackError ?? ((error: unknown) => warn(error instanceof Error ? error : String(error), 'ViommuCallbackError')),
     onDeviceError:
       options.onDeviceError ??
-      ((fn: PciFunction, error: unknown) => warn(`device ${fn.bdf} (${fn.model}): ${error instanceof Error ? error.message : String(error)}`, 'ViommuDeviceError')),
+      ((fn: PciFunction, error: unknown) =>
+        warn(`device ${fn.bdf} (${fn.model}): ${error instanceof Error ? error.message : String(error)}`, 'ViommuDeviceError')),
   };
 }
 

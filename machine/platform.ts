@@ -186,7 +186,8 @@ export class Platform {
   inspectTranslation(Domain: unknown, logicalAddress: number): TranslationView | undefined {
     const domain = this.#iommu.domains.get(Domain);
     if (domain === undefined) return undefined;
-    if (!Number.isSafeInteger(logicalAddress) || logicalAddress < 0) throw Errors.ArgumentOutOfRange('logicalAddress', 'a non-negative safe integer', logicalAddress);
+    if (!Number.isSafeInteger(logicalAddress) || logicalAddress < 0)
+      throw Errors.ArgumentOutOfRange('logicalAddress', 'a non-negative safe integer', logicalAddress);
     return inspectTranslation(this.#iommu, domain, logicalAddress);
   }
 
@@ -275,7 +276,8 @@ export class Platform {
   saveState(options: { guestMemory?: boolean } = {}): Uint8Array {
     if (this.#closed) throw Errors.PlatformClosed();
     if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
-    if (options.guestMemory !== undefined && typeof options.guestMemory !== 'boolean') throw Errors.InvalidArgument('options.guestMemory', 'a boolean', options.guestMemory);
+    if (options.guestMemory !== undefined && typeof options.guestMemory !== 'boolean')
+      throw Errors.InvalidArgument('options.guestMemory', 'a boolean', options.guestMemory);
     if (this.#scheduler.busy) throw Errors.SnapshotWhileBusy('a device batch is in flight');
     if (this.#tasksInFlight > 0) throw Errors.SnapshotWhileBusy(`${this.#tasksInFlight} worker task(s) are in flight`);
     // Faults already raised belong to the past: their handlers run before the state is taken.

@@ -1,4 +1,11 @@
-import { CONTROL_RECORD_INTS, kControlModel, kControlPeer, kControlPending, kControlPrivatePage, kControlPrivatePages } from '../hardware/device-control-table.js';
+import {
+  CONTROL_RECORD_INTS,
+  kControlModel,
+  kControlPeer,
+  kControlPending,
+  kControlPrivatePage,
+  kControlPrivatePages,
+} from '../hardware/device-control-table.js';
 import type { DeviceModel, DeviceWorkContext } from '../devices/device-model.js';
 import { MAX_REGISTER_BYTES } from '../hardware/function-model.js';
 import { MODEL_LIST } from '../devices/models/registry.js';

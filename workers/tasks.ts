@@ -1,7 +1,7 @@
 /** Messages between the main thread and the DMA workers (one piscina task each). */
 
 /** One DMA issued by a device (platform.dma). */
-export interface DmaTask {
+interface DmaTask {
   kind: 'dma';
   device: number;
   address: number;
@@ -11,7 +11,7 @@ export interface DmaTask {
 }
 
 /** Several DMAs by one device, run back to back in one worker (platform.dmaBatch). */
-export interface DmaBatchTask {
+interface DmaBatchTask {
   kind: 'dma-batch';
   device: number;
   requests: Array<{ address: number; length: number; write?: Uint8Array }>;
@@ -26,7 +26,7 @@ export interface DmaBatchTask {
 export type DmaResult = { ok: true; data?: Uint8Array } | { ok: false; faultType: number; faultAddress: number; blocked: boolean };
 
 /** Calls `export` of the ES module at `url` as fn(runtime, args) in a worker (platform.runInWorker). */
-export interface ModuleTask {
+interface ModuleTask {
   kind: 'module';
   url: string;
   export: string;
@@ -34,7 +34,7 @@ export interface ModuleTask {
 }
 
 /** One batch of a device model's work (the device at context slot `device`). */
-export interface DeviceWorkTask {
+interface DeviceWorkTask {
   kind: 'device-work';
   device: number;
 }

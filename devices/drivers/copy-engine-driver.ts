@@ -87,7 +87,7 @@ export class CopyEngineDriver extends DriverBase {
       const expectedPhase = pass % 2 === 0 ? R.COMPLETION_PHASE : 0;
       const at = this.#completions.physical(index * R.COMPLETION_BYTES);
       const status = memory.readU32(at + 8);
-      if (((status & R.COMPLETION_PHASE) >>> 0) !== expectedPhase) break;
+      if ((status & R.COMPLETION_PHASE) >>> 0 !== expectedPhase) break;
       const completion = { cookie: memory.readU64(at), status: status & 0xffff, bytes: memory.readU32(at + 12) };
       this.#reaped++;
       reaped++;

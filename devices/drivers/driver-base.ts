@@ -139,7 +139,10 @@ export class DriverBase {
     for (const segment of this.#segments.splice(0)) this.#check(V2.UnmapReservedLogicalRange(segment), 'UnmapReservedLogicalRange');
     this.#check(V2.FreeReservedLogicalAddressRange(this.#token), 'FreeReservedLogicalAddressRange');
     this.#token = null;
-    this.#check(V2.SetDeviceFaultReportingEx(this.device, this.platform.arch === 'arm64' ? this.fn.inputMappingId : 0, false, null), 'SetDeviceFaultReportingEx');
+    this.#check(
+      V2.SetDeviceFaultReportingEx(this.device, this.platform.arch === 'arm64' ? this.fn.inputMappingId : 0, false, null),
+      'SetDeviceFaultReportingEx',
+    );
     this.#check(V2.DetachDeviceEx(this.device), 'DetachDeviceEx');
     this.#check(V2.DeleteDomain(this.domain), 'DeleteDomain');
     this.#check(V2.DeleteDevice(this.device), 'DeleteDevice');

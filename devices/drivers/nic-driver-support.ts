@@ -82,7 +82,8 @@ export function splitFragments(length: number, fragments: NicSendOptions['fragme
     return [...lengths];
   }
   const wanted = fragments ?? 1;
-  if (typeof wanted !== 'number' || !Number.isInteger(wanted) || wanted < 1) throw new RangeError('fragments must be a positive integer or an array of lengths');
+  if (typeof wanted !== 'number' || !Number.isInteger(wanted) || wanted < 1)
+    throw new RangeError('fragments must be a positive integer or an array of lengths');
   const count = Math.max(wanted, Math.ceil(length / bufferBytes), 1);
   if (count > limit) throw new RangeError(`a packet of ${length} bytes needs ${count} descriptors; the TX ring holds ${limit}`);
   const base = Math.floor(length / count);

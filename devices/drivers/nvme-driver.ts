@@ -100,7 +100,8 @@ export class NvmeDriver extends DriverBase {
     this.queueDepth = checkDepth('queueDepth', options.queueDepth ?? 64);
     this.adminDepth = checkDepth('adminDepth', options.adminDepth ?? 16);
     this.vector = options.vector ?? 1;
-    if (!Number.isInteger(this.vector) || this.vector < 1 || this.vector >= R.MAX_VECTORS) throw new RangeError(`vector must be in 1..${R.MAX_VECTORS - 1} (got ${this.vector})`);
+    if (!Number.isInteger(this.vector) || this.vector < 1 || this.vector >= R.MAX_VECTORS)
+      throw new RangeError(`vector must be in 1..${R.MAX_VECTORS - 1} (got ${this.vector})`);
   }
 
   /** Resets and enables the controller, identifies it and creates I/O queue pair 1. */
@@ -126,8 +127,18 @@ export class NvmeDriver extends DriverBase {
       if (this.fatal) throw new NvmeError('fatal', `the controller failed to enable (FATAL_STATUS 0x${registers.read32(R.FATAL_STATUS).toString(16)})`);
       this.identity = await this.identify();
       const qsize = (depth - 1) << 16;
-      await this.#expect('Create I/O Completion Queue', { opcode: R.ADMIN_CREATE_IO_CQ, prp1: io.cq.iova, cdw10: (qsize | io.qid) >>> 0, cdw11: ((this.vector << 16) | 0x3) >>> 0 });
-      await this.#expect('Create I/O Submission Queue', { opcode: R.ADMIN_CREATE_IO_SQ, prp1: io.sq.iova, cdw10: (qsize | io.qid) >>> 0, cdw11: ((io.qid << 16) | 0x1) >>> 0 });
+      await this.#expect('Create I/O Completion Queue', {
+        opcode: R.ADMIN_CREATE_IO_CQ,
+        prp1: io.cq.iova,
+        cdw10: (qsize | io.qid) >>> 0,
+        cdw11: ((this.vector << 16) | 0x3) >>> 0,
+      });
+      await this.#expect('Create I/O Submission Queue', {
+        opcode: R.ADMIN_CREATE_IO_SQ,
+        prp1: io.sq.iova,
+        cdw10: (qsize | io.qid) >>> 0,
+        cdw11: ((io.qid << 16) | 0x1) >>> 0,
+      });
       this.#io = io;
       return this;
     } catch (error) {
@@ -144,7 +155,8 @@ export class NvmeDriver extends DriverBase {
       const controller = this.#adminCommand({ opcode: R.ADMIN_IDENTIFY, prp1: pages.iova, cdw10: R.CNS_CONTROLLER });
       const namespace = this.#adminCommand({ opcode: R.ADMIN_IDENTIFY, nsid: 1, prp1: pages.iova + PAGE, cdw10: R.CNS_NAMESPACE });
       const [c, n] = await Promise.all([controller, namespace]);
-      if (c.status !== 0 || n.status !== 0) throw new NvmeError('command', `Identify failed (status 0x${(c.status || n.status).toString(16)})`, c.status || n.status);
+      if (c.status !== 0 || n.status !== 0)
+        throw new NvmeError('command', `Identify failed (status 0x${(c.status || n.status).toString(16)})`, c.status || n.status);
       const memory = this.platform.memory;
       return { ...parseControllerIdentity(memory.read(pages.physical(0), PAGE)), namespace: parseNamespaceIdentity(memory.read(pages.physical(PAGE), PAGE)) };
     };
@@ -267,7 +279,8 @@ export class NvmeDriver extends DriverBase {
     }
     const io = this.#io;
     if (io === null || !this.#running) return Promise.reject(new NvmeError('stopped', 'the driver is not started'));
-    if (bytes > this.identity.maxTransferBytes) return Promise.reject(new RangeError(`${bytes} bytes exceed the controller's maximum transfer (${this.identity.maxTransferBytes})`));
+    if (bytes > this.identity.maxTransferBytes)
+      return Promise.reject(new RangeError(`${bytes} bytes exceed the controller's maximum transfer (${this.identity.maxTransferBytes})`));
     if (this.#full(io) || this.fatal) return Promise.reject(this.fatal ? this.#fatalError() : this.#fullError());
     const iova = buffer.iova + offset;
     const first = Math.min(bytes, PAGE - (iova % PAGE));
@@ -312,7 +325,9 @@ export class NvmeDriver extends DriverBase {
     memory.writeU64(at + 24, command.prp1 ?? 0);
     memory.writeU64(at + 32, command.prp2 ?? 0);
     const dwords = [command.cdw10, command.cdw11, command.cdw12, command.cdw13, command.cdw14, command.cdw15];
-    dwords.forEach((value, i) => memory.writeU32(at + 40 + 4 * i, value ?? 0));
+    dwords.forEach((value, i) => {
+      memory.writeU32(at + 40 + 4 * i, value ?? 0);
+    });
     const done = new Promise<NvmeCompletion>((resolve, reject) => queue.pending.set(cid, { resolve, reject, prpPages }));
     queue.tail = (queue.tail + 1) % queue.entries;
     // The doorbell: the register write publishes the entry written above.

@@ -88,7 +88,9 @@ export class PrpLists {
         throw new DriverError('MapLogicalRangeEx', status);
       }
       this.#chunks.push({ iova: iova.value!, pfns });
-      pfns.forEach((pfn, i) => this.#free.push({ iova: iova.value! + i * PAGE, physical: pfn * PAGE }));
+      pfns.forEach((pfn, i) => {
+        this.#free.push({ iova: iova.value! + i * PAGE, physical: pfn * PAGE });
+      });
     }
     return this.#free.splice(this.#free.length - count, count);
   }

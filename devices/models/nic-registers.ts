@@ -100,4 +100,3 @@ export function nicErrorStatus(code: number, eop = false): number {
 export function nicMacOf(slot: number): Uint8Array {
   return Uint8Array.of(0x02, 0x7e, 0x57, 0x00, (slot >>> 8) & 0xff, slot & 0xff);
 }
-

@@ -59,7 +59,7 @@ export function wireMemoryBytes(wireBytes: number): number {
 }
 
 /** Capacity of each queue in a NIC's private memory, or 0 if `memory` has no valid layout. */
-export function wireCapacityOf(memory: Uint8Array): number {
+function wireCapacityOf(memory: Uint8Array): number {
   const capacity = (memory.byteLength - WIRE.HEADER_PAGE_BYTES) / 2;
   if (!Number.isInteger(capacity) || capacity < WIRE.MIN_BYTES || (capacity & (capacity - 1)) !== 0) return 0;
   return capacity;
@@ -169,9 +169,9 @@ export class WireQueue {
     const write = Atomics.load(header, WIRE.WRITE);
     let read = Atomics.load(header, WIRE.READ);
     const mask = this.capacity - 1;
-    while (((write - read) >>> 0) >= WIRE.RECORD_HEADER_BYTES && ((write - read) >>> 0) <= this.capacity) {
+    while ((write - read) >>> 0 >= WIRE.RECORD_HEADER_BYTES && (write - read) >>> 0 <= this.capacity) {
       const record = wireRecordBytes(this.#view.getUint32(read & mask, true));
-      if (record > ((write - read) >>> 0)) break;
+      if (record > (write - read) >>> 0) break;
       read = (read + record) | 0;
       packets++;
     }

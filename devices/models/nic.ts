@@ -6,11 +6,11 @@ import { NIC as R, nicMacOf } from './nic-registers.js';
 import { WIRE, WireQueue, wireMemoryBytes } from './nic-wire.js';
 import { VIOMMU_VENDOR_ID } from './vendor.js';
 
-export { NIC, nicErrorStatus, nicMacOf } from './nic-registers.js';
+export { NIC, nicErrorStatus } from './nic-registers.js';
 export { WIRE, WireQueue, wireRecordBytes } from './nic-wire.js';
 
 /** Bytes of each wire queue for the model options (`wireBytes`). */
-export function nicWireBytes(options: Readonly<Record<string, unknown>>): number {
+function nicWireBytes(options: Readonly<Record<string, unknown>>): number {
   const bytes = options.wireBytes ?? WIRE.DEFAULT_BYTES;
   if (typeof bytes !== 'number' || !Number.isInteger(bytes) || bytes < WIRE.MIN_BYTES || bytes > WIRE.MAX_BYTES || (bytes & (bytes - 1)) !== 0) {
     throw new RangeError(`nic modelOptions.wireBytes must be a power of two between ${WIRE.MIN_BYTES} and ${WIRE.MAX_BYTES} (got ${String(bytes)})`);

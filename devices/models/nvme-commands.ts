@@ -48,7 +48,12 @@ export function executeAdmin(context: DeviceWorkContext): number {
   outcome.dw0 = 0;
   outcome.bytes = 0;
   const opcode = dword(0) & 0xff;
-  const known = opcode === R.ADMIN_IDENTIFY || opcode === R.ADMIN_CREATE_IO_CQ || opcode === R.ADMIN_CREATE_IO_SQ || opcode === R.ADMIN_DELETE_IO_CQ || opcode === R.ADMIN_DELETE_IO_SQ;
+  const known =
+    opcode === R.ADMIN_IDENTIFY ||
+    opcode === R.ADMIN_CREATE_IO_CQ ||
+    opcode === R.ADMIN_CREATE_IO_SQ ||
+    opcode === R.ADMIN_DELETE_IO_CQ ||
+    opcode === R.ADMIN_DELETE_IO_SQ;
   if (!known) return R.SC_INVALID_OPCODE;
   if (unsupportedFlags()) return R.SC_INVALID_FIELD;
   const registers = context.registers;

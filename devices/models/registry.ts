@@ -8,9 +8,3 @@ export { VIOMMU_VENDOR_ID } from './vendor.js';
 
 /** The device models a PCI function can run, by name; a model's index is its id in shared memory. */
 export const MODEL_LIST: readonly DeviceModel[] = Object.freeze([dmaTestModel, copyEngineModel, nvmeModel, nicModel]);
-
-export const DEVICE_MODELS: ReadonlyMap<string, DeviceModel> = new Map(MODEL_LIST.map((model) => [model.name, model]));
-
-export function modelIndex(name: string): number {
-  return MODEL_LIST.findIndex((model) => model.name === name);
-}

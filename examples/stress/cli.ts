@@ -36,7 +36,10 @@ const progress = (p: StressProgress) => {
 };
 
 const kinds = options.kinds.join(', ');
-if (!options.quiet) console.error(`viommu-stress: ${kinds}, ${options.devicesPerKind} per kind, ${options.workers} workers, ${options.seconds} s, churn ${options.churn ? 'on' : 'off'}, fault rate ${options.faultRate}`);
+if (!options.quiet)
+  console.error(
+    `viommu-stress: ${kinds}, ${options.devicesPerKind} per kind, ${options.workers} workers, ${options.seconds} s, churn ${options.churn ? 'on' : 'off'}, fault rate ${options.faultRate}`,
+  );
 const result = await runStress(options, progress);
 if (tty) process.stderr.write('\r\x1b[K');
 
@@ -45,7 +48,9 @@ console.log('');
 for (const [kind, figures] of Object.entries(result.kinds)) {
   console.log(`${kind.padEnd(12)} ${figures.devices} device(s)  ${figures.transfersPerSecond.toFixed(0)} transfers/s  ${bytes(figures.bytesPerSecond)}/s`);
 }
-console.log(`mismatches ${result.mismatches}, unexpected failures ${result.unexpectedFailures}, faults injected ${result.faultsInjected} = reported ${result.faultsReported} + dropped ${result.faultsDropped}`);
+console.log(
+  `mismatches ${result.mismatches}, unexpected failures ${result.unexpectedFailures}, faults injected ${result.faultsInjected} = reported ${result.faultsReported} + dropped ${result.faultsDropped}`,
+);
 console.log(faultLine(result.faultStats));
 console.log(result.ok ? 'result: every byte verified, every injected fault accounted for' : 'result: FAILED');
 if (options.json !== null) {

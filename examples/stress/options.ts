@@ -67,7 +67,8 @@ export function parseOptions(argv: readonly string[]): StressOptions | 'help' {
     const number = (min: number, max: number, integer = true) => {
       const raw = value();
       const n = Number(raw);
-      if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) throw new OptionError(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max} (got ${raw})`);
+      if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max)
+        throw new OptionError(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max} (got ${raw})`);
       return n;
     };
     switch (name) {
@@ -82,7 +83,8 @@ export function parseOptions(argv: readonly string[]): StressOptions | 'help' {
         break;
       case '--kinds': {
         const kinds = value().split(',').filter(Boolean);
-        for (const kind of kinds) if (!ALL_KINDS.includes(kind as DeviceKind)) throw new OptionError(`--kinds: unknown kind '${kind}' (known: ${ALL_KINDS.join(', ')})`);
+        for (const kind of kinds)
+          if (!ALL_KINDS.includes(kind as DeviceKind)) throw new OptionError(`--kinds: unknown kind '${kind}' (known: ${ALL_KINDS.join(', ')})`);
         if (kinds.length === 0) throw new OptionError('--kinds needs at least one kind');
         options.kinds = kinds as DeviceKind[];
         break;

@@ -76,7 +76,15 @@ export async function runStress(options: StressOptions, onProgress?: (progress: 
       });
     }, 250);
     try {
-      await Promise.all(traffic.map((t) => keepBusy(options.depth, () => performance.now() >= deadline, () => t.one())));
+      await Promise.all(
+        traffic.map((t) =>
+          keepBusy(
+            options.depth,
+            () => performance.now() >= deadline,
+            () => t.one(),
+          ),
+        ),
+      );
     } finally {
       clearInterval(ticker);
     }
@@ -144,6 +152,9 @@ export async function startTraffic(platform: Platform, options: StressOptions): 
   return traffic;
 }
 
-function sum(devices: readonly DeviceStats[], key: 'transfers' | 'bytes' | 'mismatches' | 'faultsInjected' | 'injectedFailures' | 'unexpectedFailures' | 'faultsReported' | 'mappings'): number {
+function sum(
+  devices: readonly DeviceStats[],
+  key: 'transfers' | 'bytes' | 'mismatches' | 'faultsInjected' | 'injectedFailures' | 'unexpectedFailures' | 'faultsReported' | 'mappings',
+): number {
   return devices.reduce((total, device) => total + device[key], 0);
 }

@@ -100,7 +100,6 @@ export class CopyTraffic {
     this.driver.unmapBuffer(pair.destination);
     this.#platform.memory.freePages([...pair.source.pfns, ...pair.destination.pfns]);
   }
-
 }
 
 export function equal(a: Uint8Array, b: Uint8Array): boolean {

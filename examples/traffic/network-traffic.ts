@@ -76,5 +76,4 @@ export class NetworkTraffic {
   async stop(): Promise<void> {
     await Promise.all(this.drivers.map((driver) => driver.stop()));
   }
-
 }

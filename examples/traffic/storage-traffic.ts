@@ -114,5 +114,4 @@ export class StorageTraffic {
     this.driver.unmapBuffer(buffer);
     this.#platform.memory.freePages(buffer.pfns);
   }
-
 }

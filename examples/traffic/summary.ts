@@ -58,6 +58,8 @@ export function describeRanges(ranges: ReadonlyArray<{ kind: string; pages: numb
     byKind.set(range.kind, entry);
   }
   const names: Record<string, string> = { logical: 'logical mapping', identity: 'identity range', token: 'token', reserved: 'reserved region' };
-  const parts = [...byKind].map(([kind, { count, pages }]) => `${count} ${names[kind] ?? kind}${count === 1 ? '' : 's'} (${pages} page${pages === 1 ? '' : 's'})`);
+  const parts = [...byKind].map(
+    ([kind, { count, pages }]) => `${count} ${names[kind] ?? kind}${count === 1 ? '' : 's'} (${pages} page${pages === 1 ? '' : 's'})`,
+  );
   return parts.length === 0 ? 'nothing mapped' : parts.join(', ');
 }

@@ -15,12 +15,6 @@ export interface DmaProtectionPolicy {
 
 export type Architecture = 'arm64' | 'x64';
 
-export const DEFAULT_POLICY: Readonly<DmaProtectionPolicy> = Object.freeze({
-  kernelDmaProtection: true,
-  dmaGuardPolicy: 1,
-  userUnlocked: true,
-});
-
 /**
  * The mask of domain types (bit 1 << DomainType) a device may attach to:
  * Translate always; Unmanaged on arm64 only; TranslateS1 never; PassThrough when Kernel DMA
@@ -29,11 +23,7 @@ export const DEFAULT_POLICY: Readonly<DmaProtectionPolicy> = Object.freeze({
 export function availableDomainTypes(arch: Architecture, policy: DmaProtectionPolicy, externalFacing: boolean): number {
   let mask = 1 << DomainTypeTranslate;
   if (arch === 'arm64') mask |= 1 << DomainTypeUnmanaged;
-  const passThrough =
-    !policy.kernelDmaProtection ||
-    !externalFacing ||
-    policy.dmaGuardPolicy === 2 ||
-    (policy.dmaGuardPolicy === 1 && policy.userUnlocked);
+  const passThrough = !policy.kernelDmaProtection || !externalFacing || policy.dmaGuardPolicy === 2 || (policy.dmaGuardPolicy === 1 && policy.userUnlocked);
   if (passThrough) mask |= 1 << DomainTypePassThrough;
   return mask;
 }

@@ -166,8 +166,9 @@ export class FaultDispatcher {
   }
 }
 
-
 /** Atomics.waitAsync (Node 20 has it; TypeScript's ES2022 lib does not declare it). */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(array: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
-}).waitAsync;
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(array: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync;

@@ -18,7 +18,7 @@ export class HandleRegistry<State extends { live: boolean; readonly handle: obje
     if (typeof handle !== 'object' || handle === null) return undefined;
     const state = (handle as Record<symbol, State | undefined>)[this.#key];
     // The identity check refuses objects that merely inherit from a handle.
-    return state !== undefined && state.live && state.handle === handle ? state : undefined;
+    return state?.live && state.handle === handle ? state : undefined;
   }
 
   /** The handle stops being valid for good. */

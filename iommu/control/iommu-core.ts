@@ -18,7 +18,7 @@ import { DeviceContexts } from './device-contexts.js';
 import { HandleRegistry } from './handles.js';
 import { PageTableAllocator } from './page-table-allocator.js';
 
-export const ASID_COUNT = 256;
+const ASID_COUNT = 256;
 
 export interface IommuCoreOptions {
   arch: Architecture;

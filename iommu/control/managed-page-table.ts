@@ -1,11 +1,4 @@
-import {
-  ENTRIES_PER_TABLE,
-  entryTarget,
-  kEntryLeaf,
-  leafEntry,
-  pagesPerEntry,
-  tableEntry,
-} from '../shared-memory/page-table-pool.js';
+import { ENTRIES_PER_TABLE, entryTarget, kEntryLeaf, leafEntry, pagesPerEntry, tableEntry } from '../shared-memory/page-table-pool.js';
 import type { PageTableAllocator } from './page-table-allocator.js';
 
 /**

@@ -28,7 +28,7 @@ const TWO_32 = 2 ** 32;
 /** log2 of the bytes one entry maps at levels 0..3. */
 const LEVEL_SHIFT = [39, 30, 21, 12];
 
-export function startLevelFor(inputSize: number): number {
+function startLevelFor(inputSize: number): number {
   return inputSize > 39 ? 0 : inputSize > 30 ? 1 : 2;
 }
 

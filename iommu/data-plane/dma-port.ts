@@ -329,7 +329,7 @@ const scratchBytes = new Uint8Array(8);
 const scratchView = new DataView(scratchBytes.buffer);
 
 /** Copies between two byte arrays without a view when they share memory. */
-export function copyBytes(source: Uint8Array, sourceOffset: number, destination: Uint8Array, destinationOffset: number, length: number): void {
+function copyBytes(source: Uint8Array, sourceOffset: number, destination: Uint8Array, destinationOffset: number, length: number): void {
   if (source === destination) {
     destination.copyWithin(destinationOffset, sourceOffset, sourceOffset + length);
   } else if (length <= 64) {

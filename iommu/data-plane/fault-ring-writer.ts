@@ -60,7 +60,7 @@ export class FaultRingWriter {
       return false;
     }
     const write = uints[h + kWriteIndexField]!;
-    if (((write - Atomics.load(uints, h + kReadIndexField)) >>> 0) >= this.#rings.capacity) {
+    if ((write - Atomics.load(uints, h + kReadIndexField)) >>> 0 >= this.#rings.capacity) {
       Atomics.add(uints, h + kDroppedField, 1);
       return false;
     }

@@ -196,7 +196,13 @@ export class TranslationEngine {
       this.#contextGeneration = this.#dom[d + kDomainGenerationField]!;
       const type = this.#dom[d + kDomainTypeField]!;
       this.#contextMode =
-        type === DomainTypeTranslate ? MODE_TRANSLATE : type === DomainTypePassThrough ? MODE_PASS_THROUGH : type === DomainTypeUnmanaged ? MODE_UNMANAGED : MODE_GONE;
+        type === DomainTypeTranslate
+          ? MODE_TRANSLATE
+          : type === DomainTypePassThrough
+            ? MODE_PASS_THROUGH
+            : type === DomainTypeUnmanaged
+              ? MODE_UNMANAGED
+              : MODE_GONE;
     }
   }
 
@@ -325,16 +331,7 @@ export class TranslationEngine {
     return Atomics.load(dom, d + kDomainIdentityVersionField) === version ? found : -1;
   }
 
-  #translateArm64(
-    device: number,
-    domain: number,
-    iova: number,
-    length: number,
-    write: boolean,
-    generation: number,
-    ttbr0: number,
-    inputSize: number,
-  ): number {
+  #translateArm64(device: number, domain: number, iova: number, length: number, write: boolean, generation: number, ttbr0: number, inputSize: number): number {
     const d = domain * DOMAIN_RECORD_INTS;
     const need = write ? 2 : 1;
     const end = iova + length;

@@ -1,12 +1,6 @@
 import type { IommuCore } from '../control/iommu-core.js';
 import { DomainConfigurationArm64, DomainConfigurationInvalid, DomainTypeUnmanaged } from '../../base/enums.js';
-import {
-  STATUS_INVALID_PARAMETER_1,
-  STATUS_INVALID_PARAMETER_2,
-  STATUS_NOT_SUPPORTED,
-  STATUS_SUCCESS,
-  type NTSTATUS,
-} from '../../base/ntstatus.js';
+import { STATUS_INVALID_PARAMETER_1, STATUS_INVALID_PARAMETER_2, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, type NTSTATUS } from '../../base/ntstatus.js';
 import { isAddress, PAGE_SIZE } from '../../base/numbers.js';
 import {
   kArmConfigured,

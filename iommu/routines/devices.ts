@@ -70,4 +70,3 @@ export function QueryAvailableDomainTypes(core: IommuCore, DmaDevice: unknown, A
   if (device === undefined || !isOut(AvailableDomains)) return;
   AvailableDomains.value = core.availableDomainTypesOf(device.pdo);
 }
-

@@ -17,13 +17,7 @@ import { isBoolean, isUlong } from './parameters.js';
  * once enabled, every fault of the device reaches FaultHandler(FaultContext, info) on the main
  * thread. Disabled (the default), faults are only counted.
  */
-export function SetDeviceFaultReportingEx(
-  core: IommuCore,
-  DmaDevice: unknown,
-  InputMappingIdBase: unknown,
-  Enable: unknown,
-  FaultConfig: unknown,
-): NTSTATUS {
+export function SetDeviceFaultReportingEx(core: IommuCore, DmaDevice: unknown, InputMappingIdBase: unknown, Enable: unknown, FaultConfig: unknown): NTSTATUS {
   if (core.options.faultReportingEx === 'windows') return STATUS_NOT_IMPLEMENTED;
   const device = core.devices.get(DmaDevice);
   if (device === undefined || device.domain === null) return STATUS_INVALID_PARAMETER_1;

@@ -29,6 +29,7 @@ export function FlushDomain(core: IommuCore, Domain: unknown): NTSTATUS {
  * holding one of them goes whole. Other cached translations stay. LastLevel is accepted;
  * this IOMMU caches leaves only, so it changes nothing.
  */
+// biome-ignore lint/suspicious/noShadowRestrictedNames: Windows names the third parameter Number.
 export function FlushDomainByVaList(core: IommuCore, Domain: unknown, LastLevel: unknown, Number: unknown, VaList: unknown): NTSTATUS {
   const domain = core.domains.get(Domain);
   if (domain === undefined || domain.type === DomainTypePassThrough) return STATUS_INVALID_PARAMETER_1;

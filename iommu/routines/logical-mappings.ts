@@ -41,15 +41,7 @@ export function MapLogicalRangeEx(
   if (!isOptionalAddress(MaxLogicalAddress)) return STATUS_INVALID_PARAMETER_6;
   if (!isOut(LogicalAddressOut)) return STATUS_INVALID_PARAMETER_7;
 
-  const status = placeRange(
-    domain,
-    runs.pages,
-    ExplicitLogicalAddress,
-    MinLogicalAddress,
-    MaxLogicalAddress,
-    STATUS_INVALID_PARAMETER_4,
-    placement,
-  );
+  const status = placeRange(domain, runs.pages, ExplicitLogicalAddress, MinLogicalAddress, MaxLogicalAddress, STATUS_INVALID_PARAMETER_4, placement);
   if (status !== STATUS_SUCCESS) return status;
   const table = domain.table!;
   if (core.tables.available() < table.missingTables(placement.firstPage, runs.pages)) {

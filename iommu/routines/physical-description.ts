@@ -1,9 +1,5 @@
 import type { PhysicalMemory } from '../../hardware/substrate.js';
-import {
-  MapPhysicalAddressTypeContiguousRange,
-  MapPhysicalAddressTypeMax,
-  MapPhysicalAddressTypeMdl,
-} from '../../base/enums.js';
+import { MapPhysicalAddressTypeContiguousRange, MapPhysicalAddressTypeMax, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
 import { isAddress, PAGE_SIZE } from '../../base/numbers.js';
 import type { IOMMU_MAP_PHYSICAL_ADDRESS } from '../types.js';
 import { isEnumBelow } from './parameters.js';

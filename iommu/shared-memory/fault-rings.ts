@@ -27,7 +27,7 @@
  * occupancy === capacity. Only the indices go through Atomics: a record is written with plain
  * stores before the producer's Atomics.store of the write index publishes it.
  */
-export const GLOBAL_HEADER_INTS = 8;
+const GLOBAL_HEADER_INTS = 8;
 export const kDoorbellField = 0;
 export const kMainWaitingField = 1;
 export const kClosingField = 2;

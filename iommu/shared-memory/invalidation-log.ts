@@ -25,9 +25,9 @@
  * ring and drops its whole IOTLB instead: always safe, merely slower.
  */
 export const kSequenceField = 0;
-export const kCapacityField = 1;
+const kCapacityField = 1;
 const HEADER_BYTES = 16;
-export const LOG_RECORD_DOUBLES = 4;
+const LOG_RECORD_DOUBLES = 4;
 
 export const kInvalidateRange = 1;
 export const kInvalidateDomain = 2;

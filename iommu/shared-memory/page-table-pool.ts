@@ -22,20 +22,18 @@
  */
 export const ENTRIES_PER_TABLE = 512;
 export const TABLE_BYTES = ENTRIES_PER_TABLE * 4;
-export const BITS_PER_LEVEL = 9;
+const BITS_PER_LEVEL = 9;
 
-export const kEntryValid = 0x1;
-export const kEntryRead = 0x2;
-export const kEntryWrite = 0x4;
+const kEntryValid = 0x1;
+const kEntryRead = 0x2;
+const kEntryWrite = 0x4;
 export const kEntryLeaf = 0x8;
-export const kEntryPermissionMask = kEntryRead | kEntryWrite;
-export const kEntryTargetShift = 4;
-/** Largest page frame number or table index an entry can hold. */
-export const MAX_ENTRY_TARGET = 2 ** 28 - 1;
+const kEntryTargetShift = 4;
 
 /** A leaf entry; `access` is IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE bits (1, 2). */
 export function leafEntry(pfn: number, access: number): number {
-  return ((pfn << kEntryTargetShift) | ((access & 3) << 1) | kEntryLeaf | kEntryValid) >>> 0;
+  const permissions = ((access & 1) !== 0 ? kEntryRead : 0) | ((access & 2) !== 0 ? kEntryWrite : 0);
+  return ((pfn << kEntryTargetShift) | permissions | kEntryLeaf | kEntryValid) >>> 0;
 }
 
 export function tableEntry(tableIndex: number): number {

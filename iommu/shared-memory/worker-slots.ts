@@ -16,10 +16,10 @@
  * A worker claims a slot with compareExchange on its owner field when it starts; the main
  * thread frees the slot when piscina reports the worker gone (after draining its fault ring).
  */
-export const SLOT_RECORD_INTS = 4;
-export const kSlotOwnerField = 0;
-export const kSlotBusyField = 1;
-export const kSlotAppliedField = 2;
+const SLOT_RECORD_INTS = 4;
+const kSlotOwnerField = 0;
+const kSlotBusyField = 1;
+const kSlotAppliedField = 2;
 
 export class WorkerSlots {
   readonly buffer: SharedArrayBuffer;

@@ -82,7 +82,12 @@ export function restoreIommu(core: IommuCore, value: unknown, functions: readonl
       expect(AttachDeviceEx(core, domain, out.value), what, 'AttachDeviceEx');
     }
     if (device.faultReporting === true || device.stateChangeCallback === true) {
-      restored.rebind.push({ device: out.value!, pdo: fn, faultReporting: device.faultReporting === true, stateChangeCallback: device.stateChangeCallback === true });
+      restored.rebind.push({
+        device: out.value!,
+        pdo: fn,
+        faultReporting: device.faultReporting === true,
+        stateChangeCallback: device.stateChangeCallback === true,
+      });
     }
   }
   core.resumeIdsAfter(lastSerial, lastHandleId);
@@ -113,10 +118,12 @@ function restoreTranslateDomain(core: IommuCore, domain: DomainState, saved: Rec
   let logicalPages = 0;
   for (let i = 0; i < extents.length; i += 4) {
     const [first, pages, kind, owner] = [extents[i]!, extents[i + 1]!, extents[i + 2]!, extents[i + 3]!];
-    if (first < end || pages < 1 || first + pages > domain.spacePages) throw Errors.InvalidSnapshot(`${what}.extents overlap, are out of order or leave the address space`);
+    if (first < end || pages < 1 || first + pages > domain.spacePages)
+      throw Errors.InvalidSnapshot(`${what}.extents overlap, are out of order or leave the address space`);
     end = first + pages;
     if (kind === ExtentKind.Logical) {
-      if (owner < -1 || owner > domain.addressBits || (owner >= 0) !== (domain.allocator !== null)) throw Errors.InvalidSnapshot(`${what}.extents: bad block order ${owner}`);
+      if (owner < -1 || owner > domain.addressBits || owner >= 0 !== (domain.allocator !== null))
+        throw Errors.InvalidSnapshot(`${what}.extents: bad block order ${owner}`);
       space.insert(first, pages, kind, owner < 0 ? null : owner);
       logicalPages += pages;
     } else if (kind === ExtentKind.Identity) {
@@ -151,7 +158,14 @@ function restoreTranslateDomain(core: IommuCore, domain: DomainState, saved: Rec
   return tokens;
 }
 
-function restoreToken(core: IommuCore, domain: DomainState, saved: Record<string, unknown>, first: number, pages: number, what: string): IOMMU_DMA_LOGICAL_ADDRESS_TOKEN {
+function restoreToken(
+  core: IommuCore,
+  domain: DomainState,
+  saved: Record<string, unknown>,
+  first: number,
+  pages: number,
+  what: string,
+): IOMMU_DMA_LOGICAL_ADDRESS_TOKEN {
   if (saved.firstPage !== first || saved.pages !== pages) throw Errors.InvalidSnapshot(`${what} does not match its extent`);
   let block: TokenState['block'] = null;
   if (saved.block !== null) {

@@ -43,7 +43,12 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
   const saved = decodeSnapshot(snapshot);
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (!RESTORE_OPTIONS.has(key)) throw Errors.InvalidOption(key, `left out: the snapshot decides it (restore takes ${RESTORE_OPTION_NAMES.join(', ')})`, (options as Record<string, unknown>)[key]);
+    if (!RESTORE_OPTIONS.has(key))
+      throw Errors.InvalidOption(
+        key,
+        `left out: the snapshot decides it (restore takes ${RESTORE_OPTION_NAMES.join(', ')})`,
+        (options as Record<string, unknown>)[key],
+      );
   }
   const machine = record(saved.options, 'options');
   const memoryBytes = integerIn(machine.memoryBytes, 0, 2 ** 40, 'options.memoryBytes');
@@ -66,7 +71,8 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
   try {
     if (saved.memory !== null) {
       const image = memoryImage(saved.memory, 'memory');
-      if (image.bytes !== platform.memory.size) throw Errors.InvalidSnapshot(`memory holds ${image.bytes} bytes, options.memoryBytes says ${platform.memory.size}`);
+      if (image.bytes !== platform.memory.size)
+        throw Errors.InvalidSnapshot(`memory holds ${image.bytes} bytes, options.memoryBytes says ${platform.memory.size}`);
       applyMemoryImage(image, platform.memory.bytes);
     }
     const allocation = record(saved.allocation, 'allocation');
@@ -106,20 +112,23 @@ function restoreFunctions(platform: Platform, saved: unknown[]): PciFunction[] {
     } catch (error) {
       throw Errors.InvalidSnapshot(`${what}: ${error instanceof Error ? error.message : String(error)}`);
     }
-    if (!(f.config instanceof Uint8Array) || f.config.length !== fn.config.bytes.length) throw Errors.InvalidSnapshot(`${what}.config is not a 256-byte configuration space`);
+    if (!(f.config instanceof Uint8Array) || f.config.length !== fn.config.bytes.length)
+      throw Errors.InvalidSnapshot(`${what}.config is not a 256-byte configuration space`);
     fn.config.bytes.set(f.config);
     // Rewriting the command register mirrors Bus Master Enable into the device context.
     fn.config.write16(PCI_COMMAND, fn.config.read16(PCI_COMMAND));
     const registers = fn.registers;
     if ((registers === null) !== (f.registers === null)) throw Errors.InvalidSnapshot(`${what}.registers do not match model '${fn.model}'`);
     if (registers !== null) {
-      if (!(f.registers instanceof Uint8Array) || f.registers.length !== registers.size) throw Errors.InvalidSnapshot(`${what}.registers are not ${registers.size} bytes`);
+      if (!(f.registers instanceof Uint8Array) || f.registers.length !== registers.size)
+        throw Errors.InvalidSnapshot(`${what}.registers are not ${registers.size} bytes`);
       new Uint8Array(registers.words.buffer, registers.words.byteOffset, registers.size).set(f.registers);
     }
     const privateMemory = platform.bus.privateMemoryOf(fn);
     if (f.privateMemory !== null) {
       const image = memoryImage(f.privateMemory, `${what}.privateMemory`);
-      if (image.bytes !== privateMemory.length) throw Errors.InvalidSnapshot(`${what}.privateMemory is ${image.bytes} bytes, the model has ${privateMemory.length}`);
+      if (image.bytes !== privateMemory.length)
+        throw Errors.InvalidSnapshot(`${what}.privateMemory is ${image.bytes} bytes, the model has ${privateMemory.length}`);
       applyMemoryImage(image, privateMemory);
     }
     return fn;

@@ -31,7 +31,7 @@ export interface MemoryImage {
   data: Uint8Array;
 }
 
-export interface SavedOptions {
+interface SavedOptions {
   memoryBytes: number;
   arch: 'arm64' | 'x64';
   workers: number;
@@ -80,7 +80,7 @@ export interface SavedToken {
   mappings: number[];
 }
 
-export interface SavedArm64Configuration {
+interface SavedArm64Configuration {
   Ttbr0: number;
   InputSize0: number;
   TranslationEnabled: boolean;
@@ -111,7 +111,7 @@ export interface SavedDevice {
   stateChangeCallback: boolean;
 }
 
-export interface SavedIommu {
+interface SavedIommu {
   policy: { kernelDmaProtection: boolean; dmaGuardPolicy: 0 | 1 | 2; userUnlocked: boolean };
   lastDomainSerial: number;
   lastHandleId: number;
@@ -144,7 +144,8 @@ export function decodeSnapshot(bytes: unknown): PlatformSnapshot {
   }
   const snapshot = record(value, 'the document');
   if (snapshot.format !== SNAPSHOT_FORMAT) throw Errors.InvalidSnapshot(`format is ${JSON.stringify(snapshot.format)}, not '${SNAPSHOT_FORMAT}'`);
-  if (snapshot.version !== SNAPSHOT_VERSION) throw Errors.InvalidSnapshot(`version ${String(snapshot.version)} is not supported (this viommu reads version ${SNAPSHOT_VERSION})`);
+  if (snapshot.version !== SNAPSHOT_VERSION)
+    throw Errors.InvalidSnapshot(`version ${String(snapshot.version)} is not supported (this viommu reads version ${SNAPSHOT_VERSION})`);
   record(snapshot.options, 'options');
   if (snapshot.memory !== null) memoryImage(snapshot.memory, 'memory');
   record(snapshot.allocation, 'allocation');

@@ -1,15 +1,6 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import {
-  bytesPerMappedPage,
-  dmaCopyRatio,
-  faultLatency,
-  faultRate,
-  iotlbSweep,
-  mapUnmapNs,
-  smallAccessRatio,
-  workerScaling,
-} from './scenarios.js';
+import { bytesPerMappedPage, dmaCopyRatio, faultLatency, faultRate, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
 import { stress } from '../stress/stress.js';
 
 /**
@@ -59,7 +50,13 @@ const stressResult = await stress(stressSeconds);
 if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 
 const figures = {
-  machine: { cpus: cpus().length, availableParallelism: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cpus: cpus().length,
+    availableParallelism: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
   quick,
   dmaCopyRatio: copy,
   smallAccessRatio: small,
@@ -89,7 +86,11 @@ const rows: Array<[string, string, string]> = [
   ['faults delivered per second', f(faults.deliveredPerSecond, 0), '-'],
   ['every fault accounted for', String(faults.accountedFor), 'true'],
   ['faultLatencyMs p50 / p99', `${f(faults.faultLatencyMs.p50, 3)} / ${f(faults.faultLatencyMs.p99, 3)}`, 'p99 <= 1'],
-  ...sweep.map((row): [string, string, string] => [`iotlbSweep[${row.workingSetPages} pages]`, `${f(row.throughputRatio)} (hits ${f(row.iotlbHitRate * 100, 1)}%)`, '-']),
+  ...sweep.map((row): [string, string, string] => [
+    `iotlbSweep[${row.workingSetPages} pages]`,
+    `${f(row.throughputRatio)} (hits ${f(row.iotlbHitRate * 100, 1)}%)`,
+    '-',
+  ]),
   ['bytesPerMappedPage', f(bytesPerPage), '<= 9'],
   ['stress: DMAs checked / violations', `${stressResult.dmas} / ${stressResult.violations}`, '0 violations'],
 ];

@@ -68,11 +68,19 @@ export async function dmaCopyRatio(sizes: number[], quick: boolean): Promise<Rec
     const destination = r.platform.memory.allocateContiguousPages(maxPages);
     const sourceIova = 0x1000_0000;
     const destinationIova = 0x2000_0000;
-    mapPages(r, sourceIova, Array.from({ length: maxPages }, (_, i) => source + i));
-    mapPages(r, destinationIova, Array.from({ length: maxPages }, (_, i) => destination + i));
+    mapPages(
+      r,
+      sourceIova,
+      Array.from({ length: maxPages }, (_, i) => source + i),
+    );
+    mapPages(
+      r,
+      destinationIova,
+      Array.from({ length: maxPages }, (_, i) => destination + i),
+    );
     const ratios: Record<string, number> = {};
     for (const size of sizes) {
-      const perRound = Math.max(4, Math.floor((quick ? 2 : 8) * 2 ** 20 / size));
+      const perRound = Math.max(4, Math.floor(((quick ? 2 : 8) * 2 ** 20) / size));
       const rate = await r.platform.runInWorker<Rate>(workloads, 'copy', {
         device: r.fn.slot,
         sourceIova,
@@ -95,7 +103,7 @@ export async function smallAccessRatio(quick: boolean): Promise<number> {
   const r = await rig(1);
   try {
     const ring = r.platform.memory.allocatePages(1)[0]!;
-    for (let i = 0; i < 512; i++) r.platform.memory.writeU32(ring * PAGE + i * 8, i * 2654435761 >>> 0);
+    for (let i = 0; i < 512; i++) r.platform.memory.writeU32(ring * PAGE + i * 8, (i * 2654435761) >>> 0);
     mapPages(r, 0x3000_0000, [ring]);
     const rate = await r.platform.runInWorker<Rate>(workloads, 'smallReads', {
       device: r.fn.slot,
@@ -172,7 +180,13 @@ export async function workerScaling(quick: boolean): Promise<number> {
       platform.memory.allocateContiguousPages(14);
       const pfns = [first, first + 1];
       mapPages(r, 0x4000_0000 + i * 0x10_0000, pfns);
-      return { device: r.fn.slot, sourceIova: 0x4000_0000 + i * 0x10_0000, destinationIova: 0x4000_0000 + i * 0x10_0000 + PAGE, size: PAGE, milliseconds: quick ? 300 : 1000 };
+      return {
+        device: r.fn.slot,
+        sourceIova: 0x4000_0000 + i * 0x10_0000,
+        destinationIova: 0x4000_0000 + i * 0x10_0000 + PAGE,
+        size: PAGE,
+        milliseconds: quick ? 300 : 1000,
+      };
     });
     const rate = (runs: Array<{ copies: number; seconds: number }>) => runs.reduce((sum, run) => sum + run.copies / run.seconds, 0);
     // Warm both workers, then one alone, then both at once.
@@ -229,13 +243,18 @@ export async function faultRate(quick: boolean): Promise<FaultRate> {
     const base = 0x5000_0000;
     let delivered = 0;
     check(r.V2.SetDeviceFaultReportingEx(r.device, r.fn.inputMappingId, true, { FaultHandler: () => delivered++ }), 'SetDeviceFaultReportingEx');
-    const storm = await r.platform.runInWorker<{ faults: number; seconds: number }>(workloads, 'faultStorm', { device: r.fn.slot, address: base, milliseconds: quick ? 300 : 1000 });
+    const storm = await r.platform.runInWorker<{ faults: number; seconds: number }>(workloads, 'faultStorm', {
+      device: r.fn.slot,
+      address: base,
+      milliseconds: quick ? 300 : 1000,
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const stats = r.platform.faultStats();
     return {
       faultsPerSecond: storm.faults / storm.seconds,
       deliveredPerSecond: delivered / storm.seconds,
-      accountedFor: stats.raised === storm.faults && stats.raised === stats.delivered + stats.dropped + stats.suppressed + stats.pending && stats.delivered === delivered,
+      accountedFor:
+        stats.raised === storm.faults && stats.raised === stats.delivered + stats.dropped + stats.suppressed + stats.pending && stats.delivered === delivered,
     };
   } finally {
     await r.platform.close();
@@ -280,7 +299,8 @@ export async function bytesPerMappedPage(): Promise<number> {
     const description = { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: pfns, NumberOfPages: pfns.length } };
     const out: { value?: number } = {};
     const total = 1_048_576;
-    for (let page = 0; page < total; page += pfns.length) check(r.V2.MapLogicalRangeEx(r.domain, RW, description, 0x10_0000_0000 + page * PAGE, null, null, out), 'MapLogicalRangeEx');
+    for (let page = 0; page < total; page += pfns.length)
+      check(r.V2.MapLogicalRangeEx(r.domain, RW, description, 0x10_0000_0000 + page * PAGE, null, null, out), 'MapLogicalRangeEx');
     return ((r.platform.pageTablesInUse - before) * 2048) / total;
   } finally {
     await r.platform.close();

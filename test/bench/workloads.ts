@@ -38,7 +38,19 @@ function alternate(rounds: number, perRound: number, a: (n: number) => void, b: 
 }
 
 /** A DMA copy of `size` bytes from `sourceIova` to `destinationIova` vs copyWithin on the same physical bytes. */
-export function copy(runtime: WorkerRuntime, args: { device: number; sourceIova: number; destinationIova: number; sourcePa: number; destinationPa: number; size: number; rounds: number; perRound: number }): Rate {
+export function copy(
+  runtime: WorkerRuntime,
+  args: {
+    device: number;
+    sourceIova: number;
+    destinationIova: number;
+    sourcePa: number;
+    destinationPa: number;
+    size: number;
+    rounds: number;
+    perRound: number;
+  },
+): Rate {
   const port = runtime.portFor(args.device);
   const ram = runtime.ram;
   const { sourceIova, destinationIova, sourcePa, destinationPa, size } = args;
@@ -58,7 +70,10 @@ export function copy(runtime: WorkerRuntime, args: { device: number; sourceIova:
 }
 
 /** 8-byte descriptor reads cycling through a ring of `descriptors` 16-byte descriptors. */
-export function smallReads(runtime: WorkerRuntime, args: { device: number; ringIova: number; ringPa: number; descriptors: number; rounds: number; perRound: number }): Rate & { checksum: number } {
+export function smallReads(
+  runtime: WorkerRuntime,
+  args: { device: number; ringIova: number; ringPa: number; descriptors: number; rounds: number; perRound: number },
+): Rate & { checksum: number } {
   const port = runtime.portFor(args.device);
   const view = new DataView(runtime.ram.buffer);
   const size = runtime.ram.byteLength;
@@ -90,7 +105,10 @@ function readU64Direct(view: DataView, size: number, pa: number): number {
 }
 
 /** Random `bytes`-byte reads over `pages` logical pages (IOMMU) vs the same physical pages (direct). */
-export function sweep(runtime: WorkerRuntime, args: { device: number; iovas: number[]; pas: number[]; bytes: number; rounds: number; perRound: number; seed: number }): Rate & { iotlbHitRate: number } {
+export function sweep(
+  runtime: WorkerRuntime,
+  args: { device: number; iovas: number[]; pas: number[]; bytes: number; rounds: number; perRound: number; seed: number },
+): Rate & { iotlbHitRate: number } {
   const port = runtime.portFor(args.device);
   const ram = runtime.ram;
   const buffer = new Uint8Array(args.bytes);
@@ -128,7 +146,10 @@ export function sweep(runtime: WorkerRuntime, args: { device: number; iovas: num
 }
 
 /** DMA copies for `milliseconds` (worker scaling): copies per second. */
-export function copyFor(runtime: WorkerRuntime, args: { device: number; sourceIova: number; destinationIova: number; size: number; milliseconds: number }): { copies: number; seconds: number } {
+export function copyFor(
+  runtime: WorkerRuntime,
+  args: { device: number; sourceIova: number; destinationIova: number; size: number; milliseconds: number },
+): { copies: number; seconds: number } {
   const port = runtime.portFor(args.device);
   const start = performance.now();
   let copies = 0;
@@ -154,7 +175,10 @@ export function faultStorm(runtime: WorkerRuntime, args: { device: number; addre
  * Raises `count` faults `gapMicroseconds` apart, storing each raise time (performance.timeOrigin
  * based) in `times[i]`; fault i is at address + i * 4096 so the handler can find its time.
  */
-export function timedFaults(runtime: WorkerRuntime, args: { device: number; address: number; count: number; gapMicroseconds: number; times: SharedArrayBuffer }): number {
+export function timedFaults(
+  runtime: WorkerRuntime,
+  args: { device: number; address: number; count: number; gapMicroseconds: number; times: SharedArrayBuffer },
+): number {
   const port = runtime.portFor(args.device);
   const times = new Float64Array(args.times);
   const origin = performance.timeOrigin;

@@ -12,7 +12,18 @@ function shuffle<T>(items: T[], random: () => number): T[] {
 }
 
 t.test('orderFor is the smallest order holding the pages', async (t) => {
-  const cases: Array<[number, number]> = [[1, 0], [2, 1], [3, 2], [4, 2], [5, 3], [63, 6], [64, 6], [65, 7], [2 ** 20, 20], [2 ** 20 + 1, 21]];
+  const cases: Array<[number, number]> = [
+    [1, 0],
+    [2, 1],
+    [3, 2],
+    [4, 2],
+    [5, 3],
+    [63, 6],
+    [64, 6],
+    [65, 7],
+    [2 ** 20, 20],
+    [2 ** 20 + 1, 21],
+  ];
   for (const [pages, order] of cases) t.equal(BuddyAllocator.orderFor(pages), order, `${pages} pages -> order ${order}`);
 });
 
@@ -35,7 +46,10 @@ t.test('a fresh space hands out blocks lowest first', async (t) => {
   t.equal(buddy.allocate(2), 4);
   t.equal(buddy.allocate(3), 8);
   t.equal(buddy.freePages, 64 - 16);
-  t.same(buddy.freeBlocks(), [[16, 4], [32, 5]]);
+  t.same(buddy.freeBlocks(), [
+    [16, 4],
+    [32, 5],
+  ]);
 });
 
 t.test('4096 mixed-size allocations: aligned, inside the space and their bounds, disjoint; all come back', async (t) => {
@@ -85,7 +99,8 @@ t.test('4096 mixed-size allocations: aligned, inside the space and their bounds,
     }
     usedPages += size;
     blocks.push([first, order]);
-    if (buddy.freePages !== buddy.spacePages - usedPages) problem(`freePages ${buddy.freePages} after ${n + 1} allocations, expected ${buddy.spacePages - usedPages}`);
+    if (buddy.freePages !== buddy.spacePages - usedPages)
+      problem(`freePages ${buddy.freePages} after ${n + 1} allocations, expected ${buddy.spacePages - usedPages}`);
   }
   t.equal(problems, 0, 'every block is aligned, in bounds and disjoint');
   t.equal(blocks.length, 4096, 'no allocation failed');
@@ -95,7 +110,8 @@ t.test('4096 mixed-size allocations: aligned, inside the space and their bounds,
   let freeFromBlocks = 0;
   for (const [first, order] of buddy.freeBlocks()) {
     freeFromBlocks += 2 ** order;
-    if (first % 2 ** order !== 0 || used.subarray(first, first + 2 ** order).some((b) => b !== 0)) problem(`free block ${first}/${order} is misaligned or in use`);
+    if (first % 2 ** order !== 0 || used.subarray(first, first + 2 ** order).some((b) => b !== 0))
+      problem(`free block ${first}/${order} is misaligned or in use`);
   }
   t.equal(freeFromBlocks, buddy.spacePages - usedPages, 'free blocks cover exactly the unused pages');
 
@@ -115,7 +131,10 @@ t.test('exhaustion returns -1 and changes nothing', async (t) => {
   buddy.free(0, 3);
   const pages: number[] = [];
   for (let i = 0; i < 8; i++) pages.push(buddy.allocate(0));
-  t.same([...pages].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+  t.same(
+    [...pages].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
   t.equal(buddy.allocate(0), -1);
   t.equal(buddy.allocate(1), -1);
   buddy.free(5, 0);
@@ -132,7 +151,11 @@ t.test('bounded requests take the lowest aligned block inside [low, high)', asyn
   t.equal(buddy.allocate(0, 3, 4), 3);
   t.equal(buddy.allocate(1, 1, 3), -1, 'no aligned pair fits inside [1, 3)');
   t.equal(buddy.freePages, 16 - 9);
-  t.same(buddy.freeBlocks(), [[0, 1], [2, 0], [4, 2]]);
+  t.same(buddy.freeBlocks(), [
+    [0, 1],
+    [2, 0],
+    [4, 2],
+  ]);
   t.equal(buddy.allocate(1, 1, 16), 4, 'the block at 0 starts below the bound');
   t.equal(buddy.allocate(0, 0, 1), 0);
   t.equal(buddy.freePages, 16 - 12);
@@ -148,9 +171,22 @@ t.test('claimRange takes pages for good and refuses overlaps without changing an
   const buddy = new BuddyAllocator(4);
   t.equal(buddy.claimRange(3, 5), true, 'pages 3..7');
   t.equal(buddy.freePages, 11);
-  t.same(buddy.freeBlocks(), [[0, 1], [2, 0], [8, 3]]);
+  t.same(buddy.freeBlocks(), [
+    [0, 1],
+    [2, 0],
+    [8, 3],
+  ]);
   const before = buddy.freeBlocks();
-  for (const [first, pages] of [[7, 2], [0, 4], [2, 2], [3, 1], [15, 2], [-1, 1], [4, 0], [16, 1]] as const) {
+  for (const [first, pages] of [
+    [7, 2],
+    [0, 4],
+    [2, 2],
+    [3, 1],
+    [15, 2],
+    [-1, 1],
+    [4, 0],
+    [16, 1],
+  ] as const) {
     t.equal(buddy.claimRange(first, pages), false, `claimRange(${first}, ${pages})`);
     t.same(buddy.freeBlocks(), before, 'free blocks unchanged');
     t.equal(buddy.freePages, 11, 'freePages unchanged');
@@ -160,7 +196,11 @@ t.test('claimRange takes pages for good and refuses overlaps without changing an
   t.equal(buddy.freePages, 7);
   const got: number[] = [];
   for (let page = buddy.allocate(0); page >= 0; page = buddy.allocate(0)) got.push(page);
-  t.same(got.sort((a, b) => a - b), [0, 1, 2, 12, 13, 14, 15], 'claimed pages are never handed out');
+  t.same(
+    got.sort((a, b) => a - b),
+    [0, 1, 2, 12, 13, 14, 15],
+    'claimed pages are never handed out',
+  );
 });
 
 t.test('pages above 2^32 work (spaceOrder 41)', async (t) => {
@@ -189,7 +229,10 @@ t.test('pages above 2^32 work (spaceOrder 41)', async (t) => {
   for (const [, order] of blocks) total += 2 ** order;
   t.same(misaligned, [], 'every free block is aligned to its size');
   t.equal(total, 2 ** 41 - 3);
-  const expected: Array<[number, number]> = [[0, 36], [2 ** 36, 0]];
+  const expected: Array<[number, number]> = [
+    [0, 36],
+    [2 ** 36, 0],
+  ];
   for (let order = 2; order <= 35; order++) expected.push([2 ** 36 + 2 ** order, order]);
   for (let order = 37; order <= 40; order++) expected.push([2 ** order, order]);
   t.same(blocks, expected, 'exactly the buddy blocks around the three claimed pages');

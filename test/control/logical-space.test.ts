@@ -25,7 +25,10 @@ function sample(): LogicalSpace {
 t.test('extents stay sorted; overlapping and at find the right one', async (t) => {
   const space = sample();
   t.equal(space.size, 5);
-  t.same(shape(space).map(([first]) => first), [10, 20, 100, 150, 300]);
+  t.same(
+    shape(space).map(([first]) => first),
+    [10, 20, 100, 150, 300],
+  );
   t.equal(space.overlapping(0, 10), undefined, 'ends right before the first extent');
   t.equal(space.overlapping(0, 11)?.first, 10);
   t.equal(space.overlapping(19, 1)?.first, 10, 'last page of an extent');
@@ -113,7 +116,10 @@ t.test('a removal across extents trims the edges, drops what it covers, and repo
 t.test('removeWhere drops exactly the matching extents', async (t) => {
   const space = sample();
   space.removeWhere((e: Extent) => e.owner === token || e.kind === ExtentKind.Hole);
-  t.same(shape(space).map(([first]) => first), [10, 100, 150]);
+  t.same(
+    shape(space).map(([first]) => first),
+    [10, 100, 150],
+  );
   t.equal(space.at(300), undefined);
   t.equal(space.at(20), undefined);
   t.equal(space.at(10)?.kind, ExtentKind.Identity);

@@ -169,7 +169,10 @@ t.test('splitTablesNeeded predicts the tables unmap allocates', async (t) => {
     t.equal(walk(pool, table, first + count - 1), null, `${what}: last page unmapped`);
     t.not(walk(pool, table, first - 1), null, `${what}: the page before is still mapped`);
     let moved = 0;
-    for (const [runFirst, runPages, runPfn] of [[SPAN_1G + SPAN_2M * 8, SPAN_2M * 8, SPAN_2M * 40], [SPAN_1G * 2, SPAN_1G, SPAN_1G]] as const) {
+    for (const [runFirst, runPages, runPfn] of [
+      [SPAN_1G + SPAN_2M * 8, SPAN_2M * 8, SPAN_2M * 40],
+      [SPAN_1G * 2, SPAN_1G, SPAN_1G],
+    ] as const) {
       for (let i = 0; i < runPages; i++) {
         const page = runFirst + i;
         const got = walk(pool, table, page);
@@ -246,7 +249,10 @@ t.test('destroy retires every table; retired tables wait for busy workers', asyn
     reused.add(got);
     if (pool.entries.subarray(got * ENTRIES_PER_TABLE, (got + 1) * ENTRIES_PER_TABLE).some((e) => e !== 0)) dirty++;
   }
-  t.same([...reused].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
+  t.same(
+    [...reused].sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6],
+  );
   t.equal(dirty, 0, 'reused tables come back zeroed');
   t.equal(allocator.allocate(), -1);
   t.equal(allocator.tablesInUse, 7);

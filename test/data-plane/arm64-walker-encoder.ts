@@ -17,7 +17,7 @@ import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kA
  */
 
 export const PAGE = 4096;
-export const KiB = 1024;
+const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 
@@ -30,8 +30,8 @@ export const READ_ONLY = 1;
 export const READ_WRITE = 3;
 
 export const VALID = 1n;
-export const TYPE_TABLE = 0b11n;
-export const TYPE_PAGE = 0b11n;
+const TYPE_TABLE = 0b11n;
+const TYPE_PAGE = 0b11n;
 export const TYPE_BLOCK = 0b01n;
 export const ATTR_INDX = (index: number): bigint => BigInt(index & 7) << 2n;
 export const AP1 = 1n << 6n;
@@ -39,7 +39,6 @@ export const AP2 = 1n << 7n;
 export const SH_INNER = 0b11n << 8n;
 export const AF = 1n << 10n;
 export const NG = 1n << 11n;
-export const DBM = 1n << 51n;
 export const CONTIGUOUS = 1n << 52n;
 export const PXN = 1n << 53n;
 export const UXN = 1n << 54n;
@@ -49,14 +48,14 @@ export const BIT63 = 1n << 63n;
 export const PXN_TABLE = 1n << 59n;
 export const UXN_TABLE = 1n << 60n;
 export const AP_TABLE0 = 1n << 61n;
-export const AP_TABLE1 = 1n << 62n;
+const AP_TABLE1 = 1n << 62n;
 export const NS_TABLE = 1n << 63n;
 const ADDRESS_47_12 = 0x0000_ffff_ffff_f000n;
 
 /** What a Linux-like kernel puts in a normal-memory leaf besides the fields under test. */
 export const NORMAL_LEAF_ATTRS = ATTR_INDX(4) | SH_INNER | AP1 | NG | PXN | UXN;
 
-export function levelShift(level: number): number {
+function levelShift(level: number): number {
   return 12 + 9 * (3 - level);
 }
 export function entryBytes(level: number): number {

@@ -76,7 +76,12 @@ t.test('block type 0b01 is reserved at level 0 and level 3: TranslationFault', a
       t.same(b.walk(va), translation, `level 0 "block" at ${hex(oa)}, AF ${af}`);
     }
   }
-  for (const [pa, af] of [[0x5000, true], [0x5000, false], [128 * MiB, false], [2 ** 40, true]] as const) {
+  for (const [pa, af] of [
+    [0x5000, true],
+    [0x5000, false],
+    [128 * MiB, false],
+    [2 ** 40, true],
+  ] as const) {
     const { b, va, entries } = onePage(ram);
     ram.write64(entries[3]!, pageDescriptor(pa, { af }) & ~0b10n);
     t.same(b.walk(va), translation, `level 3 0b01 with OA ${hex(pa)}, AF ${af}`);
@@ -104,7 +109,11 @@ t.test('input addresses at and beyond 2^InputSize are TranslationFaults, even wh
   const blocks = new PageTableBuilder(ram, 31);
   blocks.map(GiB, 0, { level: 1 });
   ram.write64(blocks.root + 2 * 8, ram.read64(blocks.root + 8));
-  t.same(blocks.walk(GiB + 64 * MiB - 1), { pfn: 64 * MiB / PAGE - 1, leafPfn: 64 * MiB / PAGE - 1, span: 1, access: READ_WRITE }, 'input size 31: a root-level 1 GiB block (last page in RAM)');
+  t.same(
+    blocks.walk(GiB + 64 * MiB - 1),
+    { pfn: (64 * MiB) / PAGE - 1, leafPfn: (64 * MiB) / PAGE - 1, span: 1, access: READ_WRITE },
+    'input size 31: a root-level 1 GiB block (last page in RAM)',
+  );
   t.same(blocks.walk(2 * GiB - 1), addressSize, 'input size 31: the last input address (block page beyond RAM)');
   t.same(blocks.walk(2 * GiB), translation, 'input size 31: just past it');
 });
@@ -116,7 +125,7 @@ t.test('an output address beyond guest RAM is an AddressSizeFault (page and bloc
     b.map(va, pa, { level });
     return b.walk(va + entryBytes(level) - PAGE);
   };
-  t.same(leaf(3, 0x1000, 64 * MiB - PAGE), { pfn: 64 * MiB / PAGE - 1, leafPfn: 64 * MiB / PAGE - 1, span: 1, access: READ_WRITE }, 'the last page of RAM');
+  t.same(leaf(3, 0x1000, 64 * MiB - PAGE), { pfn: (64 * MiB) / PAGE - 1, leafPfn: (64 * MiB) / PAGE - 1, span: 1, access: READ_WRITE }, 'the last page of RAM');
   t.same(leaf(3, 0x2000, 64 * MiB), addressSize, 'page at the end of RAM');
   t.same(leaf(3, 0x3000, 2 ** 47 + 0x5000), addressSize, 'page with OA bit 47');
   t.same(leaf(2, 0x20_0000, 64 * MiB), addressSize, '2 MiB block at the end of RAM');
@@ -159,12 +168,16 @@ t.test('a block only partly inside guest RAM: pages inside translate with span 1
   b.map(0x40_0000, 62 * MiB, { level: 2 });
   b.map(GiB, 0, { level: 1 });
   for (const page of [0, 1, 2]) {
-    const pfn = 64 * MiB / PAGE + page;
+    const pfn = (64 * MiB) / PAGE + page;
     t.same(b.walk(0x20_0000 + page * PAGE + 9), { pfn, leafPfn: pfn, span: 1, access: READ_ONLY }, `2 MiB block, page ${page} (in RAM)`);
   }
   t.same(b.walk(0x20_3000), addressSize, '2 MiB block, page 3 (beyond RAM)');
   t.same(b.walk(0x3f_ffff), addressSize, '2 MiB block, last page');
-  t.same(b.walk(0x5f_f000), { pfn: 64 * MiB / PAGE - 1, leafPfn: 62 * MiB / PAGE, span: 512, access: READ_WRITE }, 'a 2 MiB block wholly inside stays whole');
+  t.same(
+    b.walk(0x5f_f000),
+    { pfn: (64 * MiB) / PAGE - 1, leafPfn: (62 * MiB) / PAGE, span: 512, access: READ_WRITE },
+    'a 2 MiB block wholly inside stays whole',
+  );
   for (const offset of [0, 0x1234_5678 % (64 * MiB), 64 * MiB + 2 * PAGE]) {
     const pfn = Math.floor(offset / PAGE);
     t.same(b.walk(GiB + offset), { pfn, leafPfn: pfn, span: 1, access: READ_WRITE }, `1 GiB block at 0, offset ${hex(offset)}`);
@@ -264,11 +277,15 @@ t.test('randomized corruption of walk paths against a priority model', async (t)
       const kind = options[randomInt(random, options.length)]!;
       const entry = b.slot(va, l);
       const value =
-        kind === 'invalid' ? ram.read64(entry) & ~VALID
-        : kind === 'tableBeyond' ? tableDescriptor(2 ** (26 + randomInt(random, 22)) + b.tableAt(entry))
-        : kind === 'level0Block' ? AF | TYPE_BLOCK
-        : kind === 'reserved3' ? pageDescriptor(pa, { readOnly }) & ~0b10n
-        : leafDescriptor(level, kind === 'afClear' ? pa : pa + 2 ** (32 + randomInt(random, 16)), { af: kind === 'oaBeyond', readOnly });
+        kind === 'invalid'
+          ? ram.read64(entry) & ~VALID
+          : kind === 'tableBeyond'
+            ? tableDescriptor(2 ** (26 + randomInt(random, 22)) + b.tableAt(entry))
+            : kind === 'level0Block'
+              ? AF | TYPE_BLOCK
+              : kind === 'reserved3'
+                ? pageDescriptor(pa, { readOnly }) & ~0b10n
+                : leafDescriptor(level, kind === 'afClear' ? pa : pa + 2 ** (32 + randomInt(random, 16)), { af: kind === 'oaBeyond', readOnly });
       ram.write64(entry, value);
       corrupted.push({ level: l, kind });
       if (corrupted.length === 2) break;
@@ -276,11 +293,7 @@ t.test('randomized corruption of walk paths against a priority model', async (t)
     const beyondRange = random() < 0.1;
     // Stay inside RAM for the leaf (a 1 GiB block maps PA 0 of a 64 MiB guest), so each kind means one fault.
     const address = (beyondRange ? 2 ** inputSize : va) + randomInt(random, Math.min(size, 64 * MiB));
-    const expected: Walk = beyondRange
-      ? translation
-      : corrupted.length > 0
-        ? { fault: faultOf[corrupted[0]!.kind] }
-        : b.expected(address);
+    const expected: Walk = beyondRange ? translation : corrupted.length > 0 ? { fault: faultOf[corrupted[0]!.kind] } : b.expected(address);
     const actual = b.walk(address);
     const key = 'fault' in expected ? expected.fault : -1;
     seen.set(key, (seen.get(key) ?? 0) + 1);

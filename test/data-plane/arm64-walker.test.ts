@@ -139,9 +139,13 @@ t.test('level-3 pages under each start level, neighbours unmapped', async (t) =>
     const b = new PageTableBuilder(ram, inputSize);
     const base = 2 ** (inputSize - 1) + 5 * 2 * MiB + 8 * PAGE;
     const pas = [0x0300_0000, 0x0010_0000, 0x03ff_f000];
-    pas.forEach((pa, i) => b.map(base + i * 2 * PAGE, pa));
+    pas.forEach((pa, i) => {
+      b.map(base + i * 2 * PAGE, pa);
+    });
     const at = `input size ${inputSize}`;
-    pas.forEach((pa, i) => t.same(b.walk(base + i * 2 * PAGE + 0x7ff), hit(pa, pa, PAGE), `${at}: page ${i}`));
+    pas.forEach((pa, i) => {
+      t.same(b.walk(base + i * 2 * PAGE + 0x7ff), hit(pa, pa, PAGE), `${at}: page ${i}`);
+    });
     t.same(b.walk(base + PAGE), miss, `${at}: the gap between pages`);
     t.same(b.walk(base - PAGE), miss, `${at}: the page below`);
     t.same(b.walk(base + 2 * MiB), miss, `${at}: same index one level-2 entry up`);
@@ -173,11 +177,15 @@ t.test('APTable[1] (bit 62) at each table level makes everything below it read-o
   for (const level of [0, 1, 2]) {
     const b = new PageTableBuilder(ram, 48);
     b.map(va, 0x1000);
-    others.forEach((o, i) => b.map(o, 0x2000 + i * PAGE));
+    others.forEach((o, i) => {
+      b.map(o, 0x2000 + i * PAGE);
+    });
     b.setApTable1(va, level);
     t.same(b.walk(va), hit(0x1000, 0x1000, PAGE, READ_ONLY), `APTable[1] at level ${level}: the page`);
     const expected = [READ_ONLY, level <= 1 ? READ_ONLY : READ_WRITE, level === 0 ? READ_ONLY : READ_WRITE, READ_WRITE];
-    others.forEach((o, i) => t.same(b.walk(o), hit(0x2000 + i * PAGE, 0x2000 + i * PAGE, PAGE, expected[i]), `level ${level}: ${hex(o)}`));
+    others.forEach((o, i) => {
+      t.same(b.walk(o), hit(0x2000 + i * PAGE, 0x2000 + i * PAGE, PAGE, expected[i]), `level ${level}: ${hex(o)}`);
+    });
   }
   const blocks = new PageTableBuilder(ram, 48);
   blocks.map(0, 4 * MiB, { level: 2, apTable1At: [0] });
@@ -231,31 +239,35 @@ function bigRam(): GuestRam | undefined {
 }
 const big = bigRam();
 
-t.test('output and table addresses with bits 47:32 set, in a guest larger than 4 GiB', { skip: big ? false : 'cannot allocate a 4 GiB SharedArrayBuffer here' }, async (t) => {
-  const ramBytes = bigRamBytes;
-  const ram = big!;
-  ram.nextTable = 4 * GiB + MiB; // every table descriptor carries bit 32 and table walks cross 4 GiB
-  const b = new PageTableBuilder(ram, 48);
-  b.map(0x1000, 4 * GiB + 0x5000);
-  b.map(0x2000, ramBytes - PAGE);
-  b.map(0x3000, 0xffff_f000);
-  b.map(0x20_0000, 4 * GiB + 2 * MiB, { level: 2 });
-  b.map(0x4000_0000, 3 * GiB, { level: 1 });
-  b.map(0x8000_0000, 4 * GiB, { level: 1 });
-  t.same(b.walk(0x1000), hit(4 * GiB + 0x5000, 4 * GiB + 0x5000, PAGE), 'page above 4 GiB');
-  t.same(b.walk(0x2000), hit(ramBytes - PAGE, ramBytes - PAGE, PAGE), 'the last page of RAM');
-  t.same(b.walk(0x3000), hit(0xffff_f000, 0xffff_f000, PAGE), 'page with OA bit 31 set');
-  t.same(b.walk(0x3f_ffff), hit(4 * GiB + 4 * MiB - PAGE, 4 * GiB + 2 * MiB, 2 * MiB), '2 MiB block above 4 GiB');
-  t.same(b.walk(0x7fff_ffff), hit(4 * GiB - PAGE, 3 * GiB, GiB), '1 GiB block with OA bits 31:30 set');
-  const partial = { pfn: (4 * GiB + 0x1000) / PAGE, leafPfn: (4 * GiB + 0x1000) / PAGE, span: 1, access: READ_WRITE };
-  t.same(b.walk(0x8000_1000), partial, '1 GiB block at 4 GiB, only 4 MiB of it in RAM: span 1');
-  t.same(b.walk(0x803f_f000), b.expected(0x803f_f000), 'its last page in RAM');
-  t.same(b.walk(0x8040_0000), { fault: ADDRESS_SIZE_FAULT }, 'its first page beyond RAM');
-  ram.nextTable = 0xfff0_0000; // tables with address bits 31:20 set
-  const low = new PageTableBuilder(ram, 48);
-  low.map(0xffff_ffff_f000, 0x7000);
-  t.same(low.walk(0xffff_ffff_ffff), hit(0x7000, 0x7000, PAGE), 'tables at 0xfff00000 and up');
-});
+t.test(
+  'output and table addresses with bits 47:32 set, in a guest larger than 4 GiB',
+  { skip: big ? false : 'cannot allocate a 4 GiB SharedArrayBuffer here' },
+  async (t) => {
+    const ramBytes = bigRamBytes;
+    const ram = big!;
+    ram.nextTable = 4 * GiB + MiB; // every table descriptor carries bit 32 and table walks cross 4 GiB
+    const b = new PageTableBuilder(ram, 48);
+    b.map(0x1000, 4 * GiB + 0x5000);
+    b.map(0x2000, ramBytes - PAGE);
+    b.map(0x3000, 0xffff_f000);
+    b.map(0x20_0000, 4 * GiB + 2 * MiB, { level: 2 });
+    b.map(0x4000_0000, 3 * GiB, { level: 1 });
+    b.map(0x8000_0000, 4 * GiB, { level: 1 });
+    t.same(b.walk(0x1000), hit(4 * GiB + 0x5000, 4 * GiB + 0x5000, PAGE), 'page above 4 GiB');
+    t.same(b.walk(0x2000), hit(ramBytes - PAGE, ramBytes - PAGE, PAGE), 'the last page of RAM');
+    t.same(b.walk(0x3000), hit(0xffff_f000, 0xffff_f000, PAGE), 'page with OA bit 31 set');
+    t.same(b.walk(0x3f_ffff), hit(4 * GiB + 4 * MiB - PAGE, 4 * GiB + 2 * MiB, 2 * MiB), '2 MiB block above 4 GiB');
+    t.same(b.walk(0x7fff_ffff), hit(4 * GiB - PAGE, 3 * GiB, GiB), '1 GiB block with OA bits 31:30 set');
+    const partial = { pfn: (4 * GiB + 0x1000) / PAGE, leafPfn: (4 * GiB + 0x1000) / PAGE, span: 1, access: READ_WRITE };
+    t.same(b.walk(0x8000_1000), partial, '1 GiB block at 4 GiB, only 4 MiB of it in RAM: span 1');
+    t.same(b.walk(0x803f_f000), b.expected(0x803f_f000), 'its last page in RAM');
+    t.same(b.walk(0x8040_0000), { fault: ADDRESS_SIZE_FAULT }, 'its first page beyond RAM');
+    ram.nextTable = 0xfff0_0000; // tables with address bits 31:20 set
+    const low = new PageTableBuilder(ram, 48);
+    low.map(0xffff_ffff_f000, 0x7000);
+    t.same(low.walk(0xffff_ffff_ffff), hit(0x7000, 0x7000, PAGE), 'tables at 0xfff00000 and up');
+  },
+);
 
 t.test('randomized sweeps against a reference model of the intended mappings', async (t) => {
   const configs = [
@@ -280,10 +292,13 @@ t.test('randomized sweeps against a reference model of the intended mappings', a
         if (va < 0 || va >= 2 ** inputSize) continue;
         const kind = random();
         const pa =
-          kind < 0.55 ? randomInt(random, Math.max(1, Math.floor(ramBytes / size))) * size
-          : kind < 0.7 ? Math.floor((ramBytes - 1) / size) * size
-          : kind < 0.85 ? (Math.ceil(ramBytes / size) + randomInt(random, 4)) * size
-          : randomInt(random, 2 ** 48 / size) * size;
+          kind < 0.55
+            ? randomInt(random, Math.max(1, Math.floor(ramBytes / size))) * size
+            : kind < 0.7
+              ? Math.floor((ramBytes - 1) / size) * size
+              : kind < 0.85
+                ? (Math.ceil(ramBytes / size) + randomInt(random, 4)) * size
+                : randomInt(random, 2 ** 48 / size) * size;
         const apTable1At = [0, 1, 2].filter((l) => l >= b.startLevel && l < level && random() < 0.1);
         try {
           b.map(va, pa, { level, af: random() < 0.85, readOnly: random() < 0.25, apTable1At });

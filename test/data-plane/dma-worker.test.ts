@@ -16,7 +16,9 @@ t.test('a device in a worker reads what the CPU wrote, through a non-identity lo
   const random = rng(1);
   const pfns = platform.memory.allocatePages(4);
   const payload = randomBytes(random, 4 * PAGE);
-  pfns.forEach((pfn, i) => platform.memory.write(pfn * PAGE, payload.subarray(i * PAGE, (i + 1) * PAGE)));
+  pfns.forEach((pfn, i) => {
+    platform.memory.write(pfn * PAGE, payload.subarray(i * PAGE, (i + 1) * PAGE));
+  });
   // Burn a logical block so the mapping cannot land on its own physical address by chance.
   const filler = out<number>();
   t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, mdlOf(platform, platform.memory.allocatePages(8)), null, null, null, filler), STATUS_SUCCESS);
@@ -61,10 +63,20 @@ t.test('a write reaches guest RAM only inside the mapping (canaries around it)',
   const data = randomBytes(rng(3), PAGE);
   t.same(await platform.dma(fn, { address: logical.value!, write: data }), { ok: true });
   t.same(platform.memory.read((first + 1) * PAGE, PAGE), data);
-  t.ok(platform.memory.read(first * PAGE, PAGE).every((b) => b === 0xa5), 'canary page before is intact');
-  t.ok(platform.memory.read((first + 2) * PAGE, PAGE).every((b) => b === 0xa5), 'canary page after is intact');
+  t.ok(
+    platform.memory.read(first * PAGE, PAGE).every((b) => b === 0xa5),
+    'canary page before is intact',
+  );
+  t.ok(
+    platform.memory.read((first + 2) * PAGE, PAGE).every((b) => b === 0xa5),
+    'canary page after is intact',
+  );
   const spill = await platform.dma(fn, { address: logical.value! + PAGE - 4, write: new Uint8Array(8) });
-  t.same(spill, { ok: false, faultType: TranslationFault, faultAddress: logical.value! + PAGE, blocked: false }, 'a write running off the mapping faults at the first unmapped page');
+  t.same(
+    spill,
+    { ok: false, faultType: TranslationFault, faultAddress: logical.value! + PAGE, blocked: false },
+    'a write running off the mapping faults at the first unmapped page',
+  );
   t.same(platform.memory.read((first + 1) * PAGE, PAGE), data, 'and writes nothing, not even the mapped part');
 });
 

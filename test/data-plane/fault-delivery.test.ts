@@ -37,7 +37,10 @@ for (const capacity of [4096, 16]) {
       i % 2 === 0 ? { address: base + i * PAGE, length: 8 } : { address: base + i * PAGE, write: [i & 0xff] },
     );
     const results = await platform.dmaBatch(fn, requests);
-    t.ok(results.every((r, i) => !r.ok && r.faultType === TranslationFault && r.faultAddress === base + i * PAGE), 'every access faulted');
+    t.ok(
+      results.every((r, i) => !r.ok && r.faultType === TranslationFault && r.faultAddress === base + i * PAGE),
+      'every access faulted',
+    );
 
     const stats = platform.faultStats();
     t.equal(stats.raised, FAULTS, 'raised counts every fault');
@@ -70,7 +73,10 @@ for (const capacity of [4096, 16]) {
     }
     t.ok(ordered, 'in order per device');
     t.ok(fieldsRight, 'with the right fields');
-    t.ok(contexts.every((c) => c === context), 'FaultContext passed through');
+    t.ok(
+      contexts.every((c) => c === context),
+      'FaultContext passed through',
+    );
   });
 }
 
@@ -84,7 +90,10 @@ t.test('faults of a device with reporting off are counted, not delivered; disabl
   t.same(platform.faultStats(), { raised: 1, delivered: 0, dropped: 0, suppressed: 1, pending: 0 });
 
   const seen: FAULT_INFORMATION[] = [];
-  t.equal(V2.SetDeviceFaultReportingEx(device, fn.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => seen.push(info) }), STATUS_SUCCESS);
+  t.equal(
+    V2.SetDeviceFaultReportingEx(device, fn.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => seen.push(info) }),
+    STATUS_SUCCESS,
+  );
   await platform.dma(fn, { address: logical.value! + 16, write: [1, 2] });
   t.equal(seen.length, 1);
   t.match(seen[0]!.Arm64, { Type: PermissionFault, FaultAddress: logical.value! + 16, Flags: { WriteNotRead: true, FaultAddressValid: true } });
@@ -124,7 +133,10 @@ t.test('a FaultHandler that throws is reported through onCallbackError and deliv
     throw new Error('driver bug');
   };
   t.equal(V2.SetDeviceFaultReportingEx(device, fn.inputMappingId, true, { FaultHandler: handler }), STATUS_SUCCESS);
-  await platform.dmaBatch(fn, [{ address: 0x9000, length: 1 }, { address: 0xa000, length: 1 }]);
+  await platform.dmaBatch(fn, [
+    { address: 0x9000, length: 1 },
+    { address: 0xa000, length: 1 },
+  ]);
   t.equal(calls, 2);
   t.equal(errors.length, 2);
   t.match(String(errors[0]), /driver bug/);

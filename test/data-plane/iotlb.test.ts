@@ -114,7 +114,13 @@ t.test('invalidateRange drops exactly the overlapping 4K/2M/1G entries of that d
     const blocks2M: Array<[number, number]> = [];
     for (let leaf = 2; leaf < 12; leaf++) for (const domain of [1, 2]) blocks2M.push([domain, leaf * SPAN_2M + SPAN_1G * 5]);
     blocks2M.push([1, 5 * SPAN_2M], [1, 6 * SPAN_2M], [1, 7 * SPAN_2M], [2, 6 * SPAN_2M]);
-    const blocks1G: Array<[number, number]> = [[1, 0], [1, SPAN_1G], [1, SPAN_1G * 2], [2, 0], [2, SPAN_1G * 2]];
+    const blocks1G: Array<[number, number]> = [
+      [1, 0],
+      [1, SPAN_1G],
+      [1, SPAN_1G * 2],
+      [2, 0],
+      [2, SPAN_1G * 2],
+    ];
     for (const [d, p] of small) tlb.insert(d, p, 1, 0, p % 1000, 3);
     for (const [d, p] of blocks2M) tlb.insert(d, p, SPAN_2M, 0, 4096, 1);
     for (const [d, p] of blocks1G) tlb.insert(d, p, SPAN_1G, 0, SPAN_1G, 2);
@@ -125,12 +131,19 @@ t.test('invalidateRange drops exactly the overlapping 4K/2M/1G entries of that d
       ...blocks2M.map(([d, p]) => [d, p, SPAN_2M] as [number, number, number]),
       ...blocks1G.map(([d, p]) => [d, p, SPAN_1G] as [number, number, number]),
     ];
-    t.same(all.filter(([d, p, s]) => !cached(d, p, s)), [], `${label}: everything cached before`);
+    t.same(
+      all.filter(([d, p, s]) => !cached(d, p, s)),
+      [],
+      `${label}: everything cached before`,
+    );
     tlb.invalidateRange(1, first, count);
     const wrong = all.filter(([d, p, s]) => cached(d, p, s) === (d === 1 && p < first + count && p + s > first));
     t.same(wrong, [], `${label}: dropped iff domain 1 and overlapping [${first}, +${count})`);
     const dropped = all.filter(([d, p, s]) => !cached(d, p, s));
-    t.ok(dropped.some(([, , s]) => s === SPAN_1G), `${label}: some 1 GiB entry went`);
+    t.ok(
+      dropped.some(([, , s]) => s === SPAN_1G),
+      `${label}: some 1 GiB entry went`,
+    );
     t.ok(dropped.length < all.length / 2, `${label}: most entries stayed (${all.length - dropped.length} of ${all.length})`);
   }
 });
@@ -148,7 +161,11 @@ t.test('invalidate drops one tag; clear drops everything', async (t) => {
   t.equal(tlb.lookup(1, 11, 0), -1);
   t.equal(tlb.lookup(1, SPAN_2M + 1, 0), -1);
   t.equal(tlb.lookup(2, SPAN_1G + 1, 0), -1);
-  t.same([...tlb.pages.domain, ...tlb.blocks2M.domain, ...tlb.blocks1G.domain].filter((d) => d !== -1), [], 'every way is empty');
+  t.same(
+    [...tlb.pages.domain, ...tlb.blocks2M.domain, ...tlb.blocks1G.domain].filter((d) => d !== -1),
+    [],
+    'every way is empty',
+  );
   tlb.insert(2, SPAN_1G, SPAN_1G, 0, SPAN_1G, 3);
   t.equal(tlb.lookup(2, SPAN_1G + 1, 0), (SPAN_1G + 1) * 4 + 3, 'large entries work again after clear');
 });

@@ -39,7 +39,12 @@ t.test('until ConfigureDomain every access faults; then the guest tables transla
   const { platform, V2, fn, domain, tables } = await unmanagedSetup(t);
   const pageA = stamp(platform, 0xaa);
   tables.mapPage(0x40_0000_1000, pageA);
-  t.same(await platform.dma(fn, { address: 0x40_0000_1000, length: 4 }), { ok: false, faultType: TranslationFault, faultAddress: 0x40_0000_1000, blocked: false });
+  t.same(await platform.dma(fn, { address: 0x40_0000_1000, length: 4 }), {
+    ok: false,
+    faultType: TranslationFault,
+    faultAddress: 0x40_0000_1000,
+    blocked: false,
+  });
   const config = { Type: DomainConfigurationArm64, Arm64: { Ttbr0: tables.root, InputSize0: 48, TranslationEnabled: true } };
   t.equal(V2.ConfigureDomain(domain, config), STATUS_SUCCESS);
   t.same(await platform.dma(fn, { address: 0x40_0000_1000 + 4, length: 4 }), { ok: true, data: new Uint8Array([0xaa, 0xaa, 0xaa, 0xaa]) });
@@ -61,7 +66,10 @@ t.test('without a flush the IOMMU may keep using the old descriptor; FlushDomain
   const pageC = stamp(platform, 0xc3);
   tables.mapPage(0x1000, pageA);
   tables.mapPage(0x2000, pageC);
-  t.equal(V2.ConfigureDomain(domain, { Type: DomainConfigurationArm64, Arm64: { Ttbr0: tables.root, InputSize0: 39, TranslationEnabled: true } }), STATUS_SUCCESS);
+  t.equal(
+    V2.ConfigureDomain(domain, { Type: DomainConfigurationArm64, Arm64: { Ttbr0: tables.root, InputSize0: 39, TranslationEnabled: true } }),
+    STATUS_SUCCESS,
+  );
   const read = async (va: number) => {
     const result = await platform.dma(fn, { address: va, length: 1 });
     return result.ok ? result.data![0] : -1;

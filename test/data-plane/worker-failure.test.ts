@@ -63,7 +63,10 @@ t.test('a device model that throws fails only its own batch; one whose worker di
   t.equal(V2.CreateDomainEx(0, { AsUlonglong: 0 }, null, null, domain), STATUS_SUCCESS);
   t.equal(V2.AttachDeviceEx(domain.value, device.value), STATUS_SUCCESS);
   const faults: FAULT_INFORMATION[] = [];
-  t.equal(V2.SetDeviceFaultReportingEx(device.value, exitingFn.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => faults.push(info) }), STATUS_SUCCESS);
+  t.equal(
+    V2.SetDeviceFaultReportingEx(device.value, exitingFn.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => faults.push(info) }),
+    STATUS_SUCCESS,
+  );
   const translationBefore = platform.inspectTranslation(bystander.domain, iova.value!);
   exitingFn.registers!.write32(0x0, 1);
   await platform.devicesIdle();

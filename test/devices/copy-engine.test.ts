@@ -17,7 +17,9 @@ t.test('copies and fills through the IOMMU, completing by interrupt', async (t) 
   const source = platform.memory.allocatePages(3);
   const destination = platform.memory.allocatePages(3);
   const data = randomBytes(random, 3 * PAGE);
-  source.forEach((pfn, i) => platform.memory.write(pfn * PAGE, data.subarray(i * PAGE, (i + 1) * PAGE)));
+  source.forEach((pfn, i) => {
+    platform.memory.write(pfn * PAGE, data.subarray(i * PAGE, (i + 1) * PAGE));
+  });
   const from = driver.mapBuffer(source, IOMMU_ACCESS_READ);
   const to = driver.mapBuffer(destination, IOMMU_ACCESS_WRITE);
   t.same(await driver.copy(from.iova + 10, to.iova + 20, 3 * PAGE - 30), { cookie: 1, status: 0, bytes: 3 * PAGE - 30 });
@@ -36,8 +38,15 @@ t.test('the rings wrap around many times; the phase bit tells new completions fr
   const buffer = driver.mapBuffer(pfns);
   for (let round = 0; round < 25; round++) {
     const results = await Promise.all([driver.fill(buffer.iova, 64, round), driver.copy(buffer.iova, buffer.iova + PAGE, 64)]);
-    t.same(results.map((r) => r.status), [0, 0], `round ${round}`);
-    t.ok(platform.memory.read(buffer.physical(PAGE), 64).every((b) => b === round), `round ${round} copied the fill`);
+    t.same(
+      results.map((r) => r.status),
+      [0, 0],
+      `round ${round}`,
+    );
+    t.ok(
+      platform.memory.read(buffer.physical(PAGE), 64).every((b) => b === round),
+      `round ${round} copied the fill`,
+    );
   }
   t.equal(driver.completed, 50, 'every completion reaped once');
 });
@@ -54,7 +63,11 @@ t.test('a full ring refuses more work until completions are reaped', async (t) =
   t.same(driver.halted, { halted: true, faultType: 16 }, 'descriptor reads were blocked while Bus Master Enable was clear: the channel halted');
   await driver.reset();
   const lost = await Promise.allSettled(pending);
-  t.same(lost.map((r) => r.status), ['rejected', 'rejected', 'rejected'], 'reset fails what the halted channel never ran');
+  t.same(
+    lost.map((r) => r.status),
+    ['rejected', 'rejected', 'rejected'],
+    'reset fails what the halted channel never ran',
+  );
   t.same((await driver.fill(buffer.iova, 8, 4)).status, 0, 'the reset channel works again');
   t.equal(driver.halted.halted, false);
 });
@@ -71,10 +84,19 @@ t.test('a fault in the middle of a batch fails that descriptor only', async (t) 
     driver.copy(source.iova, destination.iova + 512, 256),
     driver.copy(source.iova, source.iova, 16), // read-only destination
   ]);
-  t.same(results.map((r) => r.status), [0, COPY_ENGINE.STATUS_DMA_FAULT | TranslationFault, 0, COPY_ENGINE.STATUS_DMA_FAULT | 4]);
+  t.same(
+    results.map((r) => r.status),
+    [0, COPY_ENGINE.STATUS_DMA_FAULT | TranslationFault, 0, COPY_ENGINE.STATUS_DMA_FAULT | 4],
+  );
   t.ok(platform.memory.read(destination.physical(0), 256).every((b) => b === 0x11));
-  t.ok(platform.memory.read(destination.physical(256), 256).every((b) => b === 0), 'the failed copy wrote nothing');
-  t.ok(platform.memory.read(destination.physical(512), 256).every((b) => b === 0x11), 'the next descriptor ran');
+  t.ok(
+    platform.memory.read(destination.physical(256), 256).every((b) => b === 0),
+    'the failed copy wrote nothing',
+  );
+  t.ok(
+    platform.memory.read(destination.physical(512), 256).every((b) => b === 0x11),
+    'the next descriptor ran',
+  );
   t.equal(driver.faults.length, 2, 'the driver heard of both faults');
   t.equal(driver.faults[0]!.Arm64!.FaultAddress, unmapped);
   t.equal(driver.failed, 2);
@@ -91,7 +113,7 @@ t.test('stop() leaves no domain, mapping, token or device behind', async (t) => 
   t.equal(platform.describeDomain(domain), undefined, 'the domain is gone');
   t.equal(driver.mappedBuffers, 0);
   t.ok(platform.pageTablesInUse < tablesBefore, 'its page tables were retired');
-  t.equal(platform.memory.freePageCount, free + 2 - 1, 'both ring pages went back to guest memory (the buffer page is the test\'s)');
+  t.equal(platform.memory.freePageCount, free + 2 - 1, "both ring pages went back to guest memory (the buffer page is the test's)");
   // The function can be driven again from scratch: no DMA device was left behind.
   const again = new CopyEngineDriver(platform, fn).start();
   const second = again.mapBuffer(platform.memory.allocatePages(1));

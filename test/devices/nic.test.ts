@@ -65,7 +65,7 @@ function fragmentsFor(random: () => number, length: number, bufferBytes: number)
   let left = length;
   for (let i = 0; left > 0; i = (i + 1) % count) {
     const n = Math.min(left, bufferBytes - lengths[i]!, 1 + Math.floor(random() * 700));
-    lengths[i] += n;
+    lengths[i] = lengths[i]! + n;
     left -= n;
   }
   if (random() < 0.3) lengths.splice(Math.floor(random() * count), 0, 0);
@@ -115,7 +115,11 @@ t.test('loopback: seeded random packets come back byte-exact and in order', asyn
   t.equal(driver.mac, `02:7e:57:00:${hex(fn.slot >> 8)}:${hex(fn.slot & 0xff)}`, 'the MAC is derived from the slot');
   const sent = packets(rng(11), 40, 1, 1500);
   const statuses = await Promise.all(sent.map((p) => driver.send(p)));
-  t.same(statuses, sent.map(() => DONE), 'every packet transmitted');
+  t.same(
+    statuses,
+    sent.map(() => DONE),
+    'every packet transmitted',
+  );
   t.same(await receiveAll(driver, sent.length), sent, 'every packet came back, byte-exact, in order');
   await platform.devicesIdle();
   t.same(driver.stats(), { ...quiet, txPackets: 40, txBytes: sum(sent), rxPackets: 40, rxBytes: sum(sent) });
@@ -159,8 +163,14 @@ t.test('a wired pair carries traffic both ways at once', async (t) => {
     receiveAll(b, toB.length),
     receiveAll(a, toA.length),
   ]);
-  t.same(sentAB, toB.map(() => DONE));
-  t.same(sentBA, toA.map(() => DONE));
+  t.same(
+    sentAB,
+    toB.map(() => DONE),
+  );
+  t.same(
+    sentBA,
+    toA.map(() => DONE),
+  );
   t.same(gotB, toB, 'B received what A sent, in order');
   t.same(gotA, toA, 'A received what B sent, in order (not its own)');
   await platform.devicesIdle();
@@ -180,7 +190,10 @@ t.test('both rings wrap around many times', async (t) => {
   const sent = packets(random, 200, 1, 1000);
   const fragments = sent.map((p) => Math.min(p.length, 1 + Math.floor(random() * 3)));
   const [statuses, got] = await Promise.all([Promise.all(sent.map((p, i) => a.send(p, { fragments: fragments[i] }))), receiveAll(b, sent.length)]);
-  t.same(statuses, sent.map(() => DONE));
+  t.same(
+    statuses,
+    sent.map(() => DONE),
+  );
   t.same(got, sent, '200 packets through an 8-entry TX ring and 7 receive buffers, in order');
   await platform.devicesIdle();
   const descriptors = fragments.reduce((n, f) => n + f, 0);
@@ -200,9 +213,15 @@ t.test('scatter-gather: packets split over TX descriptors and spanning RX buffer
   const sent = packets(random, 30, 1, 9000);
   sent.push(randomBytes(random, NIC.MAX_PACKET_BYTES));
   const fragments = sent.map((p) => fragmentsFor(random, p.length, a.txBufferBytes));
-  t.ok(fragments.some((f) => f.includes(0)), 'some packets carry an empty fragment');
+  t.ok(
+    fragments.some((f) => f.includes(0)),
+    'some packets carry an empty fragment',
+  );
   const [statuses, got] = await Promise.all([Promise.all(sent.map((p, i) => a.send(p, { fragments: fragments[i] }))), receiveAll(b, sent.length)]);
-  t.same(statuses, sent.map(() => DONE));
+  t.same(
+    statuses,
+    sent.map(() => DONE),
+  );
   t.same(got, sent, 'reassembled byte-exact, in order');
   await platform.devicesIdle();
   const txDescriptors = fragments.reduce((n, f) => n + f.length, 0);
@@ -232,7 +251,11 @@ t.test('RX starvation: the wire queue holds what fits, counts drops, and deliver
   const sent = packets(random, 30, 1000, 1000);
   const fits = Math.floor(wireBytes / wireRecordBytes(1000));
   t.equal(fits, 16);
-  t.same(await Promise.all(sent.map((p) => a.send(p))), sent.map(() => DONE), 'the sender cannot tell');
+  t.same(
+    await Promise.all(sent.map((p) => a.send(p))),
+    sent.map(() => DONE),
+    'the sender cannot tell',
+  );
   await platform.devicesIdle();
   t.same(b.stats(), { ...quiet, rxDropped: 30 - fits }, 'drops counted at the receiver; nothing delivered');
   t.equal(b.fn.registers!.read32(NIC.RX_HEAD), 0);
@@ -240,7 +263,10 @@ t.test('RX starvation: the wire queue holds what fits, counts drops, and deliver
   t.equal(b.postRxBuffers(), 63);
   t.same(await receiveAll(b, fits), sent.slice(0, fits), 'the queued packets arrive intact and in order');
   const later = packets(random, 5, 1, 3000);
-  t.same(await Promise.all(later.map((p) => a.send(p))), later.map(() => DONE));
+  t.same(
+    await Promise.all(later.map((p) => a.send(p))),
+    later.map(() => DONE),
+  );
   t.same(await receiveAll(b, later.length), later, 'delivery resumed');
   await platform.devicesIdle();
   t.same(b.stats(), { ...quiet, rxPackets: fits + 5, rxBytes: 1000 * fits + sum(later), rxDropped: 30 - fits });
@@ -271,7 +297,11 @@ t.test('a TX buffer fault in the middle of a batch fails that packet only', asyn
   t.same(await b.receive(), next);
   t.equal(a.mappedBuffers, mappings, 'the driver mapped the revoked buffers again');
   const more = packets(random, 80, 1, 500);
-  t.same(await Promise.all(more.map((p) => a.send(p))), more.map(() => DONE), 'the ring wraps over the repaired entries');
+  t.same(
+    await Promise.all(more.map((p) => a.send(p))),
+    more.map(() => DONE),
+    'the ring wraps over the repaired entries',
+  );
   t.same(await receiveAll(b, more.length), more);
   await platform.devicesIdle();
   t.same([a.stats().txErrors, b.stats().rxPackets, b.receivedQueued, a.faults.length], [2, 83, 0, 2]);
@@ -303,7 +333,10 @@ t.test('an RX buffer fault drops that packet only', async (t) => {
   t.same(b.stats(), { ...quiet, rxPackets: 3, rxBytes: sent[0]!.length + sent[2]!.length + 500, rxErrors: 2 });
   t.equal(b.rxDescriptors, 3 + 2 + 1, 'the dropped packet used two buffers');
   const more = packets(random, 80, 1, 3000);
-  t.same(await Promise.all(more.map((p) => a.send(p))), more.map(() => DONE));
+  t.same(
+    await Promise.all(more.map((p) => a.send(p))),
+    more.map(() => DONE),
+  );
   t.same(await receiveAll(b, more.length), more, 'every later packet arrives');
   await platform.devicesIdle();
   t.same([b.stats().rxErrors, b.receivedQueued, damagedGuards(platform, b)], [2, 0, 0]);
@@ -363,7 +396,11 @@ t.test('stop() leaves no domain, mapping, token, device or page behind', async (
     await b.stop();
     await waiting;
     await t.rejects(a.send(toB[0]!), /not started/);
-    t.same(domains.map((d) => platform.describeDomain(d)), [undefined, undefined], 'both domains are gone');
+    t.same(
+      domains.map((d) => platform.describeDomain(d)),
+      [undefined, undefined],
+      'both domains are gone',
+    );
     t.same([a.mappedBuffers, b.mappedBuffers], [0, 0]);
     t.equal(platform.memory.freePageCount, free, 'every ring and buffer page went back to guest memory');
     t.equal(platform.pageTablesInUse, tables, 'every page table was retired');

@@ -97,7 +97,11 @@ t.test('queues wrap around many times; phase tags tell new completions from old'
     poke(platform, out, 100 * 4, data);
     // Three commands in flight (a queue of 4 entries holds 3): in order on one SQ, so the read sees the write.
     const results = await Promise.all([driver.write(round * 2, 2, out, 400), driver.read(round * 2, 2, back, 4), driver.flush()]);
-    t.same(results.map((r) => r.status), [0, 0, 0], `round ${round}`);
+    t.same(
+      results.map((r) => r.status),
+      [0, 0, 0],
+      `round ${round}`,
+    );
     t.equal(firstDifference(peek(platform, back, 4, 2 * BLOCK), data), -1, `round ${round}: read back what was written`);
   }
   const completions = driver.completed - before;
@@ -120,7 +124,10 @@ t.test('a full submission queue refuses new commands cleanly', async (t) => {
   const flushRefused = driver.flush();
   await t.rejects(refused, { name: 'NvmeError', code: 'queue-full' });
   await t.rejects(flushRefused, NvmeError);
-  t.same((await Promise.all(accepted)).map((r) => r.status), [0, 0, 0]);
+  t.same(
+    (await Promise.all(accepted)).map((r) => r.status),
+    [0, 0, 0],
+  );
   t.equal(driver.queueState.tail, 3, 'the refused commands took no SQ entry');
   t.same(await driver.write(2, 1, buffer), { status: 0 }, 'room again once the completions are reaped');
   await driver.stop();
@@ -135,10 +142,13 @@ t.test('a full completion queue pauses the controller until the head doorbell mo
   raw.ringSq(5);
   await platform.devicesIdle();
   const sqHead = () => registers.read32(NVME.SQ_STATE + NVME.Q_INDEX);
-  t.same([raw.completion(0), raw.completion(1)], [
-    { sqhd: 1, sqid: 0, cid: 0x100, phase: 1, status: NVME.SC_INVALID_OPCODE },
-    { sqhd: 2, sqid: 0, cid: 0x101, phase: 1, status: NVME.SC_INVALID_OPCODE },
-  ]);
+  t.same(
+    [raw.completion(0), raw.completion(1)],
+    [
+      { sqhd: 1, sqid: 0, cid: 0x100, phase: 1, status: NVME.SC_INVALID_OPCODE },
+      { sqhd: 2, sqid: 0, cid: 0x101, phase: 1, status: NVME.SC_INVALID_OPCODE },
+    ],
+  );
   t.equal(raw.completion(2).phase, 0, 'the third slot stays free: the queue is full at tail + 1 == head');
   t.equal(sqHead(), 2, 'the controller fetched no more');
   t.ok(registers.read32(NVME.CQ_FULL_STALLS) >= 1, 'it counted the stall');
@@ -148,10 +158,14 @@ t.test('a full completion queue pauses the controller until the head doorbell mo
   t.same(raw.vectors, [0], 'the admin vector was raised once, for the batch that posted');
   raw.ringCq(2);
   await platform.devicesIdle();
-  t.same([raw.completion(2), raw.completion(0)], [
-    { sqhd: 3, sqid: 0, cid: 0x102, phase: 1, status: NVME.SC_INVALID_OPCODE },
-    { sqhd: 4, sqid: 0, cid: 0x103, phase: 0, status: NVME.SC_INVALID_OPCODE },
-  ], 'two more once two were freed; the wrap flipped the phase');
+  t.same(
+    [raw.completion(2), raw.completion(0)],
+    [
+      { sqhd: 3, sqid: 0, cid: 0x102, phase: 1, status: NVME.SC_INVALID_OPCODE },
+      { sqhd: 4, sqid: 0, cid: 0x103, phase: 0, status: NVME.SC_INVALID_OPCODE },
+    ],
+    'two more once two were freed; the wrap flipped the phase',
+  );
   t.equal(sqHead(), 4);
   t.same(raw.vectors, [0, 0]);
   raw.ringCq(1);
@@ -185,7 +199,10 @@ t.test('a fault in the middle of a batch fails that command only and leaves the 
     driver.read(100, 8, readOnly), // the device may not write a read-only mapping
     driver.read(100, 8, gone),
   ]);
-  t.same(results.map((r) => r.status), [0, NVME.SC_DATA_TRANSFER_ERROR, 0, NVME.SC_DATA_TRANSFER_ERROR, NVME.SC_DATA_TRANSFER_ERROR]);
+  t.same(
+    results.map((r) => r.status),
+    [0, NVME.SC_DATA_TRANSFER_ERROR, 0, NVME.SC_DATA_TRANSFER_ERROR, NVME.SC_DATA_TRANSFER_ERROR],
+  );
   t.ok(allEqual(peek(platform, readOnly, 0, PAGE), 0xee), 'the failed read wrote nothing into the read-only buffer');
   const check = scatteredBuffer(platform, driver, 4, random);
   t.same(await driver.read(200, 8, check), { status: 0 });
@@ -194,9 +211,16 @@ t.test('a fault in the middle of a batch fails that command only and leaves the 
   t.equal(firstDifference(peek(platform, check, 0, 8 * BLOCK), first), -1, 'the command before it completed');
   t.same(await driver.read(300, 8, check), { status: 0 });
   t.equal(firstDifference(peek(platform, check, 0, 8 * BLOCK), third), -1, 'the command after it completed');
-  t.same(driver.faults.map((f) => f.Arm64!.FaultAddress), [gone.iova, readOnly.iova, gone.iova], 'the IOMMU reported each fault to the driver');
+  t.same(
+    driver.faults.map((f) => f.Arm64!.FaultAddress),
+    [gone.iova, readOnly.iova, gone.iova],
+    'the IOMMU reported each fault to the driver',
+  );
   // DW0 of a Data Transfer Error carries the fault type; a PRP list the device cannot read fails the same way.
-  t.same(await driver.passthrough({ opcode: NVME.IO_READ, nsid: 1, prp1: readOnly.iova, cdw12: 0 }), { status: NVME.SC_DATA_TRANSFER_ERROR, dw0: PermissionFault });
+  t.same(await driver.passthrough({ opcode: NVME.IO_READ, nsid: 1, prp1: readOnly.iova, cdw12: 0 }), {
+    status: NVME.SC_DATA_TRANSFER_ERROR,
+    dw0: PermissionFault,
+  });
   const unmapped = 0x6000_0000;
   t.same(
     await driver.passthrough({ opcode: NVME.IO_WRITE, nsid: 1, prp1: good.iova, prp2: unmapped, cdw10: 200, cdw12: 15 }),
@@ -231,9 +255,14 @@ t.test('invalid commands complete with the status the spec names', async (t) => 
   t.equal(await io({ opcode: NVME.IO_FLUSH, nsid: 0 }), NVME.SC_INVALID_NAMESPACE);
   t.equal(await io({ opcode: NVME.IO_FLUSH, nsid: 0xffff_ffff }), 0, 'flush of all namespaces');
   t.equal(await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova + 2 }), NVME.SC_INVALID_PRP_OFFSET, 'PRP1 must be dword aligned');
-  t.equal(await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova + 4, prp2: buffer.iova + PAGE + 8, cdw12: 7 }), NVME.SC_INVALID_PRP_OFFSET, 'PRP2 page entry with an offset');
+  t.equal(
+    await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova + 4, prp2: buffer.iova + PAGE + 8, cdw12: 7 }),
+    NVME.SC_INVALID_PRP_OFFSET,
+    'PRP2 page entry with an offset',
+  );
   const qid = (id: number, qsize: number) => ((qsize << 16) | id) >>> 0;
-  const createCq = (id: number, qsize: number, cdw11: number, prp1 = buffer.iova) => admin({ opcode: NVME.ADMIN_CREATE_IO_CQ, prp1, cdw10: qid(id, qsize), cdw11 });
+  const createCq = (id: number, qsize: number, cdw11: number, prp1 = buffer.iova) =>
+    admin({ opcode: NVME.ADMIN_CREATE_IO_CQ, prp1, cdw10: qid(id, qsize), cdw11 });
   t.equal(await createCq(1, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'CQ 1 exists');
   t.equal(await createCq(0, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'QID 0 is the admin queue');
   t.equal(await createCq(NVME.MAX_QUEUES, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'beyond the queues supported');
@@ -242,7 +271,8 @@ t.test('invalid commands complete with the status the spec names', async (t) => 
   t.equal(await createCq(2, 3, 0x2), NVME.SC_INVALID_FIELD, 'PC 0: CAP.CQR requires contiguous queues');
   t.equal(await createCq(2, 3, (40 << 16) | 0x3), NVME.SC_INVALID_INTERRUPT_VECTOR);
   t.equal(await createCq(2, 3, 0x3, buffer.iova + 64), NVME.SC_INVALID_PRP_OFFSET, 'a queue base must be page aligned');
-  const createSq = (id: number, cqid: number, pc = 1) => admin({ opcode: NVME.ADMIN_CREATE_IO_SQ, prp1: buffer.iova + PAGE, cdw10: qid(id, 3), cdw11: ((cqid << 16) | pc) >>> 0 });
+  const createSq = (id: number, cqid: number, pc = 1) =>
+    admin({ opcode: NVME.ADMIN_CREATE_IO_SQ, prp1: buffer.iova + PAGE, cdw10: qid(id, 3), cdw11: ((cqid << 16) | pc) >>> 0 });
   t.equal(await createSq(2, 9), NVME.SC_COMPLETION_QUEUE_INVALID, 'CQ 9 does not exist');
   t.equal(await createSq(2, 0), NVME.SC_COMPLETION_QUEUE_INVALID, 'the admin CQ cannot take I/O');
   t.equal(await createSq(1, 1), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'SQ 1 exists');
@@ -316,7 +346,7 @@ t.test('stop() leaves nothing behind and the function can be driven again', asyn
   t.equal(first.mappedBuffers, 0, 'no mapping left');
   t.equal(first.prpListPages, 0, 'no PRP list page left');
   t.equal(platform.pageTablesInUse, tables, 'every page table was retired');
-  t.equal(platform.memory.freePageCount, free - 300, 'rings, identify and PRP pages went back to guest memory (the buffer is the test\'s)');
+  t.equal(platform.memory.freePageCount, free - 300, "rings, identify and PRP pages went back to guest memory (the buffer is the test's)");
   t.equal(fn.registers!.read32(NVME.CSTS), 0, 'the controller is disabled');
   t.equal(fn.registers!.read32(NVME.SQ_STATE + NVME.QUEUE_STATE_BYTES + NVME.Q_ENTRIES), 0, 'no I/O queue is left');
   await t.rejects(first.read(0, 1, buffer), { code: 'stopped' }, 'a stopped driver refuses commands');

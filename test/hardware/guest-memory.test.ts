@@ -45,12 +45,20 @@ t.test('allocatePages never hands out PFN 0 or a page twice', async (t) => {
   const first = m.allocatePages(5);
   const rest = m.allocatePages(10);
   const all = [...first, ...rest].sort((a, b) => a - b);
-  t.same(all, Array.from({ length: 15 }, (_, i) => i + 1), 'exactly pages 1..15');
+  t.same(
+    all,
+    Array.from({ length: 15 }, (_, i) => i + 1),
+    'exactly pages 1..15',
+  );
   t.equal(m.freePageCount, 0);
   t.equal(m.isAllocated(0), false, 'page 0 is reserved, not allocated');
   t.throws(() => m.allocatePages(1), { name: 'RangeError', message: /cannot allocate 1 guest page\(s\): 0 free/ });
   m.freePages([first[2]!, rest[7]!]);
-  t.same(m.allocatePages(2).sort((a, b) => a - b), [first[2]!, rest[7]!].sort((a, b) => a - b), 'freed pages come back');
+  t.same(
+    m.allocatePages(2).sort((a, b) => a - b),
+    [first[2]!, rest[7]!].sort((a, b) => a - b),
+    'freed pages come back',
+  );
   for (const bad of [0, -1, 1.5, Number.NaN]) t.throws(() => m.allocatePages(bad), RangeError, `count ${bad}`);
 });
 
@@ -71,7 +79,11 @@ t.test('freePages: double free and foreign PFNs throw RangeError and change noth
   for (const [what, list] of cases) {
     t.throws(() => m.freePages(list), { name: 'RangeError', message: /is not allocated \(double free or foreign PFN\)/ }, what);
     t.equal(m.freePageCount, free, `${what}: freePageCount unchanged`);
-    t.same(pfns.filter((p) => !m.isAllocated(p)), [], `${what}: every page still allocated`);
+    t.same(
+      pfns.filter((p) => !m.isAllocated(p)),
+      [],
+      `${what}: every page still allocated`,
+    );
   }
   m.freePages([pfns[0]!, pfns[1]!]);
   t.equal(m.freePageCount, free + 2);
@@ -151,9 +163,14 @@ t.test('readU32/readU64/writeU32/writeU64: little endian, exact, with canaries',
   t.same([...m.read(m.size - 8, 8)], [0xbc, 0x9a, 0x78, 0x56, 0x34, 0x12, 0, 0]);
   m.writeU64(300, 0);
   t.equal(m.readU64(300), 0);
-  t.same(damaged(m, 100, 108).filter((i) => (i < 200 || i >= 208) && (i < m.size - 8) && (i < 300 || i >= 308)), [], 'nothing else written');
+  t.same(
+    damaged(m, 100, 108).filter((i) => (i < 200 || i >= 208) && i < m.size - 8 && (i < 300 || i >= 308)),
+    [],
+    'nothing else written',
+  );
   const snapshot = m.bytes.slice();
-  for (const bad of [-1, 2 ** 53, 1.5, Number.NaN]) t.throws(() => m.writeU64(400, bad), { name: 'RangeError', message: /value must be a non-negative safe integer/ }, `value ${bad}`);
+  for (const bad of [-1, 2 ** 53, 1.5, Number.NaN])
+    t.throws(() => m.writeU64(400, bad), { name: 'RangeError', message: /value must be a non-negative safe integer/ }, `value ${bad}`);
   t.same(m.bytes, snapshot);
   m.bytes.set([1, 0, 0, 0, 0, 0, 0x20, 0], 500);
   t.equal(m.readU64(500), 2 ** 53, '2^53 + 1 reads as 2^53: values above 2^53 lose precision as documented');
@@ -163,7 +180,11 @@ t.test('mdl(): the byte span must cover exactly the pages given', async (t) => {
   const m = memory(16);
   const pfns = m.allocatePages(3);
   t.same(m.mdl(pfns), { ByteCount: 3 * PAGE, ByteOffset: 0, Pfns: pfns }, 'defaults: whole pages');
-  t.same(m.mdl(pfns, 2 * PAGE + 1, PAGE - 1), { ByteCount: 2 * PAGE + 1, ByteOffset: PAGE - 1, Pfns: pfns }, '4095 + 8193 bytes end exactly where the third page ends');
+  t.same(
+    m.mdl(pfns, 2 * PAGE + 1, PAGE - 1),
+    { ByteCount: 2 * PAGE + 1, ByteOffset: PAGE - 1, Pfns: pfns },
+    '4095 + 8193 bytes end exactly where the third page ends',
+  );
   t.throws(() => m.mdl(pfns, 2 * PAGE + 2, PAGE - 1), RangeError, 'one byte more spills into a fourth page');
   t.same(m.mdl(pfns.slice(0, 1), 1, 4095), { ByteCount: 1, ByteOffset: 4095, Pfns: pfns.slice(0, 1) });
   const source = [...pfns];

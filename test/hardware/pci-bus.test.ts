@@ -71,7 +71,12 @@ t.test('addFunction validates every option and a refused call changes nothing', 
     ['busMasterEnable null', { bus: 0, device: 2, function: 0, busMasterEnable: null }, 'TypeError', /options\.busMasterEnable must be a boolean/],
     ['unknown model', { bus: 0, device: 2, function: 0, model: 'scsi' }, 'RangeError', /unknown device model 'scsi' \(known: dma-test, copy-engine/],
     ['duplicate BDF', { bus: 0, device: 1, function: 0 }, 'RangeError', /PCI function 00:01\.0 already exists on this bus/],
-    ['BAR of 8 bytes', { bus: 0, device: 2, function: 0, bars: [{ size: 8 }] }, 'RangeError', /options\.bars\[\]\.size must be a power of two between 16 and 1073741824 for a memory32 BAR/],
+    [
+      'BAR of 8 bytes',
+      { bus: 0, device: 2, function: 0, bars: [{ size: 8 }] },
+      'RangeError',
+      /options\.bars\[\]\.size must be a power of two between 16 and 1073741824 for a memory32 BAR/,
+    ],
     ['BAR of 3000 bytes', { bus: 0, device: 2, function: 0, bars: [{ size: 3000 }] }, 'RangeError', /options\.bars\[\]\.size/],
     ['BAR of 4 GiB', { bus: 0, device: 2, function: 0, bars: [{ size: 2 ** 32 }] }, 'RangeError', /options\.bars\[\]\.size/],
     ['null options', null, 'TypeError', /options must be an object/],
@@ -151,7 +156,8 @@ t.test('read-only registers ignore writes; the command register keeps only its w
   const c = fn.config;
   const before = c.bytes.slice();
   for (const offset of [0x00, 0x08, 0x0c, 0x28, 0x2c, 0x30, 0x34, 0x40, 0xfc]) c.write32(offset, 0xffffffff);
-  for (const offset of [PCI_VENDOR_ID, PCI_DEVICE_ID, PCI_STATUS, PCI_REVISION_ID, PCI_HEADER_TYPE, PCI_SUBSYSTEM_ID, PCI_INTERRUPT_PIN]) c.write16(offset, 0xffff);
+  for (const offset of [PCI_VENDOR_ID, PCI_DEVICE_ID, PCI_STATUS, PCI_REVISION_ID, PCI_HEADER_TYPE, PCI_SUBSYSTEM_ID, PCI_INTERRUPT_PIN])
+    c.write16(offset, 0xffff);
   c.write32(PCI_BAR0 + 1, 0xffffffff);
   t.same(c.bytes, before, 'not one byte changed');
   c.write32(PCI_INTERRUPT_LINE, 0xffffffff);
@@ -209,7 +215,11 @@ t.test('BAR sizing protocol and firmware-assigned addresses', async (t) => {
   const masks = [0, 1, 2, 3, 4, 5].map((r) => sizeBar(fn, r));
   t.same(masks, [(~(4096 - 1) | 0) >>> 0, (~((1 << 20) - 1) | 0xc) >>> 0, 0xffff_ffff, (~(256 - 1) | 0x1) >>> 0, (~(65536 - 1) | 0) >>> 0, 0]);
   t.same(masks.slice(0, 5), [0xffff_f000, 0xfff0_000c, 0xffff_ffff, 0xffff_ff01, 0xffff_0000], 'the same masks, spelled out');
-  t.same([0, 1, 2, 3, 4, 5].map((r) => c.read32(PCI_BAR0 + r * 4)), raw, 'restoring the saved values restores the addresses');
+  t.same(
+    [0, 1, 2, 3, 4, 5].map((r) => c.read32(PCI_BAR0 + r * 4)),
+    raw,
+    'restoring the saved values restores the addresses',
+  );
   c.write16(PCI_BAR0, 0xffff);
   c.write16(PCI_BAR0 + 2, 0xffff);
   t.equal(c.read32(PCI_BAR0), 0xffff_f000, 'sizing through two 16-bit writes');
@@ -245,7 +255,8 @@ t.test('random BARs are naturally aligned, disjoint and inside their windows', a
     if (kind === 'memory32' && (start < MMIO32_BASE || start + size > 2 ** 32)) problems.push(`32-bit BAR at 0x${start.toString(16)} outside the window`);
     if (kind === 'memory64' && start < 2 ** 40) problems.push(`64-bit BAR at 0x${start.toString(16)} below 2^40`);
   }
-  for (let i = 1; i < sorted.length; i++) if (sorted[i - 1]![0] + sorted[i - 1]![1] > sorted[i]![0]) problems.push(`overlap at 0x${sorted[i]![0].toString(16)}`);
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i - 1]![0] + sorted[i - 1]![1] > sorted[i]![0]) problems.push(`overlap at 0x${sorted[i]![0].toString(16)}`);
   t.same(problems, [], `${placed.length} BARs`);
 });
 
@@ -263,7 +274,11 @@ t.test('32-bit BARs that do not fit below 4 GiB are refused, never wrapped to ad
     }
     const addresses = functions.map((fn, i) => [fn.config.barAddress(0), sizes[i]!] as const);
     const outside = addresses.filter(([start, size]) => start < MMIO32_BASE || start + size > 2 ** 32 || start % size !== 0);
-    t.same(outside.map(([start]) => `0x${start.toString(16)}`), [], `sizes ${sizes.map((s) => `2^${Math.log2(s)}`).join(', ')}: every assigned BAR lies in [0xc0000000, 2^32)`);
+    t.same(
+      outside.map(([start]) => `0x${start.toString(16)}`),
+      [],
+      `sizes ${sizes.map((s) => `2^${Math.log2(s)}`).join(', ')}: every assigned BAR lies in [0xc0000000, 2^32)`,
+    );
     if (refused !== undefined) t.type(refused, RangeError, 'a refusal is a RangeError');
   }
 });
@@ -275,6 +290,9 @@ t.test('I/O BARs get distinct, non-zero port addresses', async (t) => {
   const second = bus.addFunction({ bus: 0, device: 3, function: 0, bars: [{ size: 256, kind: 'io' }] });
   const ports = [first.config.barAddress(0), second.config.barAddress(0)];
   t.equal(first.config.read32(PCI_BAR0) & 1, 1, 'I/O space indicator');
-  t.ok(ports.every((p) => p !== 0 && p % 256 === 0 && p + 256 <= 0x10000), `ports ${ports.map((p) => `0x${p.toString(16)}`).join(', ')} are assigned (0 reads as unassigned), aligned and below 64 KiB`);
+  t.ok(
+    ports.every((p) => p !== 0 && p % 256 === 0 && p + 256 <= 0x10000),
+    `ports ${ports.map((p) => `0x${p.toString(16)}`).join(', ')} are assigned (0 reads as unassigned), aligned and below 64 KiB`,
+  );
   t.ok(Math.abs(ports[0]! - ports[1]!) >= 256, 'the two I/O ranges do not overlap');
 });

@@ -1,5 +1,12 @@
 import type { Test } from 'tap';
-import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, type IOMMU_DMA_DEVICE, type IOMMU_DMA_DOMAIN, type Platform } from '../../machine/index.js';
+import {
+  DomainTypeTranslate,
+  IOMMU_ACCESS_READ,
+  IOMMU_ACCESS_WRITE,
+  type IOMMU_DMA_DEVICE,
+  type IOMMU_DMA_DOMAIN,
+  type Platform,
+} from '../../machine/index.js';
 import type { MappedBuffer } from '../../devices/drivers/driver-base.js';
 import { NvmeDriver, type NvmeDriverOptions } from '../../devices/drivers/nvme-driver.js';
 import { cqHeadDoorbell, NVME, sqTailDoorbell } from '../../devices/models/nvme.js';
@@ -11,13 +18,25 @@ export const BLOCK = 512;
 
 export async function nvmeWithDriver(t: Test, options: NvmeDriverOptions & { namespaceBytes?: number; memoryBytes?: number } = {}) {
   const platform = await platformFor(t, { workers: 2, memoryBytes: options.memoryBytes ?? 32 * 1024 * 1024 });
-  const fn = platform.bus.addFunction({ bus: 0, device: 5, function: 0, model: 'nvme', modelOptions: { namespaceBytes: options.namespaceBytes ?? 8 * 1024 * 1024 } });
+  const fn = platform.bus.addFunction({
+    bus: 0,
+    device: 5,
+    function: 0,
+    model: 'nvme',
+    modelOptions: { namespaceBytes: options.namespaceBytes ?? 8 * 1024 * 1024 },
+  });
   const driver = await new NvmeDriver(platform, fn, options).start();
   return { platform, fn, driver };
 }
 
 /** `pages` guest pages in a scrambled physical order (seeded), mapped for the device as one logical range. */
-export function scatteredBuffer(platform: Platform, driver: NvmeDriver, pages: number, random: () => number, access = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE): MappedBuffer {
+export function scatteredBuffer(
+  platform: Platform,
+  driver: NvmeDriver,
+  pages: number,
+  random: () => number,
+  access = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE,
+): MappedBuffer {
   const pfns = platform.memory.allocatePages(pages);
   for (let i = pfns.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

@@ -70,7 +70,11 @@ t.test('ConfigureDomain installs the guest tables; until then every access fault
   const platform = await platformFor(t);
   const V2 = v2Of(platform);
   const domain = createDomain(V2, DomainTypeUnmanaged);
-  t.strictSame(view(platform, domain).translations, PROBES.map(() => ({ faultType: TranslationFault })), 'unconfigured: TranslationFault everywhere');
+  t.strictSame(
+    view(platform, domain).translations,
+    PROBES.map(() => ({ faultType: TranslationFault })),
+    'unconfigured: TranslationFault everywhere',
+  );
 
   const [first, second] = platform.memory.allocatePages(2);
   const ttbrA = arm64Tables(platform, first!);
@@ -84,9 +88,17 @@ t.test('ConfigureDomain installs the guest tables; until then every access fault
   t.equal(V2.ConfigureDomain(domain, arm64(ttbrB, 30, false)), STATUS_SUCCESS, 'TranslationEnabled false');
   t.strictSame(platform.inspectTranslation(domain, 0x20_0123), { physicalAddress: 0x20_0123, access: 3, leafBytes: PAGE }, 'accesses bypass translation');
   t.equal(V2.ConfigureDomain(domain, arm64(ttbrA, 48)), STATUS_SUCCESS, 'InputSize0 48 is in range');
-  t.strictSame(platform.inspectTranslation(domain, 0x1abc), { faultType: TranslationFault }, 'a 48-bit walk starts at level 0 and finds no page at 0x1000 in these tables');
+  t.strictSame(
+    platform.inspectTranslation(domain, 0x1abc),
+    { faultType: TranslationFault },
+    'a 48-bit walk starts at level 0 and finds no page at 0x1000 in these tables',
+  );
   t.equal(V2.ConfigureDomain(domain, arm64(ttbrA, 25)), STATUS_SUCCESS, 'InputSize0 25 is in range');
-  t.strictSame(platform.inspectTranslation(domain, 0x1abc), { physicalAddress: first! * PAGE + 0xabc, access: 3, leafBytes: PAGE }, 'a 25-bit walk starts at level 2 again');
+  t.strictSame(
+    platform.inspectTranslation(domain, 0x1abc),
+    { physicalAddress: first! * PAGE + 0xabc, access: 3, leafBytes: PAGE },
+    'a 25-bit walk starts at level 2 again',
+  );
   t.strictSame(platform.inspectTranslation(domain, 2 ** 25 + 0x1abc), { faultType: TranslationFault }, 'and stops at 2^25');
   t.equal(V2.ConfigureDomain(domain, arm64(platform.memory.size - PAGE)), STATUS_SUCCESS, 'the last page of guest memory is inside it');
   t.equal(V2.ConfigureDomain(domain, arm64(ttbrA)), STATUS_SUCCESS);
@@ -115,7 +127,14 @@ t.test('ConfigureDomain rejects other domain types, bad types, X64, and bad ARM6
   for (const Type of [DomainConfigurationInvalid, DomainConfigurationInvalid + 1, -1, 0.5, '0', null]) {
     rejected(t, platform, domain, () => V2.ConfigureDomain(domain, { ...arm64(ttbr), Type }), STATUS_INVALID_PARAMETER_2, `Type ${String(Type)}`);
   }
-  rejected(t, platform, domain, () => V2.ConfigureDomain(domain, { Type: DomainConfigurationX64, X64: { FirstLevelPageTableRoot: ttbr, TranslationEnabled: true } }), STATUS_NOT_SUPPORTED, 'DomainConfigurationX64');
+  rejected(
+    t,
+    platform,
+    domain,
+    () => V2.ConfigureDomain(domain, { Type: DomainConfigurationX64, X64: { FirstLevelPageTableRoot: ttbr, TranslationEnabled: true } }),
+    STATUS_NOT_SUPPORTED,
+    'DomainConfigurationX64',
+  );
   for (const Ttbr0 of [ttbr + 8, ttbr + PAGE / 2, platform.memory.size, platform.memory.size + PAGE, 2 ** 40, -PAGE, 1.5, NaN, '4096']) {
     rejected(t, platform, domain, () => V2.ConfigureDomain(domain, arm64(Ttbr0 as number)), STATUS_INVALID_PARAMETER_2, `Ttbr0 ${String(Ttbr0)}`);
   }
@@ -149,7 +168,10 @@ t.test('256 ASIDs: the 257th unmanaged domain is STATUS_INSUFFICIENT_RESOURCES; 
   t.strictSame([...statuses], [STATUS_SUCCESS], '256 unmanaged domains');
   const asids = domains.map((domain) => platform.describeDomain(domain)!.asid);
   t.equal(new Set(asids).size, 256, 'each with its own ASID');
-  t.ok(asids.every((asid) => Number.isInteger(asid) && asid >= 0), 'ASIDs are non-negative integers');
+  t.ok(
+    asids.every((asid) => Number.isInteger(asid) && asid >= 0),
+    'ASIDs are non-negative integers',
+  );
 
   const refused = out<IOMMU_DMA_DOMAIN>();
   t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, refused), STATUS_INSUFFICIENT_RESOURCES, 'the 257th');
@@ -182,11 +204,20 @@ t.test('FlushDomain: PassThrough and bad handles are _1; Translate and Unmanaged
   const state = () => all.map((domain) => view(platform, domain));
   const before = state();
 
-  for (const [what, handle] of [['PassThrough', passThrough], ['a deleted domain', deleted], ['a copy of a handle', { ...translate }], ['null', null]] as const) {
+  for (const [what, handle] of [
+    ['PassThrough', passThrough],
+    ['a deleted domain', deleted],
+    ['a copy of a handle', { ...translate }],
+    ['null', null],
+  ] as const) {
     t.equal(V2.FlushDomain(handle), STATUS_INVALID_PARAMETER_1, `FlushDomain ${what}`);
     t.equal(V2.FlushDomainByVaList(handle, false, 1, [0x1000]), STATUS_INVALID_PARAMETER_1, `FlushDomainByVaList ${what}`);
   }
-  for (const [what, domain] of [['Translate', translate], ['unconfigured Unmanaged', unmanaged], ['configured Unmanaged', configured]] as const) {
+  for (const [what, domain] of [
+    ['Translate', translate],
+    ['unconfigured Unmanaged', unmanaged],
+    ['configured Unmanaged', configured],
+  ] as const) {
     t.equal(V2.FlushDomain(domain), STATUS_SUCCESS, `FlushDomain ${what}`);
     t.equal(V2.FlushDomainByVaList(domain, true, 2, [0x1000, 0x2000]), STATUS_SUCCESS, `FlushDomainByVaList ${what}, LastLevel true`);
     t.equal(V2.FlushDomainByVaList(domain, false, 1, [0x1abc]), STATUS_SUCCESS, `FlushDomainByVaList ${what}, LastLevel false, unaligned address`);
@@ -290,7 +321,7 @@ t.test('SetDeviceFaultReportingEx: attached device, its own input mapping ID on 
   check(() => V2.SetDeviceFaultReportingEx(device, id, false, null), STATUS_INVALID_PARAMETER_1, 'a detached device');
 });
 
-t.test("SetDeviceFaultReportingEx on x64: InputMappingIdBase must be 0", async (t) => {
+t.test('SetDeviceFaultReportingEx on x64: InputMappingIdBase must be 0', async (t) => {
   const platform = await platformFor(t, { arch: 'x64' });
   const V2 = v2Of(platform);
   const { fn, device } = attachedDevice(platform, V2, { bus: 0, device: 3, function: 1 });

@@ -270,7 +270,13 @@ t.test('DetachDeviceEx: _1 unless attached; mappings stay with the domain', asyn
   const logical = out<number>();
   t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous(pfn! * PAGE, PAGE), null, null, null, logical), STATUS_SUCCESS);
   const check = watch(platform, [domain]);
-  for (const [what, handle] of [['never attached', device], ['a spread copy', { ...device }], ['the PCI function', fn], ['a domain handle', domain], ['null', null]] as const) {
+  for (const [what, handle] of [
+    ['never attached', device],
+    ['a spread copy', { ...device }],
+    ['the PCI function', fn],
+    ['a domain handle', domain],
+    ['null', null],
+  ] as const) {
     t.equal(V2.DetachDeviceEx(handle), STATUS_INVALID_PARAMETER_1, what);
     check(t, what);
   }
@@ -279,12 +285,19 @@ t.test('DetachDeviceEx: _1 unless attached; mappings stay with the domain', asyn
   t.match(platform.describeDomain(domain), { devices: 1 }, 'still attached');
   t.equal(V2.DetachDeviceEx(device), STATUS_SUCCESS);
   check(t, 'attach then detach');
-  t.same(platform.inspectTranslation(domain, logical.value! + 1), { physicalAddress: pfn! * PAGE + 1, access: IOMMU_ACCESS_READ, leafBytes: PAGE }, 'the mapping stayed');
+  t.same(
+    platform.inspectTranslation(domain, logical.value! + 1),
+    { physicalAddress: pfn! * PAGE + 1, access: IOMMU_ACCESS_READ, leafBytes: PAGE },
+    'the mapping stayed',
+  );
   t.equal(V2.DetachDeviceEx(device), STATUS_INVALID_PARAMETER_1, 'detach twice');
 });
 
 t.test('QueryAvailableDomainTypes writes the default-policy mask and nothing else', async (t) => {
-  for (const [arch, expected] of [['arm64', ALL_ARM64], ['x64', ALL_X64]] as const) {
+  for (const [arch, expected] of [
+    ['arm64', ALL_ARM64],
+    ['x64', ALL_X64],
+  ] as const) {
     const { V2, addFunction } = await setup(t, { arch });
     for (const externalFacing of [false, true]) {
       const device = deviceOf(V2, addFunction({ externalFacing }));
@@ -299,7 +312,11 @@ t.test('QueryAvailableDomainTypes writes the default-policy mask and nothing els
       }
     }
     const device = deviceOf(V2, addFunction());
-    for (const [what, handle] of [['a spread copy', { ...device }], ['null', null], ['a PCI function', addFunction()]] as const) {
+    for (const [what, handle] of [
+      ['a spread copy', { ...device }],
+      ['null', null],
+      ['a PCI function', addFunction()],
+    ] as const) {
       const mask = { value: -7 };
       t.doesNotThrow(() => V2.QueryAvailableDomainTypes(handle, mask));
       t.same(mask, { value: -7 }, `${arch}: ${what}: AvailableDomains untouched`);

@@ -71,7 +71,12 @@ t.test('CreateDomainEx creates each type a device can use, with the requested al
     ['Translate, buddy(48)', DomainTypeTranslate, buddy(48), { type: 0, allocator: 'buddy', addressBits: 48, freeLogicalPages: 2 ** 36 - 1, ranges: [] }],
     ['Translate, null allocator', DomainTypeTranslate, null, { type: 0, allocator: 'none', freeLogicalPages: null, ranges: [] }],
     ['Translate, undefined allocator', DomainTypeTranslate, undefined, { type: 0, allocator: 'none', freeLogicalPages: null }],
-    ['Translate, allocator None', DomainTypeTranslate, { LogicalAllocatorType: IommuDmaLogicalAllocatorNone }, { type: 0, allocator: 'none', freeLogicalPages: null }],
+    [
+      'Translate, allocator None',
+      DomainTypeTranslate,
+      { LogicalAllocatorType: IommuDmaLogicalAllocatorNone },
+      { type: 0, allocator: 'none', freeLogicalPages: null },
+    ],
     ['PassThrough', DomainTypePassThrough, null, { type: 1, devices: 0 }],
     ['Unmanaged', DomainTypeUnmanaged, null, { type: 2, devices: 0 }],
   ];
@@ -102,10 +107,18 @@ t.test('buddy allocations stay below 2^min(AddressWidth, 53); page 0 is never ha
   const small = create(V2, DomainTypeTranslate, buddy(16));
   const addresses = drain(V2, small, pfn!);
   t.equal(addresses.length, 15, 'AddressWidth 16: 15 single pages');
-  t.same([...addresses].sort((a, b) => a - b), Array.from({ length: 15 }, (_, i) => (i + 1) * PAGE), 'every page below 2^16 but page 0');
+  t.same(
+    [...addresses].sort((a, b) => a - b),
+    Array.from({ length: 15 }, (_, i) => (i + 1) * PAGE),
+    'every page below 2^16 but page 0',
+  );
   const width20 = create(V2, DomainTypeTranslate, buddy(20));
   const logical = out<number>();
-  t.equal(V2.MapLogicalRangeEx(width20, IOMMU_ACCESS_READ, contiguous(pfn! * PAGE, PAGE), null, 2 ** 20, null, logical), STATUS_INVALID_PARAMETER_MIX, 'no room at or above 2^20');
+  t.equal(
+    V2.MapLogicalRangeEx(width20, IOMMU_ACCESS_READ, contiguous(pfn! * PAGE, PAGE), null, 2 ** 20, null, logical),
+    STATUS_INVALID_PARAMETER_MIX,
+    'no room at or above 2^20',
+  );
   t.equal(V2.MapLogicalRangeEx(width20, IOMMU_ACCESS_READ, contiguous(pfn! * PAGE, PAGE), null, 2 ** 20 - PAGE, null, logical), STATUS_SUCCESS);
   t.equal(logical.value, 2 ** 20 - PAGE, 'the last page below 2^20');
   const widest = create(V2, DomainTypeTranslate, buddy(63));
@@ -126,29 +139,58 @@ t.test('CreateDomainEx rejects each bad parameter at its position and changes no
   cycle.RegionNext = region(0x20000, 1, false, cycle);
   const T = DomainTypeTranslate;
   const cases: Array<[string, unknown[], number]> = [
-    ...[-1, DomainTypeMax, 5, 1.5, NaN, Infinity, '0', 0n, null, undefined, true, 2 ** 53, {}].map(
-      (type): [string, unknown[], number] => [`DomainType ${String(type)}`, [type, ZERO_FLAGS, null, null], STATUS_INVALID_PARAMETER_1],
-    ),
-    ...[{ AsUlonglong: 1 }, { AsUlonglong: 2 ** 40 }, { AsUlonglong: -1 }, { AsUlonglong: 0.5 }, { AsUlonglong: '0' }, { AsUlonglong: 0n }, {}, null, undefined, 1, 'x', 0n].map(
-      (flags): [string, unknown[], number] => [`Flags ${JSON.stringify(flags, (_, v) => (typeof v === 'bigint' ? `${v}n` : v))}`, [T, flags, null, null], STATUS_INVALID_PARAMETER_2],
-    ),
+    ...[-1, DomainTypeMax, 5, 1.5, NaN, Infinity, '0', 0n, null, undefined, true, 2 ** 53, {}].map((type): [string, unknown[], number] => [
+      `DomainType ${String(type)}`,
+      [type, ZERO_FLAGS, null, null],
+      STATUS_INVALID_PARAMETER_1,
+    ]),
+    ...[
+      { AsUlonglong: 1 },
+      { AsUlonglong: 2 ** 40 },
+      { AsUlonglong: -1 },
+      { AsUlonglong: 0.5 },
+      { AsUlonglong: '0' },
+      { AsUlonglong: 0n },
+      {},
+      null,
+      undefined,
+      1,
+      'x',
+      0n,
+    ].map((flags): [string, unknown[], number] => [
+      `Flags ${JSON.stringify(flags, (_, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
+      [T, flags, null, null],
+      STATUS_INVALID_PARAMETER_2,
+    ]),
     ['buddy config on PassThrough', [DomainTypePassThrough, ZERO_FLAGS, buddy(), null], STATUS_INVALID_PARAMETER_3],
-    ['None config on PassThrough', [DomainTypePassThrough, ZERO_FLAGS, { LogicalAllocatorType: IommuDmaLogicalAllocatorNone }, null], STATUS_INVALID_PARAMETER_3],
+    [
+      'None config on PassThrough',
+      [DomainTypePassThrough, ZERO_FLAGS, { LogicalAllocatorType: IommuDmaLogicalAllocatorNone }, null],
+      STATUS_INVALID_PARAMETER_3,
+    ],
     ['buddy config on Unmanaged', [DomainTypeUnmanaged, ZERO_FLAGS, buddy(), null], STATUS_INVALID_PARAMETER_3],
-    ...[IommuDmaLogicalAllocatorMax, 3, -1, 0.5, '1', undefined, null].map(
-      (type): [string, unknown[], number] => [`LogicalAllocatorType ${String(type)}`, [T, ZERO_FLAGS, { LogicalAllocatorType: type, BuddyAllocatorConfig: { AddressWidth: 48 } }, null], STATUS_INVALID_PARAMETER_3],
-    ),
-    ...[12, 0, -1, 64, 65, 13.5, NaN, '48', 48n, null, undefined].map(
-      (width): [string, unknown[], number] => [`AddressWidth ${String(width)}`, [T, ZERO_FLAGS, { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: width } }, null], STATUS_INVALID_PARAMETER_3],
-    ),
+    ...[IommuDmaLogicalAllocatorMax, 3, -1, 0.5, '1', undefined, null].map((type): [string, unknown[], number] => [
+      `LogicalAllocatorType ${String(type)}`,
+      [T, ZERO_FLAGS, { LogicalAllocatorType: type, BuddyAllocatorConfig: { AddressWidth: 48 } }, null],
+      STATUS_INVALID_PARAMETER_3,
+    ]),
+    ...[12, 0, -1, 64, 65, 13.5, NaN, '48', 48n, null, undefined].map((width): [string, unknown[], number] => [
+      `AddressWidth ${String(width)}`,
+      [T, ZERO_FLAGS, { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: width } }, null],
+      STATUS_INVALID_PARAMETER_3,
+    ]),
     ['buddy without BuddyAllocatorConfig', [T, ZERO_FLAGS, { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy }, null], STATUS_INVALID_PARAMETER_3],
     ['allocator config that is a number', [T, ZERO_FLAGS, 1, null], STATUS_INVALID_PARAMETER_3],
-    ...[0x10001, 0x10800, -PAGE, 1.5, NaN, '65536', 65536n, undefined, 2 ** 53].map(
-      (base): [string, unknown[], number] => [`region Base ${String(base)}`, [T, ZERO_FLAGS, null, region(base, 1)], STATUS_INVALID_PARAMETER_4],
-    ),
-    ...[0, -1, 1.5, NaN, '1', 1n, undefined].map(
-      (pages): [string, unknown[], number] => [`region NumberOfPages ${String(pages)}`, [T, ZERO_FLAGS, null, region(0x10000, pages)], STATUS_INVALID_PARAMETER_4],
-    ),
+    ...[0x10001, 0x10800, -PAGE, 1.5, NaN, '65536', 65536n, undefined, 2 ** 53].map((base): [string, unknown[], number] => [
+      `region Base ${String(base)}`,
+      [T, ZERO_FLAGS, null, region(base, 1)],
+      STATUS_INVALID_PARAMETER_4,
+    ]),
+    ...[0, -1, 1.5, NaN, '1', 1n, undefined].map((pages): [string, unknown[], number] => [
+      `region NumberOfPages ${String(pages)}`,
+      [T, ZERO_FLAGS, null, region(0x10000, pages)],
+      STATUS_INVALID_PARAMETER_4,
+    ]),
     ['overlapping regions', [T, ZERO_FLAGS, null, region(0x10000, 4, true, region(0x13000, 1))], STATUS_INVALID_PARAMETER_4],
     ['overlapping regions, later first', [T, ZERO_FLAGS, null, region(0x13000, 1, false, region(0x10000, 4, true))], STATUS_INVALID_PARAMETER_4],
     ['a region inside another', [T, ZERO_FLAGS, null, region(0x10000, 8, false, region(0x12000, 2, false))], STATUS_INVALID_PARAMETER_4],
@@ -209,12 +251,18 @@ t.test('reserved regions: ShouldMap ones are identity mapped READ|WRITE, the oth
   const platform = await platformFor(t, { workers: 0 });
   const V2 = v2Of(platform);
   const regions = {
-    Base: 0x100000, NumberOfPages: 2, ShouldMap: true,
+    Base: 0x100000,
+    NumberOfPages: 2,
+    ShouldMap: true,
     RegionNext: { Base: 0x300000, NumberOfPages: 3, ShouldMap: false, RegionNext: { Base: 0x102000, NumberOfPages: 1, ShouldMap: true, RegionNext: null } },
   };
   const domain = create(V2, DomainTypeTranslate, null, regions);
   // Page by page, so that adjacent extents may be listed merged or not.
-  const pagesOf = (kind: string) => platform.describeDomain(domain)!.ranges.filter((r) => r.kind === kind).flatMap((r) => Array.from({ length: r.pages }, (_, i) => r.logicalAddress / PAGE + i));
+  const pagesOf = (kind: string) =>
+    platform
+      .describeDomain(domain)!
+      .ranges.filter((r) => r.kind === kind)
+      .flatMap((r) => Array.from({ length: r.pages }, (_, i) => r.logicalAddress / PAGE + i));
   t.same(pagesOf('identity'), [0x100, 0x101, 0x102], 'the ShouldMap regions are listed as identity ranges');
   t.same(pagesOf('reserved'), [0x300, 0x301, 0x302], 'the other one as a reserved range');
   for (const address of [0x100000, 0x101abc, 0x102fff]) {
@@ -236,8 +284,13 @@ t.test('a buddy domain never hands out reserved-region pages', async (t) => {
     t.match(platform.describeDomain(domain), { freeLogicalPages: free }, `${what}: free pages exclude page 0 and the regions`);
     const addresses = drain(V2, domain, pfn);
     t.equal(addresses.length, free, `${what}: exactly the free pages were handed out`);
-    t.same(addresses.filter((a) => a === 0 || inside(a)), [], `${what}: none inside page 0 or a region`);
-    for (const a of identity) t.same(platform.inspectTranslation(domain, a), { physicalAddress: a, access: RW, leafBytes: PAGE }, `${what}: 0x${a.toString(16)} still maps to itself`);
+    t.same(
+      addresses.filter((a) => a === 0 || inside(a)),
+      [],
+      `${what}: none inside page 0 or a region`,
+    );
+    for (const a of identity)
+      t.same(platform.inspectTranslation(domain, a), { physicalAddress: a, access: RW, leafBytes: PAGE }, `${what}: 0x${a.toString(16)} still maps to itself`);
   };
   check('region at 0x4000', { Base: 0x4000, NumberOfPages: 4, ShouldMap: true }, 11, (a) => a >= 0x4000 && a < 0x8000, [0x4000, 0x7000]);
   check('hole at 0xc000', { Base: 0xc000, NumberOfPages: 3, ShouldMap: false }, 12, (a) => a >= 0xc000 && a < 0xf000, []);
@@ -355,7 +408,11 @@ t.test('DeleteDomain tears down remaining mappings, returns page tables, and kil
   t.equal(platform.describeDomain(domain), undefined, 'the domain is gone');
   t.equal(platform.inspectTranslation(domain, logical.value!), undefined);
   t.equal(platform.pageTablesInUse, withKeeper, 'all its page tables were returned');
-  t.same({ domain: platform.describeDomain(keeper), translation: platform.inspectTranslation(keeper, keep.value! + 9) }, keeperView, 'another domain is untouched');
+  t.same(
+    { domain: platform.describeDomain(keeper), translation: platform.inspectTranslation(keeper, keep.value! + 9) },
+    keeperView,
+    'another domain is untouched',
+  );
   t.same(keeperView.translation, { physicalAddress: pfns[7]! * PAGE + 9, access: RW, leafBytes: PAGE });
 
   const stale: Array<[string, () => unknown]> = [
@@ -401,7 +458,11 @@ t.test('DeleteDomain with a logical address token outstanding is STATUS_RESOURCE
     const mapped = watch(platform, [domain], [base, base + PAGE]);
     t.equal(V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, `${what}: a token with a mapped segment`);
     mapped(t, `${what}: mapped token`);
-    t.same(platform.inspectTranslation(domain, base + PAGE + 2), { physicalAddress: pfn! * PAGE + 2, access: RW, leafBytes: PAGE }, `${what}: the segment still translates`);
+    t.same(
+      platform.inspectTranslation(domain, base + PAGE + 2),
+      { physicalAddress: pfn! * PAGE + 2, access: RW, leafBytes: PAGE },
+      `${what}: the segment still translates`,
+    );
     t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS);
     t.equal(V2.FreeReservedLogicalAddressRange(token.value), STATUS_SUCCESS);
     t.equal(V2.DeleteDomain(domain), STATUS_SUCCESS, `${what}: every token freed`);

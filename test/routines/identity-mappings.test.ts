@@ -28,12 +28,21 @@ function badDescriptions(platform: Platform, pfn: number): Array<[string, unknow
   const mdl = (m: unknown) => ({ MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: m } });
   return [
     ...[3, -1, 1.5, '1', undefined].map((MapType): [string, unknown] => [`MapType ${String(MapType)}`, { MapType, ContiguousRange: { Base: p, Size: PAGE } }]),
-    ['null', null], ['a number', p],
-    ['Base off a page', contiguous(p + 1, PAGE)], ['Size 0', contiguous(p, 0)], ['Size not whole pages', contiguous(p, PAGE + 512)],
-    ['Base negative', contiguous(-PAGE, PAGE)], ['beyond guest memory', contiguous(MEMORY - PAGE, 2 * PAGE)],
-    ['NumberOfPages 0', pfns([pfn], 0)], ['NumberOfPages beyond the array', pfns([pfn], 2)], ['a PFN of -1', pfns([-1], 1)],
-    ['a PFN beyond guest memory', pfns([MEMORY / PAGE], 1)], ['a PFN of 2.5', pfns([2.5], 1)],
-    ['an MDL with ByteOffset 8', mdl(platform.memory.mdl([pfn], PAGE - 8, 8))], ['an MDL of 10 bytes', mdl(platform.memory.mdl([pfn], 10))], ['a null MDL', mdl(null)],
+    ['null', null],
+    ['a number', p],
+    ['Base off a page', contiguous(p + 1, PAGE)],
+    ['Size 0', contiguous(p, 0)],
+    ['Size not whole pages', contiguous(p, PAGE + 512)],
+    ['Base negative', contiguous(-PAGE, PAGE)],
+    ['beyond guest memory', contiguous(MEMORY - PAGE, 2 * PAGE)],
+    ['NumberOfPages 0', pfns([pfn], 0)],
+    ['NumberOfPages beyond the array', pfns([pfn], 2)],
+    ['a PFN of -1', pfns([-1], 1)],
+    ['a PFN beyond guest memory', pfns([MEMORY / PAGE], 1)],
+    ['a PFN of 2.5', pfns([2.5], 1)],
+    ['an MDL with ByteOffset 8', mdl(platform.memory.mdl([pfn], PAGE - 8, 8))],
+    ['an MDL of 10 bytes', mdl(platform.memory.mdl([pfn], 10))],
+    ['a null MDL', mdl(null)],
   ];
 }
 
@@ -46,15 +55,30 @@ t.test('MapIdentityRangeEx maps each described page at its own physical address'
   t.equal(V2.MapIdentityRangeEx(domain, RW, contiguous(run * PAGE, 3 * PAGE)), STATUS_SUCCESS, 'contiguous');
   t.equal(V2.MapIdentityRangeEx(domain, IOMMU_ACCESS_READ, pfnArray(scattered)), STATUS_SUCCESS, 'a PFN array out of order');
   t.equal(V2.MapIdentityRangeEx(domain, IOMMU_ACCESS_WRITE, mdlOf(platform, [run + 7, run + 8])), STATUS_SUCCESS, 'an MDL');
-  const expected: Array<[number, number]> = [[run, RW], [run + 1, RW], [run + 2, RW], [run + 5, IOMMU_ACCESS_READ], [run + 7, IOMMU_ACCESS_WRITE], [run + 8, IOMMU_ACCESS_WRITE], [run + 10, IOMMU_ACCESS_READ], [run + 20, IOMMU_ACCESS_READ]];
+  const expected: Array<[number, number]> = [
+    [run, RW],
+    [run + 1, RW],
+    [run + 2, RW],
+    [run + 5, IOMMU_ACCESS_READ],
+    [run + 7, IOMMU_ACCESS_WRITE],
+    [run + 8, IOMMU_ACCESS_WRITE],
+    [run + 10, IOMMU_ACCESS_READ],
+    [run + 20, IOMMU_ACCESS_READ],
+  ];
   for (const [page, access] of expected) {
     t.same(translatesTo(platform, domain, page * PAGE + 99), [page * PAGE + 99, access], `page 0x${page.toString(16)} maps to itself`);
   }
   for (const page of [run - 1, run + 3, run + 4, run + 6, run + 9, run + 11, run + 19, run + 21]) {
     t.same(translatesTo(platform, domain, page * PAGE), { faultType: TranslationFault }, `page 0x${page.toString(16)} is not mapped`);
   }
-  t.same(platform.describeDomain(domain)!.ranges.map((r) => r.kind), Array(5).fill('identity'));
-  t.same(platform.describeDomain(domain)!.ranges.reduce((n, r) => n + r.pages, 0), 8);
+  t.same(
+    platform.describeDomain(domain)!.ranges.map((r) => r.kind),
+    Array(5).fill('identity'),
+  );
+  t.same(
+    platform.describeDomain(domain)!.ranges.reduce((n, r) => n + r.pages, 0),
+    8,
+  );
 });
 
 t.test('PassThrough: map and unmap succeed and do nothing', async (t) => {
@@ -86,17 +110,39 @@ t.test('MapIdentityRangeEx rejects bad parameters, buddy domains and overlaps, c
   const [free] = platform.memory.allocatePages(1);
   t.equal(V2.MapIdentityRangeEx(domain, RW, contiguous(run * PAGE, 2 * PAGE)), STATUS_SUCCESS);
   const logicalFrame = platform.memory.allocateContiguousPages(1);
-  t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, pfnArray([free!]), logicalFrame * PAGE, null, null, out()), STATUS_SUCCESS, 'a logical mapping at a physical address');
+  t.equal(
+    V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, pfnArray([free!]), logicalFrame * PAGE, null, null, out()),
+    STATUS_SUCCESS,
+    'a logical mapping at a physical address',
+  );
   const tokenFrame = platform.memory.allocateContiguousPages(2);
   t.equal(V2.ReserveLogicalAddressRange(domain, 2 * PAGE, tokenFrame * PAGE, null, null, out()), STATUS_SUCCESS, 'a token over physical addresses');
   const probes = [run, run + 1, run + 2, free!, logicalFrame, 0x200, 0x201, 0x300, tokenFrame, tokenFrame + 1].map((p) => p * PAGE);
   const checks = [watch(platform, domain, probes), watch(platform, paged, probes)];
   const ok = pfnArray([free!]);
   const cases: Array<[string, unknown, unknown, unknown, number]> = [
-    ...([['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)], ['a spread copy', { ...domain }], ['a deleted domain', deleted], ['null', null]] as const).map(
-      ([what, d]): [string, unknown, unknown, unknown, number] => [`Domain: ${what}`, d, RW, ok, STATUS_INVALID_PARAMETER_1]),
-    ...[4, 0x80000000, -1, 0.5, '3', null].map((perm): [string, unknown, unknown, unknown, number] => [`Permissions ${String(perm)}`, domain, perm, ok, STATUS_INVALID_PARAMETER_2]),
-    ...badDescriptions(platform, free!).map(([what, d]): [string, unknown, unknown, unknown, number] => [`description: ${what}`, domain, RW, d, STATUS_INVALID_PARAMETER_3]),
+    ...(
+      [
+        ['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)],
+        ['a spread copy', { ...domain }],
+        ['a deleted domain', deleted],
+        ['null', null],
+      ] as const
+    ).map(([what, d]): [string, unknown, unknown, unknown, number] => [`Domain: ${what}`, d, RW, ok, STATUS_INVALID_PARAMETER_1]),
+    ...[4, 0x80000000, -1, 0.5, '3', null].map((perm): [string, unknown, unknown, unknown, number] => [
+      `Permissions ${String(perm)}`,
+      domain,
+      perm,
+      ok,
+      STATUS_INVALID_PARAMETER_2,
+    ]),
+    ...badDescriptions(platform, free!).map(([what, d]): [string, unknown, unknown, unknown, number] => [
+      `description: ${what}`,
+      domain,
+      RW,
+      d,
+      STATUS_INVALID_PARAMETER_3,
+    ]),
     ['a buddy domain', paged, RW, ok, STATUS_NOT_SUPPORTED],
     ['pages already identity mapped', domain, RW, contiguous(run * PAGE, PAGE), STATUS_RESOURCE_IN_USE],
     ['overlapping the end of an identity range', domain, RW, contiguous((run + 1) * PAGE, 2 * PAGE), STATUS_RESOURCE_IN_USE],
@@ -127,15 +173,29 @@ t.test('UnmapIdentityRangeEx: every page must be identity mapped, else STATUS_IN
   const run = platform.memory.allocateContiguousPages(6);
   t.equal(V2.MapIdentityRangeEx(domain, RW, contiguous(run * PAGE, 4 * PAGE)), STATUS_SUCCESS);
   const logicalFrame = platform.memory.allocateContiguousPages(1);
-  t.equal(V2.MapLogicalRangeEx(domain, RW, pfnArray([logicalFrame]), logicalFrame * PAGE, null, null, out()), STATUS_SUCCESS, 'logical == physical, but a logical mapping');
+  t.equal(
+    V2.MapLogicalRangeEx(domain, RW, pfnArray([logicalFrame]), logicalFrame * PAGE, null, null, out()),
+    STATUS_SUCCESS,
+    'logical == physical, but a logical mapping',
+  );
   const tokenFrame = platform.memory.allocateContiguousPages(1);
   const token = out<object>();
   t.equal(V2.ReserveLogicalAddressRange(domain, PAGE, tokenFrame * PAGE, null, null, token), STATUS_SUCCESS, 'a token over a physical address');
   t.equal(V2.MapReservedLogicalRange(token.value, 0, RW, pfnArray([tokenFrame]), out()), STATUS_SUCCESS, 'mapped onto itself');
-  const check = watch(platform, domain, [run, run + 1, run + 3, run + 4, logicalFrame, 0x300, tokenFrame].map((p) => p * PAGE));
+  const check = watch(
+    platform,
+    domain,
+    [run, run + 1, run + 3, run + 4, logicalFrame, 0x300, tokenFrame].map((p) => p * PAGE),
+  );
   const cases: Array<[string, unknown, unknown, number]> = [
-    ...([['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)], ['a spread copy', { ...domain }], ['a deleted domain', deleted], ['undefined', undefined]] as const).map(
-      ([what, d]): [string, unknown, unknown, number] => [`Domain: ${what}`, d, contiguous(run * PAGE, PAGE), STATUS_INVALID_PARAMETER_1]),
+    ...(
+      [
+        ['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)],
+        ['a spread copy', { ...domain }],
+        ['a deleted domain', deleted],
+        ['undefined', undefined],
+      ] as const
+    ).map(([what, d]): [string, unknown, unknown, number] => [`Domain: ${what}`, d, contiguous(run * PAGE, PAGE), STATUS_INVALID_PARAMETER_1]),
     ...badDescriptions(platform, run).map(([what, d]): [string, unknown, unknown, number] => [`description: ${what}`, domain, d, STATUS_INVALID_PARAMETER_2]),
     ['a page never mapped', domain, pfnArray([run + 5]), STATUS_INVALID_PARAMETER],
     ['running one page past the range', domain, contiguous(run * PAGE, 5 * PAGE), STATUS_INVALID_PARAMETER],
@@ -154,10 +214,17 @@ t.test('UnmapIdentityRangeEx: every page must be identity mapped, else STATUS_IN
     check(t, what);
   }
   t.equal(V2.UnmapIdentityRangeEx(domain, pfnArray([run + 2, run + 1])), STATUS_SUCCESS, 'a part of the range, described differently');
-  t.same([0, 1, 2, 3].map((i) => translatesTo(platform, domain, (run + i) * PAGE)), [[run * PAGE, RW], { faultType: TranslationFault }, { faultType: TranslationFault }, [(run + 3) * PAGE, RW]], 'split around the hole');
+  t.same(
+    [0, 1, 2, 3].map((i) => translatesTo(platform, domain, (run + i) * PAGE)),
+    [[run * PAGE, RW], { faultType: TranslationFault }, { faultType: TranslationFault }, [(run + 3) * PAGE, RW]],
+    'split around the hole',
+  );
   t.equal(V2.UnmapIdentityRangeEx(domain, contiguous(run * PAGE, 4 * PAGE)), STATUS_INVALID_PARAMETER, 'the whole original range is no longer all mapped');
   t.equal(V2.UnmapIdentityRangeEx(domain, mdlOf(platform, [run + 3, run])), STATUS_SUCCESS, 'the two remaining pages');
-  t.same(platform.describeDomain(domain)!.ranges.filter((r) => r.kind === 'identity'), []);
+  t.same(
+    platform.describeDomain(domain)!.ranges.filter((r) => r.kind === 'identity'),
+    [],
+  );
   t.equal(V2.MapIdentityRangeEx(domain, IOMMU_ACCESS_READ, contiguous(run * PAGE, 4 * PAGE)), STATUS_SUCCESS, 'the pages can be identity mapped again');
 });
 
@@ -169,7 +236,11 @@ t.test('ShouldMap regions may be removed with UnmapIdentityRangeEx, buddy domain
     const domain = domainOf(V2, DomainTypeTranslate, allocator, { Base: 0x400000, NumberOfPages: 4, ShouldMap: true, RegionNext: null });
     t.same(translatesTo(platform, domain, 0x401234), [0x401234, RW], `${what}: the region is identity mapped READ|WRITE`);
     t.equal(V2.UnmapIdentityRangeEx(domain, contiguous(0x401000, 2 * PAGE)), STATUS_SUCCESS, `${what}: two pages of it`);
-    t.same([0x400000, 0x401000, 0x402000, 0x403000].map((a) => translatesTo(platform, domain, a)), [[0x400000, RW], { faultType: TranslationFault }, { faultType: TranslationFault }, [0x403000, RW]], `${what}: the rest stays`);
+    t.same(
+      [0x400000, 0x401000, 0x402000, 0x403000].map((a) => translatesTo(platform, domain, a)),
+      [[0x400000, RW], { faultType: TranslationFault }, { faultType: TranslationFault }, [0x403000, RW]],
+      `${what}: the rest stays`,
+    );
     t.equal(V2.UnmapIdentityRangeEx(domain, pfnArray([0x400, 0x403])), STATUS_SUCCESS, `${what}: the rest`);
     t.same(platform.describeDomain(domain)!.ranges, [], `${what}: nothing left`);
     t.equal(V2.UnmapIdentityRangeEx(domain, pfnArray([0x400])), STATUS_INVALID_PARAMETER, `${what}: not twice`);
@@ -223,7 +294,10 @@ t.test('partial identity unmaps inside large aligned ranges keep every other pag
   t.equal(V2.MapIdentityRangeEx(mapped, IOMMU_ACCESS_WRITE, contiguous(first * PAGE, 1024 * PAGE)), STATUS_SUCCESS, 'MapIdentityRangeEx of 4 MiB');
   const region = domainOf(V2, DomainTypeTranslate, buddy(40), { Base: first * PAGE, NumberOfPages: 1024, ShouldMap: true, RegionNext: null });
   const random = rng(0x2b1);
-  for (const [what, domain, access] of [['mapped', mapped, IOMMU_ACCESS_WRITE], ['ShouldMap region', region, RW]] as const) {
+  for (const [what, domain, access] of [
+    ['mapped', mapped, IOMMU_ACCESS_WRITE],
+    ['ShouldMap region', region, RW],
+  ] as const) {
     const holes = [0, 511, 512, 513, 900, 1023];
     t.equal(V2.UnmapIdentityRangeEx(domain, pfnArray(holes.map((h) => first + h))), STATUS_SUCCESS, `${what}: scattered pages`);
     const sample = [1, 510, 514, 899, 901, 1022, ...Array.from({ length: 30 }, () => Math.floor(random() * 1024))];

@@ -19,7 +19,10 @@ t.test('the ID is bus << 8 | device << 3 | function, one element of 4 bytes, for
   const V2 = v2Of(platform);
   const random = rng(0x1d5);
   const seen = new Set<number>();
-  const functions = [{ bus: 0, device: 0, function: 0 }, { bus: 255, device: 31, function: 7 }];
+  const functions = [
+    { bus: 0, device: 0, function: 0 },
+    { bus: 255, device: 31, function: 7 },
+  ];
   while (functions.length < 40) {
     const bdf = { bus: Math.floor(random() * 256), device: Math.floor(random() * 32), function: Math.floor(random() * 8) };
     const id = (bdf.bus << 8) | (bdf.device << 3) | bdf.function;

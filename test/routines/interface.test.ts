@@ -58,9 +58,12 @@ t.test('every Version other than 2 is STATUS_NOT_SUPPORTED and leaves InterfaceO
   for (const version of [1, 0, 3, 4, -1, -2, 2.5, 0xffffffff, 2 ** 32 + 2, NaN, '2', 2n, null, undefined, [2], { Version: 2 }]) {
     const table = out<DMA_IOMMU_INTERFACE_EX>();
     let status: number | undefined;
-    t.doesNotThrow(() => {
-      status = platform.IoGetIommuInterfaceEx(version as number, 0, table);
-    }, `Version ${String(version)} does not throw`);
+    t.doesNotThrow(
+      () => {
+        status = platform.IoGetIommuInterfaceEx(version as number, 0, table);
+      },
+      `Version ${String(version)} does not throw`,
+    );
     t.equal(status, STATUS_NOT_SUPPORTED, `Version ${String(version)}`);
     t.strictSame(table, {}, `Version ${String(version)}: InterfaceOut untouched`);
     t.notOk('value' in table, `Version ${String(version)}: no value key was even created`);
@@ -72,9 +75,12 @@ t.test('Flags !== 0 is STATUS_INVALID_PARAMETER_2 and leaves InterfaceOut untouc
   for (const flags of [1, 2, 0x80000000, 2 ** 40, -1, 0.5, NaN, '0', 0n, null, undefined, {}, { AsUlonglong: 0 }, [0], false]) {
     const table = out<DMA_IOMMU_INTERFACE_EX>();
     let status: number | undefined;
-    t.doesNotThrow(() => {
-      status = platform.IoGetIommuInterfaceEx(2, flags as number, table);
-    }, `Flags ${String(flags)} does not throw`);
+    t.doesNotThrow(
+      () => {
+        status = platform.IoGetIommuInterfaceEx(2, flags as number, table);
+      },
+      `Flags ${String(flags)} does not throw`,
+    );
     t.equal(status, STATUS_INVALID_PARAMETER_2, `Flags ${typeof flags === 'object' && flags !== null ? JSON.stringify(flags) : String(flags)}`);
     t.strictSame(table, {}, `Flags ${String(flags)}: InterfaceOut untouched`);
   }

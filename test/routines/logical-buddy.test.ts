@@ -26,7 +26,12 @@ t.test('random bounded and unbounded buddy placement agrees with an exact model'
   t.equal(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, buddy(WIDTH), null, domain), STATUS_SUCCESS);
   const frames = platform.memory.allocatePages(16);
   const random = rng(0xb0dd1);
-  interface Allocation { first: number; block: number; mapped: Set<number>; frames: Map<number, number> }
+  interface Allocation {
+    first: number;
+    block: number;
+    mapped: Set<number>;
+    frames: Map<number, number>;
+  }
   const live: Allocation[] = [];
   const used = (page: number) => page === 0 || live.some((a) => page >= a.first && page < a.first + a.block);
   const blockFits = (size: number, lowPage: number, highPage: number) => {
@@ -113,7 +118,9 @@ t.test('random bounded and unbounded buddy placement agrees with an exact model'
     const probe = Math.floor(random() * SPACE);
     const owner = live.find((a) => a.mapped.has(probe));
     const view = platform.inspectTranslation(domain.value, probe * PAGE + 3);
-    const wanted = owner ? { physicalAddress: owner.frames.get(probe)! * PAGE + 3, access: IOMMU_ACCESS_READ, leafBytes: PAGE } : { faultType: TranslationFault };
+    const wanted = owner
+      ? { physicalAddress: owner.frames.get(probe)! * PAGE + 3, access: IOMMU_ACCESS_READ, leafBytes: PAGE }
+      : { faultType: TranslationFault };
     if (JSON.stringify(view) !== JSON.stringify(wanted)) fail(`step ${step}: page ${probe} translates to ${JSON.stringify(view)}`);
   }
   t.same(failures, [], 'no disagreement with the model');
@@ -122,7 +129,14 @@ t.test('random bounded and unbounded buddy placement agrees with an exact model'
   }
   t.match(platform.describeDomain(domain.value), { freeLogicalPages: SPACE - 1, ranges: [] }, 'everything came back');
   const whole = out<number>();
-  t.equal(V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(Array(SPACE / 2).fill(frames[0])), null, null, null, whole), STATUS_SUCCESS, 'the freed blocks coalesced: half the space is one block again');
+  t.equal(
+    V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(Array(SPACE / 2).fill(frames[0])), null, null, null, whole),
+    STATUS_SUCCESS,
+    'the freed blocks coalesced: half the space is one block again',
+  );
   t.equal(whole.value, (SPACE / 2) * PAGE, 'the upper half (the lower one holds page 0)');
-  t.ok(counts.placed >= 40 && counts.mix >= 20 && counts.insufficient >= 3 && counts.freed >= 20 && counts.refusedUnmap >= 5, `every outcome exercised: ${JSON.stringify(counts)}`);
+  t.ok(
+    counts.placed >= 40 && counts.mix >= 20 && counts.insufficient >= 3 && counts.freed >= 20 && counts.refusedUnmap >= 5,
+    `every outcome exercised: ${JSON.stringify(counts)}`,
+  );
 });

@@ -66,7 +66,10 @@ t.test('MDL, contiguous and PFN descriptions map page by page into power-of-two 
     const block = 2 ** Math.ceil(Math.log2(pages));
     t.ok(logical.value! > 0 && logical.value! % (block * PAGE) === 0, `${what}: aligned to its ${block}-page block, not page 0`);
     t.ok(logical.value! + block * PAGE <= 2 ** 32, `${what}: below 2^AddressWidth`);
-    t.notOk(blocks.some(([a, n]) => logical.value! < a + n * PAGE && a < logical.value! + block * PAGE), `${what}: its block overlaps no other`);
+    t.notOk(
+      blocks.some(([a, n]) => logical.value! < a + n * PAGE && a < logical.value! + block * PAGE),
+      `${what}: its block overlaps no other`,
+    );
     blocks.push([logical.value!, block]);
     free -= block;
     t.equal(platform.describeDomain(domain)!.freeLogicalPages, free, `${what}: the whole block is taken`);
@@ -74,7 +77,10 @@ t.test('MDL, contiguous and PFN descriptions map page by page into power-of-two 
     for (let k = pages; k < block; k++) {
       t.same(platform.inspectTranslation(domain, logical.value! + k * PAGE), { faultType: TranslationFault }, `${what}: page ${k} of its block is unmapped`);
     }
-    const listed = (page: number) => platform.describeDomain(domain)!.ranges.some((r) => r.kind === 'logical' && r.logicalAddress <= page * PAGE && page * PAGE < r.logicalAddress + r.pages * PAGE);
+    const listed = (page: number) =>
+      platform
+        .describeDomain(domain)!
+        .ranges.some((r) => r.kind === 'logical' && r.logicalAddress <= page * PAGE && page * PAGE < r.logicalAddress + r.pages * PAGE);
     const first = logical.value! / PAGE;
     t.ok(Array.from({ length: pages }, (_, k) => first + k).every(listed), `${what}: its pages are listed as logical`);
     t.notOk(Array.from({ length: block - pages }, (_, k) => first + pages + k).some(listed), `${what}: the rest of its block is not`);
@@ -99,15 +105,34 @@ t.test('explicit addresses in a domain without allocator; IOMMU_ACCESS_NONE maps
     t.equal(logical.value, explicit, 'LogicalAddressOut is the explicit address');
   }
   expectMapped(t, platform, domain, 0x7000_0000, pfns, RW, 'MDL');
-  t.same(platform.inspectTranslation(domain, 0x7000_3000), { physicalAddress: pfns[2]! * PAGE, access: IOMMU_ACCESS_NONE, leafBytes: PAGE }, 'IOMMU_ACCESS_NONE: present, no access');
+  t.same(
+    platform.inspectTranslation(domain, 0x7000_3000),
+    { physicalAddress: pfns[2]! * PAGE, access: IOMMU_ACCESS_NONE, leafBytes: PAGE },
+    'IOMMU_ACCESS_NONE: present, no access',
+  );
   t.same(platform.inspectTranslation(domain, 0x7000_4000), { faultType: TranslationFault });
-  t.same(platform.inspectTranslation(domain, 5), { physicalAddress: pfns[0]! * PAGE + 5, access: IOMMU_ACCESS_WRITE, leafBytes: PAGE }, 'logical page 0 is fine without an allocator');
-  t.same(platform.inspectTranslation(domain, 2 ** 53 - 1), { physicalAddress: pfns[1]! * PAGE + PAGE - 1, access: IOMMU_ACCESS_READ, leafBytes: PAGE }, 'the last safe page');
+  t.same(
+    platform.inspectTranslation(domain, 5),
+    { physicalAddress: pfns[0]! * PAGE + 5, access: IOMMU_ACCESS_WRITE, leafBytes: PAGE },
+    'logical page 0 is fine without an allocator',
+  );
+  t.same(
+    platform.inspectTranslation(domain, 2 ** 53 - 1),
+    { physicalAddress: pfns[1]! * PAGE + PAGE - 1, access: IOMMU_ACCESS_READ, leafBytes: PAGE },
+    'the last safe page',
+  );
   expectMapped(t, platform, domain, 0x1234_5678_9000, pfns.slice(0, 2), RW, 'NumberOfPages 2 of a 3-frame PfnArray');
   t.same(platform.inspectTranslation(domain, 0x1234_5678_b000), { faultType: TranslationFault }, 'the third frame is not mapped');
   const ranges = platform.describeDomain(domain)!.ranges;
-  t.ok(ranges.every((r) => r.kind === 'logical'), 'all listed as logical ranges');
-  t.equal(ranges.reduce((n, r) => n + r.pages, 0), 8, '8 pages in all');
+  t.ok(
+    ranges.every((r) => r.kind === 'logical'),
+    'all listed as logical ranges',
+  );
+  t.equal(
+    ranges.reduce((n, r) => n + r.pages, 0),
+    8,
+    '8 pages in all',
+  );
 });
 
 t.test('MapLogicalRangeEx rejects each bad parameter at its position and changes nothing', async (t) => {
@@ -127,38 +152,98 @@ t.test('MapLogicalRangeEx rejects each bad parameter at its position and changes
   const mdl = (m: unknown) => ({ MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: m } });
   const pfnsOf = (PageFrame: unknown, NumberOfPages: unknown) => ({ MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame, NumberOfPages } });
   const descriptions: Array<[string, unknown]> = [
-    ...[3, 4, -1, 1.5, '0', null, undefined].map((MapType): [string, unknown] => [`MapType ${String(MapType)}`, { MapType, PfnArray: { PageFrame: [other], NumberOfPages: 1 } }]),
-    ['null', null], ['undefined', undefined], ['a number', p], ['a string', 'x'],
-    ['Base off a page', contiguous(p + 8, PAGE)], ['Size 0', contiguous(p, 0)], ['Size 100', contiguous(p, 100)], ['Size a page and a byte', contiguous(p, PAGE + 1)],
-    ['Base negative', contiguous(-PAGE, PAGE)], ['Base 1.5', contiguous(1.5, PAGE)], ['Size NaN', contiguous(p, NaN)],
-    ['Base beyond guest memory', contiguous(MEMORY, PAGE)], ['a range running past guest memory', contiguous(MEMORY - PAGE, 2 * PAGE)],
-    ['Base as a string', { MapType: 1, ContiguousRange: { Base: String(p), Size: PAGE } }], ['Base as a bigint', { MapType: 1, ContiguousRange: { Base: BigInt(p), Size: PAGE } }], ['no ContiguousRange', { MapType: 1 }],
-    ['NumberOfPages 0', pfnsOf([other], 0)], ['NumberOfPages beyond the array', pfnsOf([other], 2)], ['NumberOfPages -1', pfnsOf([other], -1)],
-    ['NumberOfPages 1.5', pfnsOf([other, other], 1.5)], ['an empty PageFrame', pfnsOf([], 0)], ['a PFN of -1', pfnsOf([other, -1], 2)],
-    ['a PFN of 1.5', pfnsOf([1.5], 1)], ['a PFN beyond guest memory', pfnsOf([other, MEMORY / PAGE], 2)], ['a PFN as a string', pfnsOf(['5'], 1)],
-    ['a PFN of null', pfnsOf([null], 1)], ['PageFrame not an array', pfnsOf(other, 1)], ['no PfnArray', { MapType: 2 }],
-    ['an MDL with ByteOffset 16', mdl(platform.memory.mdl([pfn!], PAGE - 16, 16))], ['an MDL of 100 bytes', mdl(platform.memory.mdl([pfn!], 100))],
+    ...[3, 4, -1, 1.5, '0', null, undefined].map((MapType): [string, unknown] => [
+      `MapType ${String(MapType)}`,
+      { MapType, PfnArray: { PageFrame: [other], NumberOfPages: 1 } },
+    ]),
+    ['null', null],
+    ['undefined', undefined],
+    ['a number', p],
+    ['a string', 'x'],
+    ['Base off a page', contiguous(p + 8, PAGE)],
+    ['Size 0', contiguous(p, 0)],
+    ['Size 100', contiguous(p, 100)],
+    ['Size a page and a byte', contiguous(p, PAGE + 1)],
+    ['Base negative', contiguous(-PAGE, PAGE)],
+    ['Base 1.5', contiguous(1.5, PAGE)],
+    ['Size NaN', contiguous(p, NaN)],
+    ['Base beyond guest memory', contiguous(MEMORY, PAGE)],
+    ['a range running past guest memory', contiguous(MEMORY - PAGE, 2 * PAGE)],
+    ['Base as a string', { MapType: 1, ContiguousRange: { Base: String(p), Size: PAGE } }],
+    ['Base as a bigint', { MapType: 1, ContiguousRange: { Base: BigInt(p), Size: PAGE } }],
+    ['no ContiguousRange', { MapType: 1 }],
+    ['NumberOfPages 0', pfnsOf([other], 0)],
+    ['NumberOfPages beyond the array', pfnsOf([other], 2)],
+    ['NumberOfPages -1', pfnsOf([other], -1)],
+    ['NumberOfPages 1.5', pfnsOf([other, other], 1.5)],
+    ['an empty PageFrame', pfnsOf([], 0)],
+    ['a PFN of -1', pfnsOf([other, -1], 2)],
+    ['a PFN of 1.5', pfnsOf([1.5], 1)],
+    ['a PFN beyond guest memory', pfnsOf([other, MEMORY / PAGE], 2)],
+    ['a PFN as a string', pfnsOf(['5'], 1)],
+    ['a PFN of null', pfnsOf([null], 1)],
+    ['PageFrame not an array', pfnsOf(other, 1)],
+    ['no PfnArray', { MapType: 2 }],
+    ['an MDL with ByteOffset 16', mdl(platform.memory.mdl([pfn!], PAGE - 16, 16))],
+    ['an MDL of 100 bytes', mdl(platform.memory.mdl([pfn!], 100))],
     ['an MDL of a page and a half', mdl(platform.memory.mdl([pfn!, other!], PAGE + PAGE / 2))],
     ['an MDL whose Pfns disagree with ByteCount', mdl({ ByteCount: 2 * PAGE, ByteOffset: 0, Pfns: [other] })],
     ['an MDL of a whole page starting 16 bytes in', mdl({ ByteCount: PAGE, ByteOffset: 16, Pfns: [other] })],
-    ['an MDL with a PFN beyond memory', mdl({ ByteCount: PAGE, ByteOffset: 0, Pfns: [MEMORY / PAGE] })], ['a null MDL', mdl(null)], ['no Mdl', { MapType: 0 }],
+    ['an MDL with a PFN beyond memory', mdl({ ByteCount: PAGE, ByteOffset: 0, Pfns: [MEMORY / PAGE] })],
+    ['a null MDL', mdl(null)],
+    ['no Mdl', { MapType: 0 }],
   ];
   const cases: Array<[string, unknown, unknown[], number]> = [
-    ...([['a PassThrough domain', domainOf(V2, DomainTypePassThrough)], ['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)], ['a spread copy', { ...paged }],
-      ['a deleted domain', deleted], ['null', null], ['a description', ok]] as const).map(
-      ([what, d]): [string, unknown, unknown[], number] => [`Domain: ${what}`, d, [RW, ok, null, null, null], STATUS_INVALID_PARAMETER_1]),
-    ...[4, 5, 8, 0x80000000, 0xffffffff, 2 ** 32, -1, 1.5, NaN, '1', 1n, null, undefined].map(
-      (perm): [string, unknown, unknown[], number] => [`Permissions ${String(perm)}`, paged, [perm, ok, null, null, null], STATUS_INVALID_PARAMETER_2]),
-    ...descriptions.map(([what, d]): [string, unknown, unknown[], number] => [`description: ${what}`, paged, [RW, d, null, null, null], STATUS_INVALID_PARAMETER_3]),
-    ...descriptions.slice(0, 10).map(([what, d]): [string, unknown, unknown[], number] => [`plain, description: ${what}`, plain, [RW, d, 0x40000, null, null], STATUS_INVALID_PARAMETER_3]),
-    ...[0x40001, 0x40800, -PAGE, 1.5, NaN, Infinity, '262144', 0x40000n, 2 ** 53, {}].map(
-      (at): [string, unknown, unknown[], number] => [`Explicit ${String(at)}`, plain, [RW, ok, at, null, null], STATUS_INVALID_PARAMETER_4]),
+    ...(
+      [
+        ['a PassThrough domain', domainOf(V2, DomainTypePassThrough)],
+        ['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)],
+        ['a spread copy', { ...paged }],
+        ['a deleted domain', deleted],
+        ['null', null],
+        ['a description', ok],
+      ] as const
+    ).map(([what, d]): [string, unknown, unknown[], number] => [`Domain: ${what}`, d, [RW, ok, null, null, null], STATUS_INVALID_PARAMETER_1]),
+    ...[4, 5, 8, 0x80000000, 0xffffffff, 2 ** 32, -1, 1.5, NaN, '1', 1n, null, undefined].map((perm): [string, unknown, unknown[], number] => [
+      `Permissions ${String(perm)}`,
+      paged,
+      [perm, ok, null, null, null],
+      STATUS_INVALID_PARAMETER_2,
+    ]),
+    ...descriptions.map(([what, d]): [string, unknown, unknown[], number] => [
+      `description: ${what}`,
+      paged,
+      [RW, d, null, null, null],
+      STATUS_INVALID_PARAMETER_3,
+    ]),
+    ...descriptions
+      .slice(0, 10)
+      .map(([what, d]): [string, unknown, unknown[], number] => [
+        `plain, description: ${what}`,
+        plain,
+        [RW, d, 0x40000, null, null],
+        STATUS_INVALID_PARAMETER_3,
+      ]),
+    ...[0x40001, 0x40800, -PAGE, 1.5, NaN, Infinity, '262144', 0x40000n, 2 ** 53, {}].map((at): [string, unknown, unknown[], number] => [
+      `Explicit ${String(at)}`,
+      plain,
+      [RW, ok, at, null, null],
+      STATUS_INVALID_PARAMETER_4,
+    ]),
     ['Explicit misaligned, buddy domain', paged, [RW, ok, 0x40001, null, null], STATUS_INVALID_PARAMETER_4],
     ['Explicit range running past 2^53', plain, [RW, pfnArray([other!, other!]), 2 ** 53 - PAGE, null, null], STATUS_INVALID_PARAMETER_4],
-    ...[-1, 1.5, NaN, Infinity, '0', 0n, 2 ** 53, {}].map(
-      (min): [string, unknown, unknown[], number] => [`Min ${String(min)}`, paged, [RW, ok, null, min, null], STATUS_INVALID_PARAMETER_5]),
-    ...[-1, 1.5, NaN, Infinity, '0', 0x100000n, 2 ** 53, {}].map(
-      (max): [string, unknown, unknown[], number] => [`Max ${String(max)}`, paged, [RW, ok, null, 0, max], STATUS_INVALID_PARAMETER_6]),
+    ...[-1, 1.5, NaN, Infinity, '0', 0n, 2 ** 53, {}].map((min): [string, unknown, unknown[], number] => [
+      `Min ${String(min)}`,
+      paged,
+      [RW, ok, null, min, null],
+      STATUS_INVALID_PARAMETER_5,
+    ]),
+    ...[-1, 1.5, NaN, Infinity, '0', 0x100000n, 2 ** 53, {}].map((max): [string, unknown, unknown[], number] => [
+      `Max ${String(max)}`,
+      paged,
+      [RW, ok, null, 0, max],
+      STATUS_INVALID_PARAMETER_6,
+    ]),
     ['an explicit address on a buddy domain', paged, [RW, ok, 0x40000, null, null], STATUS_NOT_SUPPORTED],
     ['explicit address 0 on a buddy domain', paged, [RW, ok, 0, null, null], STATUS_NOT_SUPPORTED],
     ['an explicit address on a buddy domain, with bounds', paged, [RW, ok, 0x40000, 0, 2 ** 40], STATUS_NOT_SUPPORTED],
@@ -198,10 +283,19 @@ t.test('a range sharing a page with anything already placed is STATUS_RESOURCE_I
   const two = pfnArray(platform.memory.allocatePages(2));
   const one = pfnArray(platform.memory.allocatePages(1));
   const cases: Array<[string, number, IOMMU_MAP_PHYSICAL_ADDRESS]> = [
-    ['the same start', 0x40000, one], ['the last page', 0x43000, one], ['straddling the start', 0x3f000, two], ['straddling the end', 0x43000, two],
-    ['inside', 0x41000, two], ['around it', 0x3f000, pfnArray(platform.memory.allocatePages(6))],
-    ['a reserved hole', 0x81000, one], ['running into a hole', 0x7f000, two], ['a ShouldMap region', 0x90000, two], ['the identity range', identity * PAGE + PAGE, one],
-    ['a mapped page of a token', 0xa0000, one], ['an unmapped page of a token', 0xa2000, one], ['running into a token', 0x9f000, two],
+    ['the same start', 0x40000, one],
+    ['the last page', 0x43000, one],
+    ['straddling the start', 0x3f000, two],
+    ['straddling the end', 0x43000, two],
+    ['inside', 0x41000, two],
+    ['around it', 0x3f000, pfnArray(platform.memory.allocatePages(6))],
+    ['a reserved hole', 0x81000, one],
+    ['running into a hole', 0x7f000, two],
+    ['a ShouldMap region', 0x90000, two],
+    ['the identity range', identity * PAGE + PAGE, one],
+    ['a mapped page of a token', 0xa0000, one],
+    ['an unmapped page of a token', 0xa2000, one],
+    ['running into a token', 0x9f000, two],
   ];
   for (const [what, at, description] of cases) {
     const logical = out<number>();

@@ -34,13 +34,26 @@ t.test('UnmapLogicalRange rejects each bad parameter at its position and removes
   t.equal(V2.DeleteDomain(deleted), STATUS_SUCCESS);
   const check = watch(platform, domain, [logical, logical + 3 * PAGE, logical + 4 * PAGE]);
   const cases: Array<[string, unknown, unknown, unknown, number]> = [
-    ...([['a PassThrough domain', domainOf(V2, DomainTypePassThrough)], ['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)], ['a spread copy', { ...domain }],
-      ['a deleted domain', deleted], ['null', null], ['undefined', undefined]] as const).map(
-      ([what, d]): [string, unknown, unknown, unknown, number] => [`Domain: ${what}`, d, logical, 1, STATUS_INVALID_PARAMETER_1]),
+    ...(
+      [
+        ['a PassThrough domain', domainOf(V2, DomainTypePassThrough)],
+        ['an Unmanaged domain', domainOf(V2, DomainTypeUnmanaged)],
+        ['a spread copy', { ...domain }],
+        ['a deleted domain', deleted],
+        ['null', null],
+        ['undefined', undefined],
+      ] as const
+    ).map(([what, d]): [string, unknown, unknown, unknown, number] => [`Domain: ${what}`, d, logical, 1, STATUS_INVALID_PARAMETER_1]),
     ...[logical + 1, logical + PAGE / 2, -PAGE, 1.5, NaN, Infinity, String(logical), BigInt(logical), 2 ** 53, null, undefined].map(
-      (address): [string, unknown, unknown, unknown, number] => [`LogicalAddress ${String(address)}`, domain, address, 1, STATUS_INVALID_PARAMETER_2]),
-    ...[0, -1, 1.5, NaN, Infinity, '1', 1n, 2 ** 53, null, undefined].map(
-      (pages): [string, unknown, unknown, unknown, number] => [`NumberOfPages ${String(pages)}`, domain, logical, pages, STATUS_INVALID_PARAMETER_3]),
+      (address): [string, unknown, unknown, unknown, number] => [`LogicalAddress ${String(address)}`, domain, address, 1, STATUS_INVALID_PARAMETER_2],
+    ),
+    ...[0, -1, 1.5, NaN, Infinity, '1', 1n, 2 ** 53, null, undefined].map((pages): [string, unknown, unknown, unknown, number] => [
+      `NumberOfPages ${String(pages)}`,
+      domain,
+      logical,
+      pages,
+      STATUS_INVALID_PARAMETER_3,
+    ]),
     ['one page past the mapping', domain, logical, 5, STATUS_INVALID_PARAMETER],
     ['starting one page before it', domain, logical - PAGE, 2, STATUS_INVALID_PARAMETER],
     ['a page never mapped', domain, logical + 4 * PAGE, 1, STATUS_INVALID_PARAMETER],
@@ -74,7 +87,21 @@ t.test('only pages mapped by MapLogicalRangeEx can be unmapped: identity ranges 
   t.equal(V2.ReserveLogicalAddressRange(domain, 4 * PAGE, 0xb0000, null, null, token), STATUS_SUCCESS);
   t.equal(V2.MapReservedLogicalRange(token.value, 0, RW, pfnArray(platform.memory.allocatePages(2)), out()), STATUS_SUCCESS, 'a token segment at 0xb0000');
   map(V2, domain, pfnArray(platform.memory.allocatePages(1)), 0xaf000);
-  const check = watch(platform, domain, [0x7e000, 0x7f000, 0x80000, 0x81000, 0x82000, 0x83000, 0x90000, 0xa0000, identity * PAGE, 0xaf000, 0xb0000, 0xb1000, 0xb3000]);
+  const check = watch(platform, domain, [
+    0x7e000,
+    0x7f000,
+    0x80000,
+    0x81000,
+    0x82000,
+    0x83000,
+    0x90000,
+    0xa0000,
+    identity * PAGE,
+    0xaf000,
+    0xb0000,
+    0xb1000,
+    0xb3000,
+  ]);
   const cases: Array<[string, number, number]> = [
     ['a ShouldMap region', 0x80000, 1],
     ['logical pages running into a ShouldMap region', 0x7f000, 2],
@@ -110,7 +137,8 @@ t.test('partial unmaps split a mapping; buddy space returns only when the whole 
   ];
   for (const [what, first, count, live] of steps) {
     t.equal(V2.UnmapLogicalRange(domain, logical + first * PAGE, count), STATUS_SUCCESS, what);
-    for (let i = 0; i < 6; i++) t.same(view(i), live[i] ? mapped(i) : { faultType: TranslationFault }, `after ${what}: page ${i} ${live[i] ? 'still maps' : 'is gone'}`);
+    for (let i = 0; i < 6; i++)
+      t.same(view(i), live[i] ? mapped(i) : { faultType: TranslationFault }, `after ${what}: page ${i} ${live[i] ? 'still maps' : 'is gone'}`);
     t.equal(platform.describeDomain(domain)!.freeLogicalPages, initial - 8, `after ${what}: the block is still allocated`);
     t.same(
       platform.describeDomain(domain)!.ranges.map((r) => [(r.logicalAddress - logical) / PAGE, r.pages]),
@@ -166,7 +194,10 @@ t.test('unmapping inside a large contiguous mapping keeps every other page trans
   const platform = await platformFor(t, { workers: 0 });
   const V2 = v2Of(platform);
   const first = platform.memory.allocateContiguousPages(1024, 512);
-  const domains = [['buddy', domainOf(V2, DomainTypeTranslate, buddy(40)), null, IOMMU_ACCESS_READ], ['explicit', domainOf(V2, DomainTypeTranslate, null), 0x4000_0000, IOMMU_ACCESS_WRITE]] as const;
+  const domains = [
+    ['buddy', domainOf(V2, DomainTypeTranslate, buddy(40)), null, IOMMU_ACCESS_READ],
+    ['explicit', domainOf(V2, DomainTypeTranslate, null), 0x4000_0000, IOMMU_ACCESS_WRITE],
+  ] as const;
   for (const [what, domain, explicit, access] of domains) {
     const logical = map(V2, domain, contiguous(first * PAGE, 1024 * PAGE), explicit, access);
     const random = rng(0x5eed);
@@ -208,13 +239,19 @@ t.test('random maps and unmaps agree with a page-by-page model', async (t) => {
       const status = V2.MapLogicalRangeEx(domain, access, pfnArray(pfns), first * PAGE, null, null, out());
       if (status !== expected) mismatches++;
       count(`map ${status}`);
-      if (status === STATUS_SUCCESS) pageRange.forEach((p, i) => model.set(p, [pfns[i]! * PAGE, access]));
+      if (status === STATUS_SUCCESS)
+        pageRange.forEach((p, i) => {
+          model.set(p, [pfns[i]! * PAGE, access]);
+        });
     } else {
       const expected = pageRange.every((p) => model.has(p)) ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER;
       const status = V2.UnmapLogicalRange(domain, first * PAGE, pages);
       if (status !== expected) mismatches++;
       count(`unmap ${status}`);
-      if (status === STATUS_SUCCESS) pageRange.forEach((p) => model.delete(p));
+      if (status === STATUS_SUCCESS)
+        pageRange.forEach((p) => {
+          model.delete(p);
+        });
     }
     for (let p = 0; p < WINDOW + 8; p++) {
       const seen = translatesTo(platform, domain, p * PAGE);

@@ -41,7 +41,11 @@ const TABLE: ReadonlyArray<readonly [boolean, 0 | 1 | 2, boolean, boolean]> = [
   [true, 2, false, true],
   [true, 2, true, true],
 ];
-const POLICIES: DmaProtectionPolicy[] = TABLE.map(([kernelDmaProtection, dmaGuardPolicy, userUnlocked]) => ({ kernelDmaProtection, dmaGuardPolicy, userUnlocked }));
+const POLICIES: DmaProtectionPolicy[] = TABLE.map(([kernelDmaProtection, dmaGuardPolicy, userUnlocked]) => ({
+  kernelDmaProtection,
+  dmaGuardPolicy,
+  userUnlocked,
+}));
 
 function expectedMask(arch: Architecture, index: number, external: boolean): number {
   const passThrough = external ? TABLE[index]![3] : true; // an internal port always keeps PassThrough
@@ -115,9 +119,10 @@ for (const arch of ['arm64', 'x64'] as const) {
         platform.setPolicy(fromPolicy);
         log.length = 0;
         platform.setPolicy(toPolicy);
-        const expected = expectedMask(arch, from, true) === expectedMask(arch, to, true)
-          ? []
-          : [{ who: 'external', change: { PresentFields: { AsULONG: 1 }, AvailableDomainTypes: expectedMask(arch, to, true) }, context: contexts.external }];
+        const expected =
+          expectedMask(arch, from, true) === expectedMask(arch, to, true)
+            ? []
+            : [{ who: 'external', change: { PresentFields: { AsULONG: 1 }, AvailableDomainTypes: expectedMask(arch, to, true) }, context: contexts.external }];
         fired += expected.length;
         if (JSON.stringify(log) !== JSON.stringify(expected) || log.some((entry) => entry.context !== contexts[entry.who as 'external'])) {
           problems.push(`${label(fromPolicy)} -> ${label(toPolicy)}: ${JSON.stringify(log)}, expected ${JSON.stringify(expected)}`);
@@ -135,8 +140,14 @@ t.test('a seeded walk of partial policy changes: one call per real change of the
   const internal = createDevice(platform, V2, 1, false);
   const external = createDevice(platform, V2, 2, true);
   const calls = { internal: [] as number[], external: [] as number[] };
-  ok(V2.RegisterInterfaceStateChangeCallback((c: IOMMU_INTERFACE_STATE_CHANGE) => calls.internal.push(c.AvailableDomainTypes), null, internal, { AsULONG: 1 }), 'Register');
-  ok(V2.RegisterInterfaceStateChangeCallback((c: IOMMU_INTERFACE_STATE_CHANGE) => calls.external.push(c.AvailableDomainTypes), null, external, { AsULONG: 1 }), 'Register');
+  ok(
+    V2.RegisterInterfaceStateChangeCallback((c: IOMMU_INTERFACE_STATE_CHANGE) => calls.internal.push(c.AvailableDomainTypes), null, internal, { AsULONG: 1 }),
+    'Register',
+  );
+  ok(
+    V2.RegisterInterfaceStateChangeCallback((c: IOMMU_INTERFACE_STATE_CHANGE) => calls.external.push(c.AvailableDomainTypes), null, external, { AsULONG: 1 }),
+    'Register',
+  );
   const random = rng(2024);
   const expected = [query(V2, external)!];
   let current: DmaProtectionPolicy = { ...platform.policy };
@@ -170,7 +181,11 @@ t.test('AttachDeviceEx answers STATUS_ACCESS_DENIED for a PassThrough domain out
       platform.setPolicy(policy);
       const what = `${arch} ${label(policy)}`;
       const passThrough = out<IOMMU_DMA_DOMAIN>();
-      t.equal(V2.CreateDomainEx(DomainTypePassThrough, ZERO_FLAGS, null, null, passThrough), STATUS_SUCCESS, `${what}: a PassThrough domain can always be created`);
+      t.equal(
+        V2.CreateDomainEx(DomainTypePassThrough, ZERO_FLAGS, null, null, passThrough),
+        STATUS_SUCCESS,
+        `${what}: a PassThrough domain can always be created`,
+      );
       const allowed = (expectedMask(arch, index, true) & PASS_THROUGH) !== 0;
       t.equal(V2.AttachDeviceEx(passThrough.value, external), allowed ? STATUS_SUCCESS : STATUS_ACCESS_DENIED, `${what}: external device`);
       t.equal(platform.describeDomain(passThrough.value)!.devices, allowed ? 1 : 0, `${what}: attached only when allowed`);
@@ -211,7 +226,10 @@ t.test('setPolicy rejects bad arguments with a TypeError naming the key, and cha
   const V2 = v2Of(platform);
   const external = createDevice(platform, V2, 1, true);
   const calls: number[] = [];
-  ok(V2.RegisterInterfaceStateChangeCallback((c: IOMMU_INTERFACE_STATE_CHANGE) => calls.push(c.AvailableDomainTypes), null, external, { AsULONG: 1 }), 'Register');
+  ok(
+    V2.RegisterInterfaceStateChangeCallback((c: IOMMU_INTERFACE_STATE_CHANGE) => calls.push(c.AvailableDomainTypes), null, external, { AsULONG: 1 }),
+    'Register',
+  );
   const before = platform.policy;
   const cases: Array<[unknown, RegExp]> = [
     [null, /^policy must be an object/],

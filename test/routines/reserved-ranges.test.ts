@@ -97,20 +97,44 @@ t.test('placement follows MapLogicalRangeEx: explicit address only without an al
   const plain = createDomain(V2, null);
   const probe = () => [snapshot(platform, withBuddy, []), snapshot(platform, plain, [])];
 
-  rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(withBuddy, PAGE, 0x100000, null, null, o), STATUS_NOT_SUPPORTED, 'explicit address with an allocator');
+  rejected(
+    t,
+    probe,
+    (o) => V2.ReserveLogicalAddressRange(withBuddy, PAGE, 0x100000, null, null, o),
+    STATUS_NOT_SUPPORTED,
+    'explicit address with an allocator',
+  );
   rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(plain, PAGE, null, null, null, o), STATUS_NOT_SUPPORTED, 'no explicit address without an allocator');
-  rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(plain, PAGE, null, 0x1000, 0x100000, o), STATUS_NOT_SUPPORTED, 'Min/Max do not replace the explicit address');
+  rejected(
+    t,
+    probe,
+    (o) => V2.ReserveLogicalAddressRange(plain, PAGE, null, 0x1000, 0x100000, o),
+    STATUS_NOT_SUPPORTED,
+    'Min/Max do not replace the explicit address',
+  );
 
   const explicit = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
   t.equal(V2.ReserveLogicalAddressRange(plain, 3 * PAGE, 0x4000_0000, null, null, explicit), STATUS_SUCCESS);
   t.strictSame({ ...explicit.value! }, { LogicalAddressBase: 0x4000_0000, Size: 3 * PAGE }, 'the token sits exactly at the explicit address');
 
   rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(withBuddy, 4 * PAGE, null, 0x20_0000, 0x1f_ffff, o), STATUS_INVALID_PARAMETER_MIX, 'Min > Max');
-  rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(withBuddy, 4 * PAGE, null, 0x20_0000, 0x20_3ffe, o), STATUS_INVALID_PARAMETER_MIX, 'no room between Min and Max');
+  rejected(
+    t,
+    probe,
+    (o) => V2.ReserveLogicalAddressRange(withBuddy, 4 * PAGE, null, 0x20_0000, 0x20_3ffe, o),
+    STATUS_INVALID_PARAMETER_MIX,
+    'no room between Min and Max',
+  );
   const bounded = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
   t.equal(V2.ReserveLogicalAddressRange(withBuddy, 4 * PAGE, null, 0x20_0000, 0x20_3fff, bounded), STATUS_SUCCESS, 'exactly enough room (inclusive bounds)');
   t.equal(bounded.value!.LogicalAddressBase, 0x20_0000);
-  rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(withBuddy, 4 * PAGE, null, 0x20_0000, 0x20_3fff, o), STATUS_INVALID_PARAMETER_MIX, 'the only room inside the bounds is taken');
+  rejected(
+    t,
+    probe,
+    (o) => V2.ReserveLogicalAddressRange(withBuddy, 4 * PAGE, null, 0x20_0000, 0x20_3fff, o),
+    STATUS_INVALID_PARAMETER_MIX,
+    'the only room inside the bounds is taken',
+  );
   const minOnly = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
   t.equal(V2.ReserveLogicalAddressRange(withBuddy, 2 * PAGE, null, 0x100_0000, null, minOnly), STATUS_SUCCESS);
   t.ok(minOnly.value!.LogicalAddressBase >= 0x100_0000, 'Min alone is honoured');
@@ -121,7 +145,13 @@ t.test('placement follows MapLogicalRangeEx: explicit address only without an al
   // A 13-bit buddy domain has two pages of logical space; page 0 is never handed out.
   const tiny = createDomain(V2, buddy(13));
   const tinyProbe = () => snapshot(platform, tiny, []);
-  rejected(t, tinyProbe, (o) => V2.ReserveLogicalAddressRange(tiny, 4 * PAGE, null, null, null, o), STATUS_INSUFFICIENT_RESOURCES, 'larger than the logical space');
+  rejected(
+    t,
+    tinyProbe,
+    (o) => V2.ReserveLogicalAddressRange(tiny, 4 * PAGE, null, null, null, o),
+    STATUS_INSUFFICIENT_RESOURCES,
+    'larger than the logical space',
+  );
   reserve(V2, tiny, PAGE);
   rejected(t, tinyProbe, (o) => V2.ReserveLogicalAddressRange(tiny, PAGE, null, null, null, o), STATUS_INSUFFICIENT_RESOURCES, 'logical space exhausted');
 });
@@ -162,7 +192,10 @@ t.test('an explicit reservation sharing a page with anything in the domain is ST
   const identityFrame = platform.memory.allocateContiguousPages(2);
   ok(V2.MapIdentityRangeEx(domain, IOMMU_ACCESS_READ, contiguous(identityFrame * PAGE, 2 * PAGE)), 'MapIdentityRangeEx');
   const logical = out<number>();
-  ok(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous(platform.memory.allocateContiguousPages(2) * PAGE, 2 * PAGE), 0x2000_0000, null, null, logical), 'MapLogicalRangeEx');
+  ok(
+    V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous(platform.memory.allocateContiguousPages(2) * PAGE, 2 * PAGE), 0x2000_0000, null, null, logical),
+    'MapLogicalRangeEx',
+  );
   reserve(V2, domain, 4 * PAGE, 0x3000_0000);
   const watched = [0x30_0000, identityFrame * PAGE, 0x2000_0000, 0x2000_1000, 0x3000_0000];
   const probe = () => snapshot(platform, domain, watched);
@@ -211,7 +244,13 @@ t.test('a token frees only when nothing in it is mapped; its space can then be r
   rejected(t, probe, () => V2.FreeReservedLogicalAddressRange(token), STATUS_INVALID_PARAMETER_1, 'freeing a freed token');
   rejected(t, probe, () => V2.FreeReservedLogicalAddressRange({ ...token }), STATUS_INVALID_PARAMETER_1, 'freeing a copy of a token');
   rejected(t, probe, () => V2.FreeReservedLogicalAddressRange(null), STATUS_INVALID_PARAMETER_1, 'freeing null');
-  rejected(t, probe, (o) => V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, contiguous(pfn! * PAGE, PAGE), o), STATUS_INVALID_PARAMETER_1, 'mapping into a freed token');
+  rejected(
+    t,
+    probe,
+    (o) => V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, contiguous(pfn! * PAGE, PAGE), o),
+    STATUS_INVALID_PARAMETER_1,
+    'mapping into a freed token',
+  );
 
   const first = reserve(V2, plain, 2 * PAGE, 0x1000_0000);
   ok(V2.FreeReservedLogicalAddressRange(first), 'FreeReservedLogicalAddressRange');
@@ -225,12 +264,20 @@ t.test('DeleteDomain is refused while tokens are outstanding, and works once the
   const V2 = v2Of(platform);
   const domain = createDomain(V2, buddy());
   const tokens = [reserve(V2, domain, PAGE), reserve(V2, domain, 16 * PAGE)];
-  const probe = () => snapshot(platform, domain, tokens.map((token) => token.LogicalAddressBase));
+  const probe = () =>
+    snapshot(
+      platform,
+      domain,
+      tokens.map((token) => token.LogicalAddressBase),
+    );
   rejected(t, probe, () => V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, 'two tokens outstanding');
   ok(V2.FreeReservedLogicalAddressRange(tokens[0]), 'FreeReservedLogicalAddressRange');
   rejected(t, probe, () => V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, 'one token outstanding');
   const segment = out<object>();
-  t.equal(V2.MapReservedLogicalRange(tokens[1], PAGE, IOMMU_ACCESS_READ, contiguous(platform.memory.allocateContiguousPages(1) * PAGE, PAGE), segment), STATUS_SUCCESS);
+  t.equal(
+    V2.MapReservedLogicalRange(tokens[1], PAGE, IOMMU_ACCESS_READ, contiguous(platform.memory.allocateContiguousPages(1) * PAGE, PAGE), segment),
+    STATUS_SUCCESS,
+  );
   ok(V2.UnmapReservedLogicalRange(segment.value), 'UnmapReservedLogicalRange');
   ok(V2.FreeReservedLogicalAddressRange(tokens[1]), 'FreeReservedLogicalAddressRange');
   t.equal(V2.DeleteDomain(domain), STATUS_SUCCESS, 'no token left: the domain goes');
@@ -244,7 +291,10 @@ t.test('UnmapLogicalRange never touches token pages; MapLogicalRangeEx never lan
   const domain = createDomain(V2, null);
   const frames = platform.memory.allocateContiguousPages(8);
   const logical = out<number>();
-  ok(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, contiguous(frames * PAGE, 2 * PAGE), 0x10_0000, null, null, logical), 'MapLogicalRangeEx');
+  ok(
+    V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, contiguous(frames * PAGE, 2 * PAGE), 0x10_0000, null, null, logical),
+    'MapLogicalRangeEx',
+  );
   const token = reserve(V2, domain, 4 * PAGE, 0x10_2000);
   ok(V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, contiguous((frames + 2) * PAGE, PAGE), out()), 'MapReservedLogicalRange');
   const watched = Array.from({ length: 8 }, (_, i) => 0x10_0000 + i * PAGE);
@@ -260,9 +310,23 @@ t.test('UnmapLogicalRange never touches token pages; MapLogicalRangeEx never lan
     ['over the end of a token', 0x10_5000, 2],
     ['over a whole token', 0x10_2000, 4],
   ] as const) {
-    rejected(t, probe, (o) => V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous((frames + 4) * PAGE, pages * PAGE), address, null, null, o), STATUS_RESOURCE_IN_USE, `MapLogicalRangeEx ${what}`);
+    rejected(
+      t,
+      probe,
+      (o) => V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous((frames + 4) * PAGE, pages * PAGE), address, null, null, o),
+      STATUS_RESOURCE_IN_USE,
+      `MapLogicalRangeEx ${what}`,
+    );
   }
-  t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous((frames + 4) * PAGE, PAGE), 0x10_6000, null, null, out()), STATUS_SUCCESS, 'right after the token is fine');
+  t.equal(
+    V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous((frames + 4) * PAGE, PAGE), 0x10_6000, null, null, out()),
+    STATUS_SUCCESS,
+    'right after the token is fine',
+  );
   t.equal(V2.UnmapLogicalRange(domain, 0x10_0000, 2), STATUS_SUCCESS, 'the logical mapping itself still unmaps');
-  t.strictSame(platform.inspectTranslation(domain, 0x10_2000), { physicalAddress: (frames + 2) * PAGE, access: IOMMU_ACCESS_READ, leafBytes: PAGE }, 'and the token page is still mapped');
+  t.strictSame(
+    platform.inspectTranslation(domain, 0x10_2000),
+    { physicalAddress: (frames + 2) * PAGE, access: IOMMU_ACCESS_READ, leafBytes: PAGE },
+    'and the token page is still mapped',
+  );
 });

@@ -86,23 +86,41 @@ t.test('each kind of physical description maps at base + Offset and fills Mapped
   t.equal(V2.MapReservedLogicalRange(token, 5 * PAGE, IOMMU_ACCESS_WRITE, contiguous(run * PAGE, 2 * PAGE), b), STATUS_SUCCESS);
   t.strictSame([b.value!.OwningToken === token, b.value!.Offset, b.value!.Size], [true, 5 * PAGE, 2 * PAGE]);
   const c = out<Segment>();
-  t.equal(V2.MapReservedLogicalRange(token, 14 * PAGE, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, mdlOf(platform, viaMdl), c), STATUS_SUCCESS, 'the last two pages');
+  t.equal(
+    V2.MapReservedLogicalRange(token, 14 * PAGE, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, mdlOf(platform, viaMdl), c),
+    STATUS_SUCCESS,
+    'the last two pages',
+  );
   t.strictSame([c.value!.Offset, c.value!.Size], [14 * PAGE, 2 * PAGE]);
   const d = out<Segment>();
-  t.equal(V2.MapReservedLogicalRange(token, 3 * PAGE, IOMMU_ACCESS_NONE, pfnArray([scattered[0]!]), d), STATUS_SUCCESS, 'IOMMU_ACCESS_NONE is a permission, not a reserved bit');
+  t.equal(
+    V2.MapReservedLogicalRange(token, 3 * PAGE, IOMMU_ACCESS_NONE, pfnArray([scattered[0]!]), d),
+    STATUS_SUCCESS,
+    'IOMMU_ACCESS_NONE is a permission, not a reserved bit',
+  );
 
   const expected = pages.map(() => UNMAPPED as object);
-  scattered.forEach((pfn, i) => (expected[i] = mapped(pfn * PAGE, IOMMU_ACCESS_READ)));
+  scattered.forEach((pfn, i) => {
+    expected[i] = mapped(pfn * PAGE, IOMMU_ACCESS_READ);
+  });
   expected[3] = mapped(scattered[0]! * PAGE, IOMMU_ACCESS_NONE);
   expected[5] = mapped(run * PAGE, IOMMU_ACCESS_WRITE);
   expected[6] = mapped((run + 1) * PAGE, IOMMU_ACCESS_WRITE);
   expected[14] = mapped(viaMdl[0]! * PAGE, 3);
   expected[15] = mapped(viaMdl[1]! * PAGE, 3);
-  t.strictSame(pages.map((address) => platform.inspectTranslation(domain, address)), expected, 'every token page translates as mapped');
+  t.strictSame(
+    pages.map((address) => platform.inspectTranslation(domain, address)),
+    expected,
+    'every token page translates as mapped',
+  );
   t.strictSame(platform.inspectTranslation(domain, pages[6]! + 123), mapped((run + 1) * PAGE + 123, IOMMU_ACCESS_WRITE), 'offsets inside a page carry over');
 
   for (const segment of [a, b, c, d]) t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS);
-  t.strictSame(pages.map((address) => platform.inspectTranslation(domain, address)), pages.map(() => UNMAPPED), 'every unmap removed its translations');
+  t.strictSame(
+    pages.map((address) => platform.inspectTranslation(domain, address)),
+    pages.map(() => UNMAPPED),
+    'every unmap removed its translations',
+  );
 });
 
 t.test('bad token, Offset, permissions and descriptions are rejected at their positions and change nothing', async (t) => {
@@ -155,7 +173,17 @@ t.test('bad token, Offset, permissions and descriptions are rejected at their po
     rejected(t, setup, (o) => V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, description, o), STATUS_INVALID_PARAMETER_4, what);
   }
   const good = out<Segment>();
-  t.equal(V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, { MapType: MapPhysicalAddressTypeContiguousRange, ContiguousRange: { Base: pfn! * PAGE, Size: PAGE } }, good), STATUS_SUCCESS, 'the same token still maps');
+  t.equal(
+    V2.MapReservedLogicalRange(
+      token,
+      0,
+      IOMMU_ACCESS_READ,
+      { MapType: MapPhysicalAddressTypeContiguousRange, ContiguousRange: { Base: pfn! * PAGE, Size: PAGE } },
+      good,
+    ),
+    STATUS_SUCCESS,
+    'the same token still maps',
+  );
 });
 
 t.test('a range sharing a page with a mapped part of the token is STATUS_RESOURCE_IN_USE', async (t) => {
@@ -176,7 +204,11 @@ t.test('a range sharing a page with a mapped part of the token is STATUS_RESOURC
   ] as const) {
     rejected(t, setup, (o) => V2.MapReservedLogicalRange(token, first * PAGE, IOMMU_ACCESS_WRITE, range(first, count), o), STATUS_RESOURCE_IN_USE, what);
   }
-  t.equal(V2.MapReservedLogicalRange(token, 8 * PAGE, IOMMU_ACCESS_WRITE, range(8, 2), out()), STATUS_SUCCESS, 'the gap between two mapped parts fills exactly');
+  t.equal(
+    V2.MapReservedLogicalRange(token, 8 * PAGE, IOMMU_ACCESS_WRITE, range(8, 2), out()),
+    STATUS_SUCCESS,
+    'the gap between two mapped parts fills exactly',
+  );
   t.equal(V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_WRITE, range(0, 4), out()), STATUS_SUCCESS, 'and so does the start of the token');
 });
 
@@ -212,7 +244,11 @@ t.test('UnmapReservedLogicalRange takes exactly a currently mapped segment, else
     rejected(t, setup, unmap(segment), STATUS_INVALID_PARAMETER, what);
   }
   t.equal(V2.UnmapReservedLogicalRange({ ...seg }), STATUS_SUCCESS, 'a copy with the same contents names the same segment');
-  t.strictSame([2, 3, 4].map((i) => platform.inspectTranslation(domain, pages[i]!)), [UNMAPPED, UNMAPPED, UNMAPPED], 'its pages are gone');
+  t.strictSame(
+    [2, 3, 4].map((i) => platform.inspectTranslation(domain, pages[i]!)),
+    [UNMAPPED, UNMAPPED, UNMAPPED],
+    'its pages are gone',
+  );
   t.strictSame(platform.inspectTranslation(domain, pages[5]!), mapped((frames + 5) * PAGE, IOMMU_ACCESS_READ), 'the neighbour stays');
   rejected(t, setup, unmap(seg), STATUS_INVALID_PARAMETER, 'unmapping the same segment twice');
   t.equal(V2.UnmapReservedLogicalRange(b.value), STATUS_SUCCESS);

@@ -48,10 +48,18 @@ t.test('reservation builds the tables: mapping and unmapping the whole token all
     t.equal(platform.pageTablesInUse, afterReserve, `${what}: mapping the whole token allocated no table`);
     const base = token.value!.LogicalAddressBase;
     const translations = frames.map((_, i) => platform.inspectTranslation(domain.value, base + i * PAGE));
-    t.strictSame(translations, frames.map((pfn) => ({ physicalAddress: pfn * PAGE, access: IOMMU_ACCESS_READ, leafBytes: PAGE })), `${what}: every page translates`);
+    t.strictSame(
+      translations,
+      frames.map((pfn) => ({ physicalAddress: pfn * PAGE, access: IOMMU_ACCESS_READ, leafBytes: PAGE })),
+      `${what}: every page translates`,
+    );
     t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS);
     t.equal(platform.pageTablesInUse, afterReserve, `${what}: unmapping freed no table either`);
-    t.strictSame(frames.map((_, i) => platform.inspectTranslation(domain.value, base + i * PAGE)), frames.map(() => UNMAPPED), `${what}: every page is unmapped`);
+    t.strictSame(
+      frames.map((_, i) => platform.inspectTranslation(domain.value, base + i * PAGE)),
+      frames.map(() => UNMAPPED),
+      `${what}: every page is unmapped`,
+    );
     platform.memory.freePages(frames);
   }
 });
@@ -83,7 +91,7 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
 
   while (maps < 1000 || live.length > 0) {
     if (live.length > 0 && (maps >= 1000 || live.length >= 12 || random() < 0.45)) {
-      const [{ segment, first, count }] = live.splice(Math.floor(random() * live.length), 1);
+      const { segment, first, count } = live.splice(Math.floor(random() * live.length), 1)[0]!;
       const status = V2.UnmapReservedLogicalRange(segment);
       check(status === STATUS_SUCCESS, () => `unmap [${first}, +${count}): ${describeStatus(status)}`);
       occupied.fill(0, first, first + count);
@@ -117,7 +125,10 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
       } else {
         check(status === STATUS_SUCCESS, () => `map [${first}, +${count}): ${describeStatus(status)}`);
         const value = segment.value;
-        check(value !== undefined && value.OwningToken === token.value && value.Offset === first * PAGE && value.Size === count * PAGE, () => `segment ${JSON.stringify(value)}`);
+        check(
+          value !== undefined && value.OwningToken === token.value && value.Offset === first * PAGE && value.Size === count * PAGE,
+          () => `segment ${JSON.stringify(value)}`,
+        );
         for (let i = 0; i < count; i++) {
           const offset = (i * 97) % PAGE;
           const view = platform.inspectTranslation(domain.value, base + (first + i) * PAGE + offset);
@@ -129,7 +140,10 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
         maps++;
       }
     }
-    check(platform.pageTablesInUse === tablesAfterReserve, () => `after map ${maps} / unmap ${unmaps}: ${platform.pageTablesInUse} tables, expected ${tablesAfterReserve}`);
+    check(
+      platform.pageTablesInUse === tablesAfterReserve,
+      () => `after map ${maps} / unmap ${unmaps}: ${platform.pageTablesInUse} tables, expected ${tablesAfterReserve}`,
+    );
   }
 
   t.strictSame(problems, [], 'every map translated, every unmap removed, every overlap was refused, no table was allocated or freed');
@@ -179,12 +193,20 @@ t.test('with the table pool exhausted, tokens still map and unmap; a reservation
   t.ok(tokens.length >= 2, `${tokens.length} tokens fit`);
   const frames = platform.memory.allocatePages(1);
   const elsewhere = out<number>();
-  t.equal(V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(frames), 0x7000_0000, null, null, elsewhere), STATUS_INSUFFICIENT_RESOURCES, 'a plain mapping in a new region finds no table');
+  t.equal(
+    V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(frames), 0x7000_0000, null, null, elsewhere),
+    STATUS_INSUFFICIENT_RESOURCES,
+    'a plain mapping in a new region finds no table',
+  );
   const tables = platform.pageTablesInUse;
   for (const token of tokens) {
     const segment = out<Segment>();
     t.equal(V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, pfnArray(frames), segment), STATUS_SUCCESS, 'yet every token maps');
-    t.strictSame(platform.inspectTranslation(domain.value, token.LogicalAddressBase), { physicalAddress: frames[0]! * PAGE, access: IOMMU_ACCESS_READ, leafBytes: PAGE });
+    t.strictSame(platform.inspectTranslation(domain.value, token.LogicalAddressBase), {
+      physicalAddress: frames[0]! * PAGE,
+      access: IOMMU_ACCESS_READ,
+      leafBytes: PAGE,
+    });
     t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS, 'and unmaps');
   }
   t.equal(platform.pageTablesInUse, tables, 'with the pool empty throughout');

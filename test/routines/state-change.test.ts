@@ -64,15 +64,28 @@ t.test('Register calls the callback once, synchronously, before returning: Prese
   t.strictSame(seen[0]![1], change(LOCKED), 'with the current mask of the external device (policy 0: no PassThrough)');
   t.equal(seen[0]![2], context, 'and the Context object itself');
 
-  for (const [what, ctx] of [['undefined', undefined], ['null', null], ['a number', 42], ['a string', 'ctx']] as const) {
+  for (const [what, ctx] of [
+    ['undefined', undefined],
+    ['null', null],
+    ['a number', 42],
+    ['a string', 'ctx'],
+  ] as const) {
     const { device } = deviceOn(platform, V2, 10 + ['undefined', 'null', 'a number', 'a string'].indexOf(what), false);
     const r = recorder();
     t.equal(V2.RegisterInterfaceStateChangeCallback(r.callback, ctx, device, FIELDS), STATUS_SUCCESS);
     t.strictSame(r.calls, [{ change: change(ALL), context: ctx, args: 2 }], `Context ${what} is passed through`);
   }
   const extraBits = recorder();
-  t.equal(V2.RegisterInterfaceStateChangeCallback(extraBits.callback, null, internal, { AsULONG: 0xffffffff }), STATUS_SUCCESS, 'bit 0 set among others is enough');
-  t.strictSame(extraBits.calls.map((c) => c.change), [change(ALL)], 'PresentFields is still only bit 0');
+  t.equal(
+    V2.RegisterInterfaceStateChangeCallback(extraBits.callback, null, internal, { AsULONG: 0xffffffff }),
+    STATUS_SUCCESS,
+    'bit 0 set among others is enough',
+  );
+  t.strictSame(
+    extraBits.calls.map((c) => c.change),
+    [change(ALL)],
+    'PresentFields is still only bit 0',
+  );
 });
 
 t.test('one registration per device: a second one is STATUS_UNSUCCESSFUL and the first stays in charge', async (t) => {
@@ -86,7 +99,14 @@ t.test('one registration per device: a second one is STATUS_UNSUCCESSFUL and the
   t.equal(V2.RegisterInterfaceStateChangeCallback(first.callback, 'again', device, FIELDS), STATUS_UNSUCCESSFUL, 'the same callback again');
   t.strictSame(second.calls, [], 'a refused registration is never called, not even once');
   platform.setPolicy({ userUnlocked: false });
-  t.strictSame(first.calls, [{ change: change(ALL), context: 'first', args: 2 }, { change: change(LOCKED), context: 'first', args: 2 }], 'the first registration heard the change with its own Context');
+  t.strictSame(
+    first.calls,
+    [
+      { change: change(ALL), context: 'first', args: 2 },
+      { change: change(LOCKED), context: 'first', args: 2 },
+    ],
+    'the first registration heard the change with its own Context',
+  );
   t.equal(V2.UnregisterInterfaceStateChangeCallback(second.callback, device), STATUS_UNSUCCESSFUL, 'the refused one was never registered');
 
   const other = deviceOn(platform, V2, 2).device;
@@ -239,7 +259,11 @@ t.test('a callback that throws breaks nothing: the error goes to onCallbackError
   t.doesNotThrow(() => platform.setPolicy({ dmaGuardPolicy: 0 }), 'setPolicy does not throw');
   t.equal(thrown, 2);
   t.strictSame(errors, [boom, 'a string, not an Error'], 'whatever was thrown is reported as is');
-  t.strictSame(r.calls.map((c) => c.change), [change(ALL), change(LOCKED)], 'the other device heard the change');
+  t.strictSame(
+    r.calls.map((c) => c.change),
+    [change(ALL), change(LOCKED)],
+    'the other device heard the change',
+  );
   t.strictSame(platform.policy.dmaGuardPolicy, 0, 'the policy change took effect');
   t.doesNotThrow(() => platform.setPolicy({ dmaGuardPolicy: 2 }));
   t.equal(thrown, 3, 'the throwing callback stays registered and is called on the next change');

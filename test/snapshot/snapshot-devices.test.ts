@@ -33,7 +33,7 @@ t.test("an NVMe disk's media, registers and configuration survive; a reloaded dr
   t.equal(again.model, 'nvme');
   t.same(again.modelOptions, fn.modelOptions);
 
-  const [[deviceId, device]] = [...restored.devices];
+  const [deviceId, device] = [...restored.devices][0]!;
   releaseDevice(restored.platform, deviceId!, device);
   const reloaded = await new NvmeDriver(restored.platform, again).start();
   const target = scatteredBuffer(restored.platform, reloaded, 3, random);
@@ -49,7 +49,9 @@ t.test('a doorbell rung before the snapshot and never served runs on the restore
   const random = rng(8);
   const data = randomBytes(random, 2 * PAGE);
   const sourcePfns = platform.memory.allocatePages(2);
-  sourcePfns.forEach((pfn, i) => platform.memory.write(pfn * PAGE, data.subarray(i * PAGE, (i + 1) * PAGE)));
+  sourcePfns.forEach((pfn, i) => {
+    platform.memory.write(pfn * PAGE, data.subarray(i * PAGE, (i + 1) * PAGE));
+  });
   const from = driver.mapBuffer(sourcePfns, IOMMU_ACCESS_READ);
   const to = driver.mapBuffer(platform.memory.allocatePages(2), IOMMU_ACCESS_WRITE);
   void driver.copy(from.iova, to.iova, 2 * PAGE);
@@ -92,5 +94,9 @@ t.test('custom device models come back from the URLs the snapshot names, or from
   const moved = await restorePlatform(saved, { deviceModels: [model.href] });
   t.teardown(() => moved.platform.close());
   t.equal(moved.platform.bus.find(0, 9, 0)!.model, 'throwing', 'loaded from the URL given at restore');
-  await t.rejects(restorePlatform(saved, { deviceModels: [] }), { name: 'TypeError', message: /functions\[0\]: unknown device model 'throwing'/ }, 'and named when missing');
+  await t.rejects(
+    restorePlatform(saved, { deviceModels: [] }),
+    { name: 'TypeError', message: /functions\[0\]: unknown device model 'throwing'/ },
+    'and named when missing',
+  );
 });

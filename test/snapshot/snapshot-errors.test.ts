@@ -1,6 +1,14 @@
 import t, { type Test } from 'tap';
 import { pack, unpack } from 'msgpackr';
-import { DomainTypeTranslate, IOMMU_ACCESS_READ, restorePlatform, SNAPSHOT_VERSION, type IOMMU_DMA_DEVICE, type IOMMU_DMA_DOMAIN, type Platform } from '../../machine/index.js';
+import {
+  DomainTypeTranslate,
+  IOMMU_ACCESS_READ,
+  restorePlatform,
+  SNAPSHOT_VERSION,
+  type IOMMU_DMA_DEVICE,
+  type IOMMU_DMA_DOMAIN,
+  type Platform,
+} from '../../machine/index.js';
 import { CopyEngineDriver } from '../../devices/drivers/copy-engine-driver.js';
 import { buddy, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
 
@@ -21,6 +29,7 @@ async function small(t: Test, workers = 0): Promise<Platform> {
 }
 
 /** The snapshot of `platform` as plain data, changed by `edit`, packed again. */
+// biome-ignore lint/suspicious/noExplicitAny: the edits reach into a decoded snapshot of any shape.
 function edited(platform: Platform, edit: (snapshot: any) => void): Uint8Array {
   const snapshot = unpack(platform.saveState());
   edit(snapshot);
@@ -66,14 +75,21 @@ t.test('bytes that are not a snapshot', async (t) => {
 t.test('restore options may not change the machine', async (t) => {
   const platform = await small(t);
   const snapshot = platform.saveState();
-  await t.rejects(restorePlatform(snapshot, { arch: 'x64' } as never), { name: 'TypeError', message: /options.arch must be left out: the snapshot decides it/ });
-  await t.rejects(restorePlatform(snapshot, { guestMemory: new SharedArrayBuffer(2 * 1024 * 1024) }), /options.guestMemory must be a SharedArrayBuffer of 1048576 bytes/);
+  await t.rejects(restorePlatform(snapshot, { arch: 'x64' } as never), {
+    name: 'TypeError',
+    message: /options.arch must be left out: the snapshot decides it/,
+  });
+  await t.rejects(
+    restorePlatform(snapshot, { guestMemory: new SharedArrayBuffer(2 * 1024 * 1024) }),
+    /options.guestMemory must be a SharedArrayBuffer of 1048576 bytes/,
+  );
   await t.rejects(restorePlatform(snapshot, { workers: -1 }), /options.workers must be between 0 and 64/, 'run-time options are checked as usual');
   await t.rejects(restorePlatform(platform.saveState({ guestMemory: false })), /holds no guest memory .* pass options.guestMemory/);
 });
 
 t.test('a damaged part is named in the error', async (t) => {
   const platform = await small(t);
+  // biome-ignore lint/suspicious/noExplicitAny: the edits reach into a decoded snapshot of any shape.
   const cases: Array<[string, (s: any) => void, RegExp]> = [
     ['overlapping extents', (s) => s.iommu.domains[0].extents.push(0, 4, 1, -1), /iommu.domains\[0\].extents overlap/],
     ['mapping beyond RAM', (s) => (s.iommu.domains[0].mappings[2] = 10_000), /frames 0x2710\+2 lie beyond guest memory/],
@@ -81,7 +97,11 @@ t.test('a damaged part is named in the error', async (t) => {
     ['a mapping missing', (s) => (s.iommu.domains[0].mappings = []), /mappings cover 0 pages of its 2 logically mapped pages/],
     ['bad access bits', (s) => (s.iommu.domains[0].mappings[3] = 4), /bad access bits 4/],
     ['allocator of another size', (s) => s.iommu.domains[0].allocator.stacks.push([]), /allocator does not describe a buddy allocator of 48 address bits/],
-    ['allocator blocks overlapping a block in use', (s) => s.iommu.domains[0].allocator.cache[0].push(s.iommu.domains[0].allocator.stacks[0][0]), /allocator does not describe/],
+    [
+      'allocator blocks overlapping a block in use',
+      (s) => s.iommu.domains[0].allocator.cache[0].push(s.iommu.domains[0].allocator.stacks[0][0]),
+      /allocator does not describe/,
+    ],
     ['unknown extent kind', (s) => (s.iommu.domains[0].extents[2] = 9), /unknown kind 9/],
     ['device in a missing domain', (s) => (s.iommu.devices[0].domain = 99), /iommu.devices\[0\].domain (is not an integer|names domain 99)/],
     ['device of a missing function', (s) => (s.iommu.devices[0].function = 3), /iommu.devices\[0\].function is not an integer in 0..0/],

@@ -63,7 +63,9 @@ async function buildMachine(t: Test): Promise<Machine> {
   const buddyDomain = createDomain(DomainTypeTranslate, buddy(39));
   const scatteredPfns = platform.memory.allocatePages(5).reverse();
   const data = randomBytes(random, 5 * PAGE);
-  scatteredPfns.forEach((pfn, i) => platform.memory.write(pfn * PAGE, data.subarray(i * PAGE, (i + 1) * PAGE)));
+  scatteredPfns.forEach((pfn, i) => {
+    platform.memory.write(pfn * PAGE, data.subarray(i * PAGE, (i + 1) * PAGE));
+  });
   const scattered = out<number>();
   ok(V2.MapLogicalRangeEx(buddyDomain, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, mdlOf(platform, scatteredPfns), null, null, null, scattered), 'map scattered');
   // 2 MiB-aligned frames, so the mapping gets a large leaf; a partial unmap then splits it.
@@ -88,10 +90,18 @@ async function buildMachine(t: Test): Promise<Machine> {
   const buddyDevice = createDevice(1);
   ok(V2.AttachDeviceEx(buddyDomain, buddyDevice), 'attach buddy');
   ok(V2.SetDeviceFaultReportingEx(buddyDevice, platform.bus.find(0, 1, 0)!.inputMappingId, true, { FaultHandler: () => {} }), 'fault reporting');
-  ok(V2.RegisterInterfaceStateChangeCallback(() => {}, null, buddyDevice, { AsULONG: 1 }), 'state change');
+  ok(
+    V2.RegisterInterfaceStateChangeCallback(() => {}, null, buddyDevice, { AsULONG: 1 }),
+    'state change',
+  );
 
   // No allocator: reserved regions (one identity, one hole), identity ranges, explicit placement.
-  const regions = { Base: 16 * PAGE, NumberOfPages: 16, ShouldMap: true, RegionNext: { Base: 64 * PAGE, NumberOfPages: 16, ShouldMap: false, RegionNext: null } };
+  const regions = {
+    Base: 16 * PAGE,
+    NumberOfPages: 16,
+    ShouldMap: true,
+    RegionNext: { Base: 64 * PAGE, NumberOfPages: 16, ShouldMap: false, RegionNext: null },
+  };
   const explicitDomain = createDomain(DomainTypeTranslate, null, regions);
   ok(V2.MapIdentityRangeEx(explicitDomain, IOMMU_ACCESS_READ, contiguous(100 * PAGE, 10 * PAGE)), 'identity');
   ok(V2.MapLogicalRangeEx(explicitDomain, IOMMU_ACCESS_WRITE, pfnArray(platform.memory.allocatePages(3)), 0x4000_0000, null, null, out()), 'explicit');
@@ -124,7 +134,12 @@ async function buildMachine(t: Test): Promise<Machine> {
     devices: { buddy: buddyDevice, passThrough: passThroughDevice, arm: armDevice, idle: idleDevice },
     token: token.value!,
     probes: {
-      buddy: [...span(scattered.value!, 6), ...span(bigIova.value!, 600).filter((_, i) => i % 7 === 0 || (i >= 198 && i <= 302)), readOnly.value!, ...span(token.value!.LogicalAddressBase, 16)],
+      buddy: [
+        ...span(scattered.value!, 6),
+        ...span(bigIova.value!, 600).filter((_, i) => i % 7 === 0 || (i >= 198 && i <= 302)),
+        readOnly.value!,
+        ...span(token.value!.LogicalAddressBase, 16),
+      ],
       explicit: [...span(0, 120), ...span(0x4000_0000, 4), ...span(0x8000_0000, 4)],
       passThrough: [0, 5 * PAGE + 3],
       arm: [armVa, armVa + PAGE, 0],
@@ -156,10 +171,19 @@ t.test('every domain translates every probed address as before, with the same ha
     t.ok(again, `domain '${name}' (id ${domain.id}) is back`);
     t.equal(again!.id, domain.id);
     t.not(again, domain, 'as a new handle object');
-    t.same(viewOf(restored.platform, again!, machine.probes[name]!), viewOf(machine.platform, domain, machine.probes[name]!), `domain '${name}' looks the same`);
+    t.same(
+      viewOf(restored.platform, again!, machine.probes[name]!),
+      viewOf(machine.platform, domain, machine.probes[name]!),
+      `domain '${name}' looks the same`,
+    );
   }
   t.equal(restored.domains.size, 5, 'the deleted domain stays deleted');
-  t.same([...restored.devices.keys()], Object.values(machine.devices).map((device) => device.id).sort((a, b) => a - b));
+  t.same(
+    [...restored.devices.keys()],
+    Object.values(machine.devices)
+      .map((device) => device.id)
+      .sort((a, b) => a - b),
+  );
   t.equal(restored.platform.pageTablesInUse <= machine.platform.pageTablesInUse, true, 'no more page tables than the original held');
   t.same(restored.platform.policy, machine.platform.policy);
   t.same(
@@ -222,7 +246,11 @@ t.test('tokens come back by domain; old handles are strangers to the restored pl
   const tokens = restored.tokens.get(machine.domains.buddy.id)!;
   t.same(tokens, [machine.token], 'the token, as { LogicalAddressBase, Size }');
   t.equal(restored.tokens.get(machine.domains.explicit.id)!.length, 1);
-  t.equal(V2r.UnmapReservedLogicalRange({ OwningToken: machine.token, Offset: 8 * PAGE, Size: 3 * PAGE }), STATUS_INVALID_PARAMETER, 'the old token object is unknown');
+  t.equal(
+    V2r.UnmapReservedLogicalRange({ OwningToken: machine.token, Offset: 8 * PAGE, Size: 3 * PAGE }),
+    STATUS_INVALID_PARAMETER,
+    'the old token object is unknown',
+  );
   t.equal(V2r.UnmapReservedLogicalRange({ OwningToken: tokens[0], Offset: 8 * PAGE, Size: 3 * PAGE }), STATUS_SUCCESS, 'the segment is there');
   t.equal(V2r.UnmapReservedLogicalRange({ OwningToken: tokens[0], Offset: 0, Size: 2 * PAGE }), STATUS_SUCCESS);
   t.equal(V2r.FreeReservedLogicalAddressRange(tokens[0]), STATUS_SUCCESS, 'and the emptied token can go');
@@ -243,7 +271,11 @@ t.test('callbacks cannot be saved: restore lists the devices whose callbacks mus
   const device = restored.rebind[0]!.device;
   const fn = restored.platform.bus.find(0, 1, 0)!;
   t.equal(V2r.SetDeviceFaultReportingEx(device, fn.inputMappingId, true, { FaultHandler: () => {} }), STATUS_SUCCESS, 'fault reporting can be enabled again');
-  t.equal(V2r.RegisterInterfaceStateChangeCallback(() => {}, null, device, { AsULONG: 1 }), STATUS_SUCCESS, 'a callback can be registered again');
+  t.equal(
+    V2r.RegisterInterfaceStateChangeCallback(() => {}, null, device, { AsULONG: 1 }),
+    STATUS_SUCCESS,
+    'a callback can be registered again',
+  );
 });
 
 t.test('without guest RAM in it, a snapshot restores over the RAM the emulator kept', async (t) => {

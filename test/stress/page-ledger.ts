@@ -25,7 +25,7 @@ export const DEVICE_VERSION = 0xfffff;
 
 /** Every 32-bit word of a mapped slot page: slot in bits 31..20, version in bits 19..0. */
 export function patternWord(slot: number, version: number): number {
-  return ((slot << 20) | (version & 0xfffff)) | 0;
+  return (slot << 20) | (version & 0xfffff) | 0;
 }
 
 export function slotOfWord(word: number): number {

@@ -32,7 +32,10 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
   const words = new Int32Array(buffer.buffer);
   const result: CheckResult = { dmas: 0, faults: 0, bytesChecked: 0, violations: 0, firstViolation: null };
   let x = args.seed >>> 0;
-  const random = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0), x);
+  const random = () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x;
+  };
   const violation = (what: string) => {
     result.violations++;
     result.firstViolation ??= what;

@@ -61,8 +61,12 @@ export async function stress(seconds: number, options: { workers?: number; slots
     const allocated = memory.allocatePages(slots * 8);
     const guards = allocated.filter((_, i) => i % 2 === 1);
     const free = allocated.filter((_, i) => i % 2 === 0);
-    guards.forEach((page) => fillPage(page, GUARD_WORD));
-    free.forEach((page) => fillPage(page, CANARY_WORD));
+    guards.forEach((page) => {
+      fillPage(page, GUARD_WORD);
+    });
+    free.forEach((page) => {
+      fillPage(page, CANARY_WORD);
+    });
     const slotBase = 0x8000_0000;
     const current = new Int32Array(slots).fill(-1);
     const versions = new Int32Array(slots);
@@ -111,12 +115,22 @@ export async function stress(seconds: number, options: { workers?: number; slots
     for (let slot = 0; slot < slots; slot++) map(slot);
     const milliseconds = seconds * 1000;
     const checks = fns.map((fn, i) =>
-      platform.runInWorker<CheckResult>(checker, 'check', { device: fn.slot, slotBase, slots, ledger: ledger.buffer, milliseconds, seed: (options.seed ?? 1) + i }),
+      platform.runInWorker<CheckResult>(checker, 'check', {
+        device: fn.slot,
+        slotBase,
+        slots,
+        ledger: ledger.buffer,
+        milliseconds,
+        seed: (options.seed ?? 1) + i,
+      }),
     );
     let remaps = 0;
     let rangeUnmaps = 0;
     let x = options.seed ?? 7;
-    const random = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0), x);
+    const random = () => {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      return x;
+    };
     const started = performance.now();
     while (performance.now() - started < milliseconds) {
       for (let n = 0; n < 32; n++) {

@@ -4,11 +4,12 @@
  * byte. `npx viommu-stress --help` lists the options.
  */
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { bytes, deviceTable, faultLine } from '../traffic/summary.js';
 import { OptionError, parseOptions, USAGE, type StressOptions } from './options.js';
 import { runStress, type StressProgress } from './runner.js';
 
-let parsed: StressOptions | 'help';
+let parsed: StressOptions | 'help' | 'version';
 try {
   parsed = parseOptions(process.argv.slice(2));
 } catch (error) {
@@ -18,6 +19,11 @@ try {
 }
 if (parsed === 'help') {
   console.log(USAGE);
+  process.exit(0);
+}
+if (parsed === 'version') {
+  // The package refers to itself by name (its exports list ./package.json).
+  console.log(`viommu ${(createRequire(import.meta.url)('viommu/package.json') as { version: string }).version}`);
   process.exit(0);
 }
 const options: StressOptions = parsed;

@@ -1,7 +1,33 @@
 import { availableParallelism } from 'node:os';
+import { flag, integerIn, numberIn, OptionError, oneOf, parseCommandLine, text, usageLines, value } from '../cli/command-line.js';
 
 export type DeviceKind = 'copy-engine' | 'nvme' | 'nic';
 export const ALL_KINDS: readonly DeviceKind[] = ['copy-engine', 'nvme', 'nic'];
+
+function kindList(raw: string, name: string): DeviceKind[] {
+  const kinds = raw.split(',').filter(Boolean);
+  for (const kind of kinds)
+    if (!ALL_KINDS.includes(kind as DeviceKind)) throw new OptionError(`${name}: unknown kind '${kind}' (known: ${ALL_KINDS.join(', ')})`);
+  if (kinds.length === 0) throw new OptionError(`${name} needs at least one kind`);
+  return kinds as DeviceKind[];
+}
+
+/** Every option of viommu-stress: its usage line, its default and its parser. */
+const OPTIONS = {
+  workers: value('N', 'DMA worker threads, 1..64 (default: available parallelism, at most 64)', Math.min(availableParallelism(), 64), integerIn(1, 64)),
+  devices: value('N', 'devices of each kind (default 2)', 2, integerIn(1, 32)),
+  kinds: value('LIST', 'comma-separated: copy-engine,nvme,nic (default: all)', [...ALL_KINDS], kindList),
+  seconds: value('S', 'how long to run (default 10)', 10, numberIn(0.1, 86400)),
+  'min-bytes': value('N', 'smallest transfer (default 512)', 512, integerIn(1, 16 * 1024 * 1024)),
+  'max-bytes': value('N', 'largest transfer (default 65536)', 65536, integerIn(1, 16 * 1024 * 1024)),
+  churn: value('on|off', 'map and unmap buffers around every transfer (default on)', 'on', oneOf('on', 'off')),
+  'fault-rate': value('P', 'share of transfers aimed at unmapped memory, 0..1 (default 0.01)', 0.01, numberIn(0, 1)),
+  depth: value('N', 'transfers in flight per device (default 4)', 4, integerIn(1, 64)),
+  seed: value('N', 'seed of the pseudo-random traffic (default 1)', 1, integerIn(0, 2 ** 32 - 1)),
+  json: value<string | null>('FILE', 'also write the figures as JSON', null, text),
+  quiet: flag('no progress output'),
+  version: flag("print viommu's version and exit"),
+};
 
 export interface StressOptions {
   workers: number;
@@ -22,107 +48,32 @@ export const USAGE = `usage: viommu-stress [options]
 
 Drives many devices from many threads through the IOMMU and checks every byte.
 
-  --workers N        DMA worker threads (default: available parallelism)
-  --devices N        devices of each kind (default 2)
-  --kinds LIST       comma-separated: copy-engine,nvme,nic (default: all)
-  --seconds S        how long to run (default 10)
-  --min-bytes N      smallest transfer (default 512)
-  --max-bytes N      largest transfer (default 65536)
-  --churn on|off     map and unmap buffers around every transfer (default on)
-  --fault-rate P     share of transfers aimed at unmapped memory, 0..1 (default 0.01)
-  --depth N          transfers in flight per device (default 4)
-  --seed N           seed of the pseudo-random traffic (default 1)
-  --json FILE        also write the figures as JSON
-  --quiet            no progress output
-  --help             this text
+${usageLines(OPTIONS)}
 
+Options take their value as --name VALUE or --name=VALUE.
 Exit status: 0 when every transfer matched and every injected fault was reported or
 counted as dropped; 1 otherwise; 2 for bad options.`;
 
-export class OptionError extends Error {}
+export { OptionError };
 
 /** Parses argv (without node and the script), naming the option at fault. */
-export function parseOptions(argv: readonly string[]): StressOptions | 'help' {
-  const options: StressOptions = {
-    workers: availableParallelism(),
-    devicesPerKind: 2,
-    kinds: [...ALL_KINDS],
-    seconds: 10,
-    minBytes: 512,
-    maxBytes: 65536,
-    churn: true,
-    faultRate: 0.01,
-    depth: 4,
-    seed: 1,
-    json: null,
-    quiet: false,
+export function parseOptions(argv: readonly string[]): StressOptions | 'help' | 'version' {
+  const o = parseCommandLine(argv, OPTIONS);
+  if (o === 'help') return 'help';
+  if (o.version) return 'version';
+  if (o['min-bytes'] > o['max-bytes']) throw new OptionError(`--min-bytes (${o['min-bytes']}) is larger than --max-bytes (${o['max-bytes']})`);
+  return {
+    workers: o.workers,
+    devicesPerKind: o.devices,
+    kinds: o.kinds,
+    seconds: o.seconds,
+    minBytes: o['min-bytes'],
+    maxBytes: o['max-bytes'],
+    churn: o.churn === 'on',
+    faultRate: o['fault-rate'],
+    depth: o.depth,
+    seed: o.seed,
+    json: o.json,
+    quiet: o.quiet,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new OptionError(`${name} needs a value`);
-      return v;
-    };
-    const number = (min: number, max: number, integer = true) => {
-      const raw = value();
-      const n = Number(raw);
-      if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max)
-        throw new OptionError(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max} (got ${raw})`);
-      return n;
-    };
-    switch (name) {
-      case '--help':
-      case '-h':
-        return 'help';
-      case '--workers':
-        options.workers = number(1, 64);
-        break;
-      case '--devices':
-        options.devicesPerKind = number(1, 32);
-        break;
-      case '--kinds': {
-        const kinds = value().split(',').filter(Boolean);
-        for (const kind of kinds)
-          if (!ALL_KINDS.includes(kind as DeviceKind)) throw new OptionError(`--kinds: unknown kind '${kind}' (known: ${ALL_KINDS.join(', ')})`);
-        if (kinds.length === 0) throw new OptionError('--kinds needs at least one kind');
-        options.kinds = kinds as DeviceKind[];
-        break;
-      }
-      case '--seconds':
-        options.seconds = number(0.1, 86400, false);
-        break;
-      case '--min-bytes':
-        options.minBytes = number(1, 16 * 1024 * 1024);
-        break;
-      case '--max-bytes':
-        options.maxBytes = number(1, 16 * 1024 * 1024);
-        break;
-      case '--churn': {
-        const v = value();
-        if (v !== 'on' && v !== 'off') throw new OptionError(`--churn must be on or off (got ${v})`);
-        options.churn = v === 'on';
-        break;
-      }
-      case '--fault-rate':
-        options.faultRate = number(0, 1, false);
-        break;
-      case '--depth':
-        options.depth = number(1, 64);
-        break;
-      case '--seed':
-        options.seed = number(0, 2 ** 32 - 1);
-        break;
-      case '--json':
-        options.json = value();
-        break;
-      case '--quiet':
-        options.quiet = true;
-        break;
-      default:
-        throw new OptionError(`unknown option ${name} (try --help)`);
-    }
-  }
-  if (options.minBytes > options.maxBytes) throw new OptionError(`--min-bytes (${options.minBytes}) is larger than --max-bytes (${options.maxBytes})`);
-  return options;
 }

@@ -2,20 +2,33 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { bytesPerMappedPage, dmaCopyRatio, faultLatency, faultRate, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
 import { stress } from '../stress/stress.js';
+import { flag, numberIn, OptionError, type OptionValues, parseCommandLine, text, usageLines, value } from '../../examples/cli/command-line.js';
 
 /**
  * `npm run bench [-- --json FILE] [--quick] [--stress-seconds N]`
  * Prints a table of ratios against baselines measured in the same run (and writes the
  * figures as JSON with --json). Progress goes to stderr only on a terminal.
  */
-const argv = process.argv.slice(2);
-const option = (name: string) => {
-  const at = argv.indexOf(name);
-  return at >= 0 ? argv[at + 1] : undefined;
+const OPTIONS = {
+  json: value<string | undefined>('FILE', 'also write the figures as JSON', undefined, text),
+  quick: flag('shorter runs (a smoke test of the benchmark, not figures to quote)'),
+  'stress-seconds': value<number | undefined>('S', 'how long the concurrency stress runs (default 10, 2 with --quick)', undefined, numberIn(0.5, 3600)),
 };
-const quick = argv.includes('--quick');
-const jsonFile = option('--json');
-const stressSeconds = Number(option('--stress-seconds') ?? (quick ? 2 : 10));
+const USAGE = `usage: npm run bench -- [options]\n\n${usageLines(OPTIONS)}`;
+let parsed: OptionValues<typeof OPTIONS> | 'help';
+try {
+  parsed = parseCommandLine(process.argv.slice(2), OPTIONS);
+} catch (error) {
+  if (!(error instanceof OptionError)) throw error;
+  console.error(`bench: ${error.message}`);
+  process.exit(2);
+}
+if (parsed === 'help') {
+  console.log(USAGE);
+  process.exit(0);
+}
+const { quick, json: jsonFile } = parsed;
+const stressSeconds = parsed['stress-seconds'] ?? (quick ? 2 : 10);
 const steps = ['faultLatency', 'mapUnmapNs', 'dmaCopyRatio', 'smallAccessRatio', 'workerScaling', 'faults', 'iotlbSweep', 'bytesPerMappedPage', 'stress'];
 let step = 0;
 const progress = async (name: string) => {
@@ -98,4 +111,7 @@ const width = Math.max(...rows.map((r) => r[0].length));
 console.log(`viommu benchmark (${figures.machine.cpus} cpus, ${figures.machine.cpuModel}, Node ${process.version}${quick ? ', quick' : ''})`);
 for (const [name, value, target] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${target}`);
 if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
-if (stressResult.violations > 0) process.exitCode = 1;
+// A figure that measured nothing is a failure, not a pass.
+const empty = [stressResult.dmas === 0 && 'the concurrency stress checked no DMA', faults.faultsPerSecond === 0 && 'no fault was raised'].filter(Boolean);
+for (const problem of empty) console.error(`bench: ${problem}`);
+if (stressResult.violations > 0 || empty.length > 0) process.exitCode = 1;

@@ -38,6 +38,11 @@ t.test('bad options exit with status 2 and a message naming the option', async (
     [['--fault-rate', '2'], /--fault-rate must be a number in 0\.\.1/],
     [['--min-bytes', '9000', '--max-bytes', '10'], /--min-bytes \(9000\) is larger than --max-bytes \(10\)/],
     [['--frobnicate'], /unknown option --frobnicate/],
+    [['--seconds', 'ten'], /--seconds must be a number in 0\.1\.\.86400 \(got "ten"\)/],
+    [['--workers', '1.5'], /--workers must be an integer in 1\.\.64 \(got "1\.5"\)/],
+    [['--json', '--quiet'], /--json needs a value, and the next argument is an option/],
+    [['--quiet=yes'], /--quiet takes no value/],
+    [['3'], /unexpected argument 3/],
   ] as const) {
     const error = await run([...args]).then(
       () => null,
@@ -48,4 +53,12 @@ t.test('bad options exit with status 2 and a message naming the option', async (
   }
   const { stdout } = await run(['--help']);
   t.match(stdout, /usage: viommu-stress \[options\]/);
+  t.match(stdout, /--version +print viommu's version/);
+});
+
+t.test('--name=value works as --name value does, and --version prints the package version', async (t) => {
+  const { stdout } = await run(['--seconds=1', '--workers=1', '--kinds=copy-engine', '--devices=1', '--quiet']);
+  t.match(stdout, /result: every byte verified/);
+  const version = await run(['--version']);
+  t.equal(version.stdout.trim(), `viommu ${JSON.parse(readFileSync(new URL('package.json', root), 'utf8')).version}`);
 });

@@ -5,6 +5,7 @@
 # serial console. Every line meant for the host starts with "VIOMMU " (other console lines can be ignored):
 #
 #   VIOMMU boot <uptime> <idle>            /init started (guest uptime from /proc/uptime)
+#   VIOMMU insmod <module> <param=value>...  parameters taken from the kernel command line
 #   VIOMMU insmod-failed <module>          a module did not load (the run goes on)
 #   VIOMMU disk <dev> bytes=<n> lbs=<n>    the namespace is there
 #   VIOMMU ready steps=<a,b,...> mib=<n> bench_mib=<n>
@@ -32,6 +33,8 @@
 #   viommu.bench_mib=<n>    bytes moved by each benchmark mark, in MiB (default 16)
 #   viommu.dev=<name>       block device (default nvme0n1)
 #   viommu.wait=<s>         how long to wait for the device (default 60)
+#   <module>.<param>=<value>  passed to insmod for the modules in /lib/mods (insmod itself ignores the
+#                           command line), e.g. nvme_core.io_timeout=5 nvme_core.admin_timeout=3
 #
 # Steps:
 #   info           kernel release and the nvme driver's dmesg lines (at most 10)
@@ -95,9 +98,18 @@ dmesg_tail() { # print the kernel log lines after line $1 that mention nvme or I
     while IFS= read -r l; do say dmesg "$l"; done
 }
 
+# insmod does not look at the kernel command line (modprobe does): hand each module its
+# "<module>.<param>=<value>" words from it, e.g. nvme_core.io_timeout=5 nvme_core.admin_timeout=3.
+CMDLINE=$(cat /proc/cmdline)
 while IFS= read -r m; do
   [ -n "$m" ] || continue
-  insmod "/lib/mods/$m.ko" 2>/dev/null || say insmod-failed "$m"
+  mod=$(echo "$m" | tr - _)
+  params=
+  for w in $CMDLINE; do
+    case "$w" in "$mod".*=*) params="$params ${w#"$mod".}" ;; esac
+  done
+  [ -z "$params" ] || say insmod "$m"$params
+  insmod "/lib/mods/$m.ko" $params 2>/dev/null || say insmod-failed "$m"
 done </lib/mods/order
 
 i=0

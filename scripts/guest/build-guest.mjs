@@ -35,8 +35,7 @@ const MANIFEST = path.join(OUT, 'manifest.json');
 const RECIPE = 1;
 const KERNEL_RE = /^linux-image-6\.1\.0-(\d+)-686-unsigned$/;
 // insmod order (dependencies first); the file names inside the kernel package, without .ko.
-const MODULES = ['crct10dif_common', 'crct10dif_generic', 'crc-t10dif', 'crc64', 'crc64-rocksoft',
-  'crc64_rocksoft_generic', 't10-pi', 'nvme-core', 'nvme'];
+const MODULES = ['crct10dif_common', 'crct10dif_generic', 'crc-t10dif', 'crc64', 'crc64-rocksoft', 'crc64_rocksoft_generic', 't10-pi', 'nvme-core', 'nvme'];
 const OUTPUTS = ['bzImage', 'initrd.gz', 'bios.bin', 'vgabios.bin'];
 // Fixed mtime for everything packed into the initramfs, so the same inputs give the same initrd.gz.
 const EPOCH = 1_000_000_000;
@@ -63,7 +62,10 @@ function fail(what, advice = true) {
 
 function run(cmd, args, { cwd, input, env, quiet = true } = {}) {
   const r = spawnSync(cmd, args, {
-    cwd, input, env: { ...process.env, ...env }, maxBuffer: 512 << 20,
+    cwd,
+    input,
+    env: { ...process.env, ...env },
+    maxBuffer: 512 << 20,
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   if (r.error) fail(`${cmd} could not be run (${r.error.code ?? r.error.message})`);
@@ -119,7 +121,9 @@ function candidate(spec) {
 
 function resolveWithApt() {
   const names = `${runOk('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-686-unsigned$']).stdout}`
-    .split('\n').map((l) => l.split(' ')[0]).filter((n) => KERNEL_RE.test(n));
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => KERNEL_RE.test(n));
   names.sort((a, b) => Number(KERNEL_RE.exec(b)[1]) - Number(KERNEL_RE.exec(a)[1]));
   for (const name of names) {
     const version = candidate(`${name}:i386`);
@@ -161,7 +165,11 @@ function fetchWithApt() {
     pkgs = resolveWithApt();
   }
   if (!pkgs) fail('no linux-image-6.1.0-*-686-unsigned:i386, busybox-static:i386 or seabios in the package lists');
-  say(`packages: ${Object.values(pkgs).map((p) => `${p.name}:${p.arch} ${p.version}`).join(', ')}`);
+  say(
+    `packages: ${Object.values(pkgs)
+      .map((p) => `${p.name}:${p.arch} ${p.version}`)
+      .join(', ')}`,
+  );
 
   const dir = path.join(OUT, 'debs');
   fs.mkdirSync(dir, { recursive: true });
@@ -169,7 +177,7 @@ function fetchWithApt() {
     const file = path.join(dir, debName(p));
     if (fs.existsSync(file)) continue;
     say(`apt-get download ${p.name}:${p.arch}=${p.version}`);
-    let r = run('apt-get', ['download', `${p.name}:${p.arch}=${p.version}`], { cwd: dir });
+    const r = run('apt-get', ['download', `${p.name}:${p.arch}=${p.version}`], { cwd: dir });
     if (r.status !== 0 && !updated) {
       // The lists may be older than the mirror: refresh them once and try again.
       aptUpdate();
@@ -200,13 +208,13 @@ function findLocalDebs() {
       if (!m) continue;
       const p = { name: m[1], version: decodeURIComponent(m[2]), arch: m[3], file: path.join(dir, f) };
       const k = KERNEL_RE.exec(p.name);
-      const role = k && p.arch === 'i386' ? 'kernel'
-        : p.name === 'busybox-static' && p.arch === 'i386' ? 'busybox'
-          : p.name === 'seabios' ? 'seabios' : null;
+      const role = k && p.arch === 'i386' ? 'kernel' : p.name === 'busybox-static' && p.arch === 'i386' ? 'busybox' : p.name === 'seabios' ? 'seabios' : null;
       if (!role) continue;
       const prev = found[role];
-      const newer = !prev || (role === 'kernel' && Number(k[1]) > Number(KERNEL_RE.exec(prev.name)[1]))
-        || (prev.name === p.name && p.version.localeCompare(prev.version, 'en', { numeric: true }) > 0);
+      const newer =
+        !prev ||
+        (role === 'kernel' && Number(k[1]) > Number(KERNEL_RE.exec(prev.name)[1])) ||
+        (prev.name === p.name && p.version.localeCompare(prev.version, 'en', { numeric: true }) > 0);
       if (newer) found[role] = p;
     }
   }
@@ -233,9 +241,18 @@ function debsFromManifest(m) {
 function debDataMember(file) {
   const b = fs.readFileSync(file);
   if (b.subarray(0, 8).toString('latin1') !== '!<arch>\n') fail(`${path.basename(file)} is not a .deb (ar) file`);
-  for (let off = 8; off + 60 <= b.length;) {
-    const name = b.subarray(off, off + 16).toString('latin1').trim().replace(/\/$/, '');
-    const size = Number(b.subarray(off + 48, off + 58).toString('latin1').trim());
+  for (let off = 8; off + 60 <= b.length; ) {
+    const name = b
+      .subarray(off, off + 16)
+      .toString('latin1')
+      .trim()
+      .replace(/\/$/, '');
+    const size = Number(
+      b
+        .subarray(off + 48, off + 58)
+        .toString('latin1')
+        .trim(),
+    );
     const data = b.subarray(off + 60, off + 60 + size);
     if (name.startsWith('data.tar')) return { name, data };
     off += 60 + size + (size & 1);
@@ -251,10 +268,19 @@ function extract(file, dir, patterns) {
   return new Promise((resolve, reject) => {
     const tar = spawn('tar', ['-x', ...z, '-f', '-', '-C', dir, '--wildcards', ...patterns], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
-    tar.stderr.on('data', (d) => { err += d; });
+    tar.stderr.on('data', (d) => {
+      err += d;
+    });
     tar.on('error', (e) => reject(new Failure(`tar could not be run (${e.code ?? e.message})`)));
-    tar.on('close', (code) => code === 0 ? resolve()
-      : reject(Object.assign(new Failure(`unpacking ${path.basename(file)} failed (tar exit ${code}):\n  ${err.trim().split('\n').slice(-4).join('\n  ')}`), { advice: true })));
+    tar.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(
+            Object.assign(new Failure(`unpacking ${path.basename(file)} failed (tar exit ${code}):\n  ${err.trim().split('\n').slice(-4).join('\n  ')}`), {
+              advice: true,
+            }),
+          ),
+    );
     tar.stdin.on('error', () => {});
     tar.stdin.end(data);
   });
@@ -297,8 +323,7 @@ async function build(pkgs) {
   fs.rmSync(work, { recursive: true, force: true });
   try {
     say(`unpacking ${pkgs.kernel.name} (kernel and ${MODULES.length} modules)`);
-    await extract(pkgs.kernel.file, path.join(work, 'kernel'),
-      ['./boot/vmlinuz-*', ...MODULES.map((m) => `./lib/modules/*/${m}.ko`)]);
+    await extract(pkgs.kernel.file, path.join(work, 'kernel'), ['./boot/vmlinuz-*', ...MODULES.map((m) => `./lib/modules/*/${m}.ko`)]);
     say(`unpacking ${pkgs.busybox.name} and ${pkgs.seabios.name}`);
     await extract(pkgs.busybox.file, path.join(work, 'busybox'), ['./bin/busybox']);
     await extract(pkgs.seabios.file, path.join(work, 'seabios'), ['./usr/share/seabios/bios.bin', './usr/share/seabios/vgabios-isavga.bin']);
@@ -345,9 +370,18 @@ async function build(pkgs) {
       builtBy: 'scripts/guest/build-guest.mjs',
       builtAt: new Date().toISOString(),
       kernelRelease: release,
-      packages: Object.fromEntries(Object.entries(pkgs).map(([role, p]) => [role, {
-        name: p.name, arch: p.arch, version: p.version, deb: path.basename(p.file), debSha256: fileInfo(p.file).sha256,
-      }])),
+      packages: Object.fromEntries(
+        Object.entries(pkgs).map(([role, p]) => [
+          role,
+          {
+            name: p.name,
+            arch: p.arch,
+            version: p.version,
+            deb: path.basename(p.file),
+            debSha256: fileInfo(p.file).sha256,
+          },
+        ]),
+      ),
       modules: MODULES,
       init: { source: 'scripts/guest/init.sh', sha256: fileInfo(INIT).sha256 },
       initramfs: { files: list.trim().split('\n').length, cpioBytes: cpio.length },
@@ -360,8 +394,8 @@ async function build(pkgs) {
   }
 }
 
-const samePackages = (m, pkgs) => Boolean(m) && Object.entries(pkgs).every(([role, p]) =>
-  m.packages?.[role]?.name === p.name && m.packages[role].version === p.version);
+const samePackages = (m, pkgs) =>
+  Boolean(m) && Object.entries(pkgs).every(([role, p]) => m.packages?.[role]?.name === p.name && m.packages[role].version === p.version);
 
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
@@ -391,8 +425,10 @@ async function main() {
   }
   const t0 = performance.now();
   const m = await build(pkgs);
-  say(`built in ${displayOut} in ${((performance.now() - t0) / 1000).toFixed(1)} s: kernel ${m.kernelRelease}, `
-    + OUTPUTS.map((f) => `${f} ${m.files[f].size} B`).join(', '));
+  say(
+    `built in ${displayOut} in ${((performance.now() - t0) / 1000).toFixed(1)} s: kernel ${m.kernelRelease}, ` +
+      OUTPUTS.map((f) => `${f} ${m.files[f].size} B`).join(', '),
+  );
 }
 
 main().catch((e) => {

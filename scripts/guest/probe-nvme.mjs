@@ -43,11 +43,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const GUEST = process.env.VIOMMU_GUEST_DIR ? path.resolve(process.env.VIOMMU_GUEST_DIR) : path.join(ROOT, '.guest');
 const V86_DIR = path.join(ROOT, 'node_modules', 'v86', 'build');
 
-const opt = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
-  if (!m) throw new Error(`bad argument ${a}`);
-  return [m[1], m[2] ?? true];
-}));
+const opt = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`bad argument ${a}`);
+    return [m[1], m[2] ?? true];
+  }),
+);
 const num = (k, d) => (opt[k] === undefined ? d : Number(opt[k]));
 const FAULT = opt.fault ?? 'dte';
 const ABORT = opt.abort ?? 'ignore';
@@ -56,7 +58,7 @@ const MAX_QUEUES = num('queues', 4);
 const DISK_BYTES = num('disk-mib', 64) * 1024 * 1024;
 const VWC = num('vwc', 1);
 const OAES = opt.oaes !== undefined ? parseInt(opt.oaes, 16) : 0x100;
-const VER = { '1.4': 0x00010400, '1.3': 0x00010300, '1.2': 0x00010200, '1.0': 0x00010000 }[opt.ver ?? '1.4'];
+const VER = { 1.4: 0x00010400, 1.3: 0x00010300, 1.2: 0x00010200, '1.0': 0x00010000 }[opt.ver ?? '1.4'];
 const VERBOSE = Boolean(opt.verbose);
 const TIMEOUT_S = num('timeout', 900);
 const [PCI_VENDOR, PCI_DEVICE] = (opt['pci-id'] ?? '1b36:0010').split(':').map((x) => parseInt(x, 16));
@@ -90,40 +92,109 @@ const LBA = 512;
 const NSZE = DISK_BYTES / LBA;
 
 const OPC_ADMIN = {
-  0x00: 'Delete I/O SQ', 0x01: 'Create I/O SQ', 0x02: 'Get Log Page', 0x04: 'Delete I/O CQ', 0x05: 'Create I/O CQ',
-  0x06: 'Identify', 0x08: 'Abort', 0x09: 'Set Features', 0x0a: 'Get Features', 0x0c: 'Async Event Request',
-  0x0d: 'Namespace Management', 0x10: 'Firmware Commit', 0x11: 'Firmware Download', 0x15: 'NS Attachment',
-  0x18: 'Keep Alive', 0x19: 'Directive Send', 0x1a: 'Directive Receive', 0x7c: 'Doorbell Buffer Config',
-  0x80: 'Format NVM', 0x81: 'Security Send', 0x82: 'Security Receive',
+  0: 'Delete I/O SQ',
+  1: 'Create I/O SQ',
+  2: 'Get Log Page',
+  4: 'Delete I/O CQ',
+  5: 'Create I/O CQ',
+  6: 'Identify',
+  8: 'Abort',
+  9: 'Set Features',
+  10: 'Get Features',
+  12: 'Async Event Request',
+  13: 'Namespace Management',
+  16: 'Firmware Commit',
+  17: 'Firmware Download',
+  21: 'NS Attachment',
+  24: 'Keep Alive',
+  25: 'Directive Send',
+  26: 'Directive Receive',
+  124: 'Doorbell Buffer Config',
+  128: 'Format NVM',
+  129: 'Security Send',
+  130: 'Security Receive',
 };
-const OPC_IO = { 0x00: 'Flush', 0x01: 'Write', 0x02: 'Read', 0x04: 'Write Uncorrectable', 0x05: 'Compare', 0x08: 'Write Zeroes', 0x09: 'Dataset Management' };
+const OPC_IO = { 0: 'Flush', 1: 'Write', 2: 'Read', 4: 'Write Uncorrectable', 5: 'Compare', 8: 'Write Zeroes', 9: 'Dataset Management' };
 const FEATURES = {
-  0x01: 'Arbitration', 0x02: 'Power Management', 0x03: 'LBA Range Type', 0x04: 'Temperature Threshold',
-  0x05: 'Error Recovery', 0x06: 'Volatile Write Cache', 0x07: 'Number of Queues', 0x08: 'Interrupt Coalescing',
-  0x09: 'Interrupt Vector Configuration', 0x0a: 'Write Atomicity Normal', 0x0b: 'Asynchronous Event Configuration',
-  0x0c: 'Autonomous Power State Transition', 0x0d: 'Host Memory Buffer', 0x0e: 'Timestamp', 0x0f: 'Keep Alive Timer',
-  0x10: 'Host Controlled Thermal Management', 0x16: 'Host Behavior Support', 0x80: 'Software Progress Marker',
+  1: 'Arbitration',
+  2: 'Power Management',
+  3: 'LBA Range Type',
+  4: 'Temperature Threshold',
+  5: 'Error Recovery',
+  6: 'Volatile Write Cache',
+  7: 'Number of Queues',
+  8: 'Interrupt Coalescing',
+  9: 'Interrupt Vector Configuration',
+  10: 'Write Atomicity Normal',
+  11: 'Asynchronous Event Configuration',
+  12: 'Autonomous Power State Transition',
+  13: 'Host Memory Buffer',
+  14: 'Timestamp',
+  15: 'Keep Alive Timer',
+  16: 'Host Controlled Thermal Management',
+  22: 'Host Behavior Support',
+  128: 'Software Progress Marker',
 };
 const REG = {
-  0x00: 'CAP.lo', 0x04: 'CAP.hi', 0x08: 'VS', 0x0c: 'INTMS', 0x10: 'INTMC', 0x14: 'CC', 0x1c: 'CSTS', 0x20: 'NSSR',
-  0x24: 'AQA', 0x28: 'ASQ.lo', 0x2c: 'ASQ.hi', 0x30: 'ACQ.lo', 0x34: 'ACQ.hi', 0x38: 'CMBLOC', 0x3c: 'CMBSZ',
-  0x40: 'BPINFO', 0x44: 'BPRSEL', 0x48: 'BPMBL.lo', 0x4c: 'BPMBL.hi', 0x50: 'CMBMSC.lo', 0x54: 'CMBMSC.hi',
-  0x58: 'CMBSTS', 0xe00: 'PMRCAP', 0xe04: 'PMRCTL', 0xe08: 'PMRSTS',
+  0: 'CAP.lo',
+  4: 'CAP.hi',
+  8: 'VS',
+  12: 'INTMS',
+  16: 'INTMC',
+  20: 'CC',
+  28: 'CSTS',
+  32: 'NSSR',
+  36: 'AQA',
+  40: 'ASQ.lo',
+  44: 'ASQ.hi',
+  48: 'ACQ.lo',
+  52: 'ACQ.hi',
+  56: 'CMBLOC',
+  60: 'CMBSZ',
+  64: 'BPINFO',
+  68: 'BPRSEL',
+  72: 'BPMBL.lo',
+  76: 'BPMBL.hi',
+  80: 'CMBMSC.lo',
+  84: 'CMBMSC.hi',
+  88: 'CMBSTS',
+  3584: 'PMRCAP',
+  3588: 'PMRCTL',
+  3592: 'PMRSTS',
 };
 const regName = (o) => REG[o] ?? (o >= 0x1000 ? `DB ${(o - 0x1000) >> 3}${((o - 0x1000) >> 2) & 1 ? ' CQ head' : ' SQ tail'}` : hex(o, 3));
 
 // status codes: [sct, sc]
 const SC = {
-  OK: [0, 0x00], INVALID_OPCODE: [0, 0x01], INVALID_FIELD: [0, 0x02], DATA_TRANSFER_ERROR: [0, 0x04],
-  ABORT_REQUESTED: [0, 0x07], INVALID_NS: [0, 0x0b], PRP_OFFSET_INVALID: [0, 0x13], LBA_OUT_OF_RANGE: [0, 0x80],
-  CQ_INVALID: [1, 0x00], INVALID_QID: [1, 0x01], INVALID_QSIZE: [1, 0x02], INVALID_LOG_PAGE: [1, 0x09],
+  OK: [0, 0x00],
+  INVALID_OPCODE: [0, 0x01],
+  INVALID_FIELD: [0, 0x02],
+  DATA_TRANSFER_ERROR: [0, 0x04],
+  ABORT_REQUESTED: [0, 0x07],
+  INVALID_NS: [0, 0x0b],
+  PRP_OFFSET_INVALID: [0, 0x13],
+  LBA_OUT_OF_RANGE: [0, 0x80],
+  CQ_INVALID: [1, 0x00],
+  INVALID_QID: [1, 0x01],
+  INVALID_QSIZE: [1, 0x02],
+  INVALID_LOG_PAGE: [1, 0x09],
   FEATURE_NOT_SAVEABLE: [1, 0x0d],
 };
 const scName = (s) => Object.keys(SC).find((k) => SC[k][0] === s[0] && SC[k][1] === s[1]) ?? `sct ${s[0]} sc ${hex(s[1])}`;
 
 const stats = {
-  regLog: 0, doorbells: 0, irqRaise: 0, irqLower: 0, io: { 0: 0, 1: 0, 2: 0 }, ioBytes: { 1: 0, 2: 0 },
-  prpLists: 0, maxXfer: 0, faults: 0, held: 0, adminCmds: 0, xferHist: new Map(),
+  regLog: 0,
+  doorbells: 0,
+  irqRaise: 0,
+  irqLower: 0,
+  io: { 0: 0, 1: 0, 2: 0 },
+  ioBytes: { 1: 0, 2: 0 },
+  prpLists: 0,
+  maxXfer: 0,
+  faults: 0,
+  held: 0,
+  adminCmds: 0,
+  xferHist: new Map(),
 };
 
 class ProbeNvme {
@@ -143,7 +214,11 @@ class ProbeNvme {
     this.cqs = new Map();
     this.aers = [];
     this.held = []; // commands deliberately not completed: {sqid, cid, opc}
-    this.features = new Map([[0x04, 0x157], [0x06, VWC], [0x07, ((MAX_QUEUES - 1) << 16) | (MAX_QUEUES - 1)]]);
+    this.features = new Map([
+      [0x04, 0x157],
+      [0x06, VWC],
+      [0x07, ((MAX_QUEUES - 1) << 16) | (MAX_QUEUES - 1)],
+    ]);
     this.irqLevel = false; // what the PIC has been told
     this.newEntries = false;
     this.intxDisabled = false;
@@ -162,13 +237,31 @@ class ProbeNvme {
     return this.ram;
   }
 
-  inRam(addr, len) { return addr >= 0 && len >= 0 && addr + len <= this.ramSize; }
-  rd32(a) { const m = this.mem(); return (m[a] | (m[a + 1] << 8) | (m[a + 2] << 16) | (m[a + 3] << 24)) >>> 0; }
-  wr32(a, v) { const m = this.mem(); m[a] = v; m[a + 1] = v >>> 8; m[a + 2] = v >>> 16; m[a + 3] = v >>> 24; }
-  rd64(a) { return this.rd32(a) + this.rd32(a + 4) * 0x100000000; }
+  inRam(addr, len) {
+    return addr >= 0 && len >= 0 && addr + len <= this.ramSize;
+  }
+  rd32(a) {
+    const m = this.mem();
+    return (m[a] | (m[a + 1] << 8) | (m[a + 2] << 16) | (m[a + 3] << 24)) >>> 0;
+  }
+  wr32(a, v) {
+    const m = this.mem();
+    m[a] = v;
+    m[a + 1] = v >>> 8;
+    m[a + 2] = v >>> 16;
+    m[a + 3] = v >>> 24;
+  }
+  rd64(a) {
+    return this.rd32(a) + this.rd32(a + 4) * 0x100000000;
+  }
   // device -> guest RAM: the JIT must forget code compiled from these pages (v86's write_blob does the same)
-  toRam(addr, bytes) { this.cpu.jit_dirty_cache(addr, addr + bytes.length); this.mem().set(bytes, addr); }
-  fromRam(addr, len) { return this.mem().subarray(addr, addr + len); }
+  toRam(addr, bytes) {
+    this.cpu.jit_dirty_cache(addr, addr + bytes.length);
+    this.mem().set(bytes, addr);
+  }
+  fromRam(addr, len) {
+    return this.mem().subarray(addr, addr + len);
+  }
 
   logReg(dir, off, val, size = 32) {
     const quiet = this.firstIoDone && off >= 0x1000;
@@ -182,18 +275,42 @@ class ProbeNvme {
     const off = (addr >>> 0) - BAR;
     let v = 0;
     switch (off) {
-      case 0x00: v = MQES | (1 << 16) | (10 << 24); break; // MQES 1023, CQR, TO 10 (5 s)
-      case 0x04: v = 1 << 5; break; // CSS bit 37: NVM command set; DSTRD 0, MPSMIN/MPSMAX 0 (4 KiB)
-      case 0x08: v = VER; break;
-      case 0x0c: case 0x10: v = this.intms; break;
-      case 0x14: v = this.cc; break;
-      case 0x1c: v = this.csts; break;
-      case 0x24: v = this.aqa; break;
-      case 0x28: v = this.asq[0]; break;
-      case 0x2c: v = this.asq[1]; break;
-      case 0x30: v = this.acq[0]; break;
-      case 0x34: v = this.acq[1]; break;
-      default: v = 0;
+      case 0x00:
+        v = MQES | (1 << 16) | (10 << 24);
+        break; // MQES 1023, CQR, TO 10 (5 s)
+      case 0x04:
+        v = 1 << 5;
+        break; // CSS bit 37: NVM command set; DSTRD 0, MPSMIN/MPSMAX 0 (4 KiB)
+      case 0x08:
+        v = VER;
+        break;
+      case 0x0c:
+      case 0x10:
+        v = this.intms;
+        break;
+      case 0x14:
+        v = this.cc;
+        break;
+      case 0x1c:
+        v = this.csts;
+        break;
+      case 0x24:
+        v = this.aqa;
+        break;
+      case 0x28:
+        v = this.asq[0];
+        break;
+      case 0x2c:
+        v = this.asq[1];
+        break;
+      case 0x30:
+        v = this.acq[0];
+        break;
+      case 0x34:
+        v = this.acq[1];
+        break;
+      default:
+        v = 0;
     }
     this.logReg('R', off, v);
     return v | 0;
@@ -205,16 +322,40 @@ class ProbeNvme {
     this.logReg('W', off, v);
     if (off >= 0x1000 && off < BAR_SIZE) return this.doorbell(off, v);
     switch (off) {
-      case 0x0c: this.intms = (this.intms | v) >>> 0; this.updateIrq('INTMS'); break;
-      case 0x10: this.intms = (this.intms & ~v) >>> 0; this.updateIrq('INTMC'); break;
-      case 0x14: this.setCc(v); break;
-      case 0x20: if (v === 0x4e564d65) { log('NSSR: NVM subsystem reset'); this.reset(); } break;
-      case 0x24: this.aqa = v; break;
-      case 0x28: this.asq[0] = v; break;
-      case 0x2c: this.asq[1] = v; break;
-      case 0x30: this.acq[0] = v; break;
-      case 0x34: this.acq[1] = v; break;
-      default: log(`write to unhandled register ${hex(off, 3)}`);
+      case 0x0c:
+        this.intms = (this.intms | v) >>> 0;
+        this.updateIrq('INTMS');
+        break;
+      case 0x10:
+        this.intms = (this.intms & ~v) >>> 0;
+        this.updateIrq('INTMC');
+        break;
+      case 0x14:
+        this.setCc(v);
+        break;
+      case 0x20:
+        if (v === 0x4e564d65) {
+          log('NSSR: NVM subsystem reset');
+          this.reset();
+        }
+        break;
+      case 0x24:
+        this.aqa = v;
+        break;
+      case 0x28:
+        this.asq[0] = v;
+        break;
+      case 0x2c:
+        this.asq[1] = v;
+        break;
+      case 0x30:
+        this.acq[0] = v;
+        break;
+      case 0x34:
+        this.acq[1] = v;
+        break;
+      default:
+        log(`write to unhandled register ${hex(off, 3)}`);
     }
   }
 
@@ -224,18 +365,20 @@ class ProbeNvme {
     return (this.read32(BAR + (off & ~3)) >>> ((off & 3) * 8)) & 0xff;
   }
 
-  write8(addr, v) { log(`reg W8 ${hex((addr >>> 0) - BAR, 3)} <- ${hex(v, 2)} (byte access, ignored)`); }
+  write8(addr, v) {
+    log(`reg W8 ${hex((addr >>> 0) - BAR, 3)} <- ${hex(v, 2)} (byte access, ignored)`);
+  }
 
   setCc(v) {
     const old = this.cc;
     this.cc = v;
     const f = (s, w) => (v >>> s) & ((1 << w) - 1);
     log(`CC: EN ${v & 1} CSS ${f(4, 3)} MPS ${f(7, 4)} AMS ${f(11, 3)} SHN ${f(14, 2)} IOSQES ${f(16, 4)} IOCQES ${f(20, 4)}`);
-    if (f(14, 2) && !(old >>> 14 & 3)) {
+    if (f(14, 2) && !((old >>> 14) & 3)) {
       log('CC.SHN: shutdown requested -> CSTS.SHST = complete');
       this.csts = (this.csts & ~0xc) | (2 << 2);
     }
-    if ((v & 1) && !(old & 1)) {
+    if (v & 1 && !(old & 1)) {
       if (f(7, 4) !== 0) log(`!! CC.MPS ${f(7, 4)} unsupported`);
       const asq = this.asq[0] + this.asq[1] * 0x100000000;
       const acq = this.acq[0] + this.acq[1] * 0x100000000;
@@ -245,7 +388,7 @@ class ProbeNvme {
       this.cqs.set(0, { id: 0, base: acq, size: cqs, head: 0, tail: 0, phase: 1, ien: true, iv: 0 });
       this.sqs.set(0, { id: 0, base: asq, size: sqs, head: 0, tail: 0, cqid: 0 });
       this.csts = (this.csts & ~0xd) | 1; // RDY, SHST cleared
-    } else if (!(v & 1) && (old & 1)) {
+    } else if (!(v & 1) && old & 1) {
       log('disable: controller reset (queues dropped)');
       this.reset();
     }
@@ -285,10 +428,19 @@ class ProbeNvme {
     while (sq.head !== sq.tail) {
       const a = sq.base + sq.head * 64;
       sq.head = (sq.head + 1) % sq.size;
-      if (!this.inRam(a, 64)) { log(`!! SQE at ${hex64(a)} outside RAM`); continue; }
+      if (!this.inRam(a, 64)) {
+        log(`!! SQE at ${hex64(a)} outside RAM`);
+        continue;
+      }
       const cmd = {
-        sqid: sq.id, opc: this.mem()[a], fuse: this.mem()[a + 1] & 3, psdt: (this.mem()[a + 1] >> 6) & 3,
-        cid: this.rd32(a) >>> 16, nsid: this.rd32(a + 4), prp1: this.rd64(a + 24), prp2: this.rd64(a + 32),
+        sqid: sq.id,
+        opc: this.mem()[a],
+        fuse: this.mem()[a + 1] & 3,
+        psdt: (this.mem()[a + 1] >> 6) & 3,
+        cid: this.rd32(a) >>> 16,
+        nsid: this.rd32(a + 4),
+        prp1: this.rd64(a + 24),
+        prp2: this.rd64(a + 32),
         cdw: [10, 11, 12, 13, 14, 15].map((i) => this.rd32(a + i * 4)),
       };
       const r = sq.id === 0 ? this.admin(cmd) : this.io(cmd);
@@ -360,25 +512,39 @@ class ProbeNvme {
     const name = OPC_ADMIN[c.opc] ?? '?';
     let extra = '';
     if (c.opc === 0x06) extra = ` CNS ${c.cdw[0] & 0xff} CNTID ${c.cdw[0] >>> 16}`;
-    if (c.opc === 0x09 || c.opc === 0x0a) extra = ` FID ${hex(c.cdw[0] & 0xff, 2)} (${FEATURES[c.cdw[0] & 0xff] ?? '?'})${c.opc === 0x0a ? ` SEL ${(c.cdw[0] >> 8) & 7}` : ` SV ${c.cdw[0] >>> 31}`}`;
+    if (c.opc === 0x09 || c.opc === 0x0a)
+      extra = ` FID ${hex(c.cdw[0] & 0xff, 2)} (${FEATURES[c.cdw[0] & 0xff] ?? '?'})${c.opc === 0x0a ? ` SEL ${(c.cdw[0] >> 8) & 7}` : ` SV ${c.cdw[0] >>> 31}`}`;
     if (c.opc === 0x02) extra = ` LID ${hex(c.cdw[0] & 0xff, 2)} NUMD ${((c.cdw[0] >>> 16) | ((c.cdw[1] & 0xffff) << 16)) + 1}`;
-    log(`admin cid ${c.cid} opc ${hex(c.opc, 2)} ${name}${extra} nsid ${hex(c.nsid)} cdw10-15 [${c.cdw.map((x) => hex(x)).join(' ')}] prp1 ${hex64(c.prp1)} prp2 ${hex64(c.prp2)}${c.fuse || c.psdt ? ` fuse ${c.fuse} psdt ${c.psdt}` : ''}`);
+    log(
+      `admin cid ${c.cid} opc ${hex(c.opc, 2)} ${name}${extra} nsid ${hex(c.nsid)} cdw10-15 [${c.cdw.map((x) => hex(x)).join(' ')}] prp1 ${hex64(c.prp1)} prp2 ${hex64(c.prp2)}${c.fuse || c.psdt ? ` fuse ${c.fuse} psdt ${c.psdt}` : ''}`,
+    );
     switch (c.opc) {
-      case 0x06: return this.identify(c);
-      case 0x09: return this.setFeatures(c);
-      case 0x0a: return this.getFeatures(c);
-      case 0x02: return this.getLogPage(c);
-      case 0x05: return this.createCq(c);
-      case 0x01: return this.createSq(c);
-      case 0x04: return this.deleteCq(c);
-      case 0x00: return this.deleteSq(c);
+      case 0x06:
+        return this.identify(c);
+      case 0x09:
+        return this.setFeatures(c);
+      case 0x0a:
+        return this.getFeatures(c);
+      case 0x02:
+        return this.getLogPage(c);
+      case 0x05:
+        return this.createCq(c);
+      case 0x01:
+        return this.createSq(c);
+      case 0x04:
+        return this.deleteCq(c);
+      case 0x00:
+        return this.deleteSq(c);
       case 0x0c:
         this.aers.push(c.cid);
         log(`  (AER held: ${this.aers.length} outstanding)`);
         return null;
-      case 0x08: return this.abort(c);
-      case 0x18: return {};
-      default: return { status: SC.INVALID_OPCODE, dnr: true };
+      case 0x08:
+        return this.abort(c);
+      case 0x18:
+        return {};
+      default:
+        return { status: SC.INVALID_OPCODE, dnr: true };
     }
   }
 
@@ -387,7 +553,10 @@ class ProbeNvme {
     const segs = this.prpSegments(c.prp1, c.prp2, data.length);
     if (!segs.ok) return { status: segs.status };
     let o = 0;
-    for (const [a, n] of segs.list) { this.toRam(a, data.subarray(o, o + n)); o += n; }
+    for (const [a, n] of segs.list) {
+      this.toRam(a, data.subarray(o, o + n));
+      o += n;
+    }
     return {};
   }
 
@@ -395,16 +564,21 @@ class ProbeNvme {
     const cns = c.cdw[0] & 0xff;
     const d = new Uint8Array(4096);
     const dv = new DataView(d.buffer);
-    const str = (off, len, s) => { for (let i = 0; i < len; i++) d[off + i] = i < s.length ? s.charCodeAt(i) : 0x20; };
+    const str = (off, len, s) => {
+      for (let i = 0; i < len; i++) d[off + i] = i < s.length ? s.charCodeAt(i) : 0x20;
+    };
     switch (cns) {
-      case 0x01: { // controller
+      case 0x01: {
+        // controller
         dv.setUint16(0, 0x1b36, true); // VID
         dv.setUint16(2, 0x1af4, true); // SSVID
         str(4, 20, 'VIOMMUPROBE0001');
         str(24, 40, 'viommu probe NVMe controller');
         str(64, 8, '0.1');
         d[72] = 6; // RAB
-        d[73] = 0x00; d[74] = 0x54; d[75] = 0x52; // IEEE OUI
+        d[73] = 0x00;
+        d[74] = 0x54;
+        d[75] = 0x52; // IEEE OUI
         d[77] = MDTS;
         dv.setUint16(78, 0, true); // CNTLID
         dv.setUint32(80, VER, true);
@@ -431,7 +605,8 @@ class ProbeNvme {
         dv.setUint16(2048, 2500, true); // PSD0 MP
         break;
       }
-      case 0x00: { // namespace
+      case 0x00: {
+        // namespace
         if (c.nsid !== 1) return { status: SC.INVALID_NS, dnr: true };
         dv.setBigUint64(0, BigInt(NSZE), true);
         dv.setBigUint64(8, BigInt(NSZE), true);
@@ -445,15 +620,21 @@ class ProbeNvme {
         dv.setUint32(128, 9 << 16, true); // LBAF0: MS 0, LBADS 9 (512 B)
         break;
       }
-      case 0x02: { // active namespace ID list
+      case 0x02: {
+        // active namespace ID list
         if (c.nsid < 1) dv.setUint32(0, 1, true);
         break;
       }
-      case 0x03: { // namespace identification descriptors
+      case 0x03: {
+        // namespace identification descriptors
         if (c.nsid !== 1) return { status: SC.INVALID_NS, dnr: true };
         if (!opt['no-ids']) {
-          d[0] = 1; d[1] = 8; for (let i = 0; i < 8; i++) d[4 + i] = 0x50 + i; // EUI64
-          d[12] = 2; d[13] = 16; for (let i = 0; i < 16; i++) d[16 + i] = 0x10 + i; // NGUID
+          d[0] = 1;
+          d[1] = 8;
+          for (let i = 0; i < 8; i++) d[4 + i] = 0x50 + i; // EUI64
+          d[12] = 2;
+          d[13] = 16;
+          for (let i = 0; i < 16; i++) d[16 + i] = 0x10 + i; // NGUID
         }
         break;
       }
@@ -474,7 +655,15 @@ class ProbeNvme {
         log(`  Number of Queues requested: ${nsq} SQ, ${ncq} CQ; allocated ${MAX_QUEUES}/${MAX_QUEUES}`);
         return { dw0: this.features.get(0x07) };
       }
-      case 0x01: case 0x02: case 0x04: case 0x05: case 0x06: case 0x08: case 0x09: case 0x0a: case 0x0b:
+      case 0x01:
+      case 0x02:
+      case 0x04:
+      case 0x05:
+      case 0x06:
+      case 0x08:
+      case 0x09:
+      case 0x0a:
+      case 0x0b:
         this.features.set(fid, v);
         return {};
       default:
@@ -493,7 +682,10 @@ class ProbeNvme {
     const numd = ((c.cdw[0] >>> 16) | ((c.cdw[1] & 0xffff) << 16)) + 1;
     if (![0x01, 0x02, 0x03].includes(lid)) return { status: SC.INVALID_LOG_PAGE, dnr: true };
     const d = new Uint8Array(numd * 4);
-    if (lid === 0x02 && d.length >= 3) { d[1] = 310 & 0xff; d[2] = 310 >> 8; } // composite temperature 310 K
+    if (lid === 0x02 && d.length >= 3) {
+      d[1] = 310 & 0xff;
+      d[2] = 310 >> 8;
+    } // composite temperature 310 K
     return this.dmaOut(c, d);
   }
 
@@ -558,7 +750,10 @@ class ProbeNvme {
 
   prpSegments(prp1, prp2, len) {
     const list = [];
-    const bad = (why, status = SC.DATA_TRANSFER_ERROR) => { log(`!! PRP: ${why}`); return { ok: false, status }; };
+    const bad = (why, status = SC.DATA_TRANSFER_ERROR) => {
+      log(`!! PRP: ${why}`);
+      return { ok: false, status };
+    };
     if (prp1 & 3) return bad(`PRP1 ${hex64(prp1)} not dword aligned`, SC.PRP_OFFSET_INVALID);
     let n = Math.min(len, PAGE - (prp1 % PAGE));
     list.push([prp1, n]);
@@ -575,7 +770,10 @@ class ProbeNvme {
           if (!this.inRam(lp, 8)) return bad(`PRP list entry ${hex64(lp)} outside RAM`);
           const e = this.rd64(lp);
           const last = (lp + 8) % PAGE === 0;
-          if (last && left > PAGE) { lp = e; continue; } // chain to the next list page
+          if (last && left > PAGE) {
+            lp = e;
+            continue;
+          } // chain to the next list page
           if (e % PAGE) return bad(`PRP entry ${hex64(e)} has an offset`, SC.PRP_OFFSET_INVALID);
           n = Math.min(left, PAGE);
           list.push([e, n]);
@@ -596,14 +794,21 @@ class ProbeNvme {
     const first = !this.firstIoDone;
     const loud = VERBOSE || first || this.revoked;
     if (loud) {
-      log(`io sq ${c.sqid} cid ${c.cid} opc ${hex(c.opc, 2)} ${name} nsid ${c.nsid}${c.opc === 1 || c.opc === 2 ? ` slba ${slba} nlb ${nlb} (${bytes} B)` : ''} cdw10-15 [${c.cdw.map((x) => hex(x)).join(' ')}] prp1 ${hex64(c.prp1)} prp2 ${hex64(c.prp2)}`);
+      log(
+        `io sq ${c.sqid} cid ${c.cid} opc ${hex(c.opc, 2)} ${name} nsid ${c.nsid}${c.opc === 1 || c.opc === 2 ? ` slba ${slba} nlb ${nlb} (${bytes} B)` : ''} cdw10-15 [${c.cdw.map((x) => hex(x)).join(' ')}] prp1 ${hex64(c.prp1)} prp2 ${hex64(c.prp2)}`,
+      );
     }
-    if (first) { this.firstIoDone = true; log('(first I/O command: register and doorbell logging stops here, except non-doorbell registers)'); }
+    if (first) {
+      this.firstIoDone = true;
+      log('(first I/O command: register and doorbell logging stops here, except non-doorbell registers)');
+    }
     if (c.nsid !== 1 && c.opc !== 0x00) return { status: SC.INVALID_NS, dnr: true };
     stats.io[c.opc] = (stats.io[c.opc] ?? 0) + 1;
     switch (c.opc) {
-      case 0x00: return { quiet: !loud };
-      case 0x01: case 0x02: {
+      case 0x00:
+        return { quiet: !loud };
+      case 0x01:
+      case 0x02: {
         if (slba + nlb > NSZE) return { status: SC.LBA_OUT_OF_RANGE, dnr: true };
         if (this.revoked && c.opc === 0x02 && FAULT !== 'none') {
           stats.faults++;
@@ -637,21 +842,32 @@ class ProbeNvme {
 
 // ------------------------------------------------------------------------------------------------ machine
 
-const buf = (f) => { const b = fs.readFileSync(path.join(GUEST, f)); return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.length) }; };
-const cmdline = ['console=ttyS0', 'loglevel=3', 'tsc=reliable', 'mitigations=off',
-  'nvme_core.admin_timeout=3', 'nvme_core.io_timeout=5'];
+const buf = (f) => {
+  const b = fs.readFileSync(path.join(GUEST, f));
+  return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.length) };
+};
+const cmdline = ['console=ttyS0', 'loglevel=3', 'tsc=reliable', 'mitigations=off', 'nvme_core.admin_timeout=3', 'nvme_core.io_timeout=5'];
 if (opt.steps) cmdline.push(`viommu.steps=${opt.steps}`);
 if (opt.mib) cmdline.push(`viommu.mib=${opt.mib}`);
 if (opt['bench-mib']) cmdline.push(`viommu.bench_mib=${opt['bench-mib']}`);
 if (opt.append) cmdline.push(opt.append);
 log(`guest ${GUEST === path.join(ROOT, '.guest') ? '.guest' : GUEST}; cmdline: ${cmdline.join(' ')}`);
-log(`options: pci ${hex(PCI_VENDOR, 4)}:${hex(PCI_DEVICE, 4)}, fault ${FAULT}, abort ${ABORT}, MDTS ${MDTS}, queues ${MAX_QUEUES}, disk ${DISK_BYTES >> 20} MiB, VWC ${VWC}, OAES ${hex(OAES)}, VS ${hex(VER)}${opt['no-ids'] ? ', no namespace IDs' : ''}`);
+log(
+  `options: pci ${hex(PCI_VENDOR, 4)}:${hex(PCI_DEVICE, 4)}, fault ${FAULT}, abort ${ABORT}, MDTS ${MDTS}, queues ${MAX_QUEUES}, disk ${DISK_BYTES >> 20} MiB, VWC ${VWC}, OAES ${hex(OAES)}, VS ${hex(VER)}${opt['no-ids'] ? ', no namespace IDs' : ''}`,
+);
 
 const emulator = new V86({
   wasm_path: path.join(V86_DIR, 'v86.wasm'),
-  bios: buf('bios.bin'), vga_bios: buf('vgabios.bin'), bzimage: buf('bzImage'), initrd: buf('initrd.gz'),
-  cmdline: cmdline.join(' '), memory_size: 128 * 1024 * 1024, autostart: false, disable_speaker: true,
-  disable_keyboard: true, disable_mouse: true,
+  bios: buf('bios.bin'),
+  vga_bios: buf('vgabios.bin'),
+  bzimage: buf('bzImage'),
+  initrd: buf('initrd.gz'),
+  cmdline: cmdline.join(' '),
+  memory_size: 128 * 1024 * 1024,
+  autostart: false,
+  disable_speaker: true,
+  disable_keyboard: true,
+  disable_mouse: true,
 });
 
 let dev;
@@ -667,13 +883,23 @@ emulator.add_listener('emulator-loaded', () => {
   dv.setUint16(4, 0x0000, true); // command: the guest enables memory and bus mastering
   dv.setUint16(6, 0x0000, true); // status: no capabilities list (so no MSI/MSI-X/PM capability)
   space[8] = 2; // revision
-  space[9] = 2; space[10] = 8; space[11] = 1; // class 01 08 02: NVMe
+  space[9] = 2;
+  space[10] = 8;
+  space[11] = 1; // class 01 08 02: NVMe
   dv.setUint32(0x10, BAR, true); // BAR0, 32-bit memory
   dv.setUint16(0x2c, 0x1af4, true); // subsystem vendor
   dv.setUint16(0x2e, 0x1100, true);
-  space[0x3c] = 11; space[0x3d] = 1; // INTA
+  space[0x3c] = 11;
+  space[0x3d] = 1; // INTA
   pci.register_device({ name: 'probe-nvme', pci_id: PCI_ID, pci_space: Array.from(space), pci_bars: [{ size: BAR_SIZE }] });
-  cpu.io.mmap_register(BAR, 0x20000, (a) => dev.read8(a), (a, v) => dev.write8(a, v), (a) => dev.read32(a), (a, v) => dev.write32(a, v));
+  cpu.io.mmap_register(
+    BAR,
+    0x20000,
+    (a) => dev.read8(a),
+    (a, v) => dev.write8(a, v),
+    (a) => dev.read32(a),
+    (a, v) => dev.write32(a, v),
+  );
 
   // v86 has no config-write callback: wrap the three writers and look at our function's Command register.
   const cmdReg = () => pci.device_spaces[PCI_ID][1] & 0xffff;
@@ -697,7 +923,10 @@ emulator.add_listener('emulator-loaded', () => {
         dev.busMaster = Boolean(cmd & 4);
         const intxDisabled = Boolean(cmd & 0x400);
         log(`  Command ${hex(before, 4)} -> ${hex(cmd, 4)}: Memory ${+dev.memEnabled} BusMaster ${+dev.busMaster} INTxDisable ${+intxDisabled}`);
-        if (intxDisabled !== dev.intxDisabled) { dev.intxDisabled = intxDisabled; dev.updateIrq(); }
+        if (intxDisabled !== dev.intxDisabled) {
+          dev.intxDisabled = intxDisabled;
+          dev.updateIrq();
+        }
       }
     };
   }
@@ -712,7 +941,10 @@ let bootAt = null;
 let readyAt = null;
 let workloadStart = null;
 let line = '';
-const send = (s) => { log(`host -> guest: ${JSON.stringify(s)}`); emulator.serial0_send(s); };
+const send = (s) => {
+  log(`host -> guest: ${JSON.stringify(s)}`);
+  emulator.serial0_send(s);
+};
 
 function onLine(l) {
   log(`serial: ${l}`);
@@ -721,11 +953,17 @@ function onLine(l) {
   const [, kind, rest = ''] = m;
   const now = performance.now();
   if (kind === 'boot') bootAt = now;
-  if (kind === 'ready') { readyAt = now; workloadStart = now; }
+  if (kind === 'ready') {
+    readyAt = now;
+    workloadStart = now;
+  }
   if (kind === 'result') results.push(rest);
   if (kind === 'await') {
     const step = rest.trim();
-    if (step === 'read-revoked') { dev.revoked = true; log(`host: device access revoked (fault mode ${FAULT})`); }
+    if (step === 'read-revoked') {
+      dev.revoked = true;
+      log(`host: device access revoked (fault mode ${FAULT})`);
+    }
     if (step === 'read-restored') {
       dev.revoked = false;
       log(`host: device access restored${dev.held.length ? ` (${dev.held.length} held command(s) still outstanding)` : ''}`);
@@ -740,7 +978,9 @@ function onLine(l) {
       const b = marks.get(name);
       b.ms = now - b.t;
       b.rc = attrs.rc;
-      log(`timing ${name}: ${(b.bytes / 1048576).toFixed(0)} MiB bs=${b.bs} in ${b.ms.toFixed(0)} ms = ${(b.bytes / 1048576 / (b.ms / 1000)).toFixed(2)} MiB/s, ${((b.bytes / (b.bs === '4k' ? 4096 : 1048576)) / (b.ms / 1000)).toFixed(0)} dd blocks/s (rc ${b.rc})`);
+      log(
+        `timing ${name}: ${(b.bytes / 1048576).toFixed(0)} MiB bs=${b.bs} in ${b.ms.toFixed(0)} ms = ${(b.bytes / 1048576 / (b.ms / 1000)).toFixed(2)} MiB/s, ${(b.bytes / (b.bs === '4k' ? 4096 : 1048576) / (b.ms / 1000)).toFixed(0)} dd blocks/s (rc ${b.rc})`,
+      );
     }
   }
   if (kind === 'done') finish(0);
@@ -748,7 +988,10 @@ function onLine(l) {
 
 emulator.add_listener('serial0-output-byte', (b) => {
   const c = String.fromCharCode(b);
-  if (c === '\n') { onLine(line); line = ''; } else if (c !== '\r') line += c;
+  if (c === '\n') {
+    onLine(line);
+    line = '';
+  } else if (c !== '\r') line += c;
 });
 
 function finish(code) {
@@ -761,14 +1004,28 @@ function finish(code) {
   for (const r of results) log(`result ${r}`);
   for (const [n, b] of marks) if (b.ms !== undefined) log(`mark ${n}: ${b.ms.toFixed(0)} ms, ${(b.bytes / 1048576 / (b.ms / 1000)).toFixed(2)} MiB/s`);
   if (dev) {
-    log(`admin commands ${stats.adminCmds}; I/O commands: flush ${stats.io[0]}, write ${stats.io[1]}, read ${stats.io[2]}; bytes written ${stats.ioBytes[1]}, read ${stats.ioBytes[2]}`);
-    log(`I/O transfer sizes: ${[...stats.xferHist].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}x${v}`).join(' ')}; max ${stats.maxXfer}; commands using a PRP list ${stats.prpLists}`);
-    log(`doorbell writes ${stats.doorbells}; INTx asserted ${stats.irqRaise} times, deasserted ${stats.irqLower}; faults injected ${stats.faults}, held ${stats.held}; AERs outstanding ${dev.aers.length}`);
-    log(`queues at the end: ${[...dev.sqs.values()].map((q) => `SQ${q.id}x${q.size}->CQ${q.cqid}`).join(' ')} ${[...dev.cqs.values()].map((q) => `CQ${q.id}x${q.size}${q.ien ? ' IEN' : ''}`).join(' ')}`);
+    log(
+      `admin commands ${stats.adminCmds}; I/O commands: flush ${stats.io[0]}, write ${stats.io[1]}, read ${stats.io[2]}; bytes written ${stats.ioBytes[1]}, read ${stats.ioBytes[2]}`,
+    );
+    log(
+      `I/O transfer sizes: ${[...stats.xferHist]
+        .sort((a, b) => a[0] - b[0])
+        .map(([k, v]) => `${k}x${v}`)
+        .join(' ')}; max ${stats.maxXfer}; commands using a PRP list ${stats.prpLists}`,
+    );
+    log(
+      `doorbell writes ${stats.doorbells}; INTx asserted ${stats.irqRaise} times, deasserted ${stats.irqLower}; faults injected ${stats.faults}, held ${stats.held}; AERs outstanding ${dev.aers.length}`,
+    );
+    log(
+      `queues at the end: ${[...dev.sqs.values()].map((q) => `SQ${q.id}x${q.size}->CQ${q.cqid}`).join(' ')} ${[...dev.cqs.values()].map((q) => `CQ${q.id}x${q.size}${q.ien ? ' IEN' : ''}`).join(' ')}`,
+    );
   }
   emulator.stop();
   emulator.destroy?.();
   process.exit(code);
 }
 
-setTimeout(() => { log(`TIMEOUT after ${TIMEOUT_S} s; partial line: ${JSON.stringify(line)}`); finish(1); }, TIMEOUT_S * 1000);
+setTimeout(() => {
+  log(`TIMEOUT after ${TIMEOUT_S} s; partial line: ${JSON.stringify(line)}`);
+  finish(1);
+}, TIMEOUT_S * 1000);

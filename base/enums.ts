@@ -1,6 +1,11 @@
 /**
  * Enumerations of the V2 interface with their Windows member names and the
  * numbering of current headers (DomainTypeTranslateS1 = 3, DomainTypeMax = 4).
+ *
+ * Each enum is a frozen object of its members (`IOMMU_DMA_DOMAIN_TYPE.DomainTypeTranslate`),
+ * each member is also a constant of its own (`DomainTypeTranslate`), and the type of the same
+ * name is the union of the members' literal values (`0 | 1 | 2 | 3 | 4`): a parameter of an
+ * enum type takes a member, not any number.
  */
 
 export const IOMMU_DMA_DOMAIN_TYPE = Object.freeze({
@@ -10,7 +15,8 @@ export const IOMMU_DMA_DOMAIN_TYPE = Object.freeze({
   DomainTypeTranslateS1: 3,
   DomainTypeMax: 4,
 } as const);
-export type IOMMU_DMA_DOMAIN_TYPE = number;
+/** IOMMU_DMA_DOMAIN_TYPE: 0 | 1 | 2 | 3 | 4. */
+export type IOMMU_DMA_DOMAIN_TYPE = (typeof IOMMU_DMA_DOMAIN_TYPE)[keyof typeof IOMMU_DMA_DOMAIN_TYPE];
 export const { DomainTypeTranslate, DomainTypePassThrough, DomainTypeUnmanaged, DomainTypeTranslateS1, DomainTypeMax } = IOMMU_DMA_DOMAIN_TYPE;
 
 export const IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE = Object.freeze({
@@ -18,6 +24,7 @@ export const IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE = Object.freeze({
   IommuDmaLogicalAllocatorBuddy: 1,
   IommuDmaLogicalAllocatorMax: 2,
 } as const);
+export type IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE = (typeof IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE)[keyof typeof IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE];
 export const { IommuDmaLogicalAllocatorNone, IommuDmaLogicalAllocatorBuddy, IommuDmaLogicalAllocatorMax } = IOMMU_DMA_LOGICAL_ALLOCATOR_TYPE;
 
 export const IOMMU_MAP_PHYSICAL_ADDRESS_TYPE = Object.freeze({
@@ -26,6 +33,7 @@ export const IOMMU_MAP_PHYSICAL_ADDRESS_TYPE = Object.freeze({
   MapPhysicalAddressTypePfn: 2,
   MapPhysicalAddressTypeMax: 3,
 } as const);
+export type IOMMU_MAP_PHYSICAL_ADDRESS_TYPE = (typeof IOMMU_MAP_PHYSICAL_ADDRESS_TYPE)[keyof typeof IOMMU_MAP_PHYSICAL_ADDRESS_TYPE];
 export const { MapPhysicalAddressTypeMdl, MapPhysicalAddressTypeContiguousRange, MapPhysicalAddressTypePfn, MapPhysicalAddressTypeMax } =
   IOMMU_MAP_PHYSICAL_ADDRESS_TYPE;
 
@@ -34,6 +42,7 @@ export const DOMAIN_CONFIGURATION_ARCH = Object.freeze({
   DomainConfigurationX64: 1,
   DomainConfigurationInvalid: 2,
 } as const);
+export type DOMAIN_CONFIGURATION_ARCH = (typeof DOMAIN_CONFIGURATION_ARCH)[keyof typeof DOMAIN_CONFIGURATION_ARCH];
 export const { DomainConfigurationArm64, DomainConfigurationX64, DomainConfigurationInvalid } = DOMAIN_CONFIGURATION_ARCH;
 
 /** Note the order differs from DOMAIN_CONFIGURATION_ARCH, as in wdm.h. */
@@ -42,6 +51,7 @@ export const FAULT_INFORMATION_ARCH = Object.freeze({
   FaultInformationArm64: 1,
   FaultInformationX64: 2,
 } as const);
+export type FAULT_INFORMATION_ARCH = (typeof FAULT_INFORMATION_ARCH)[keyof typeof FAULT_INFORMATION_ARCH];
 export const { FaultInformationInvalid, FaultInformationArm64, FaultInformationX64 } = FAULT_INFORMATION_ARCH;
 
 /** FAULT_INFORMATION_ARM64_TYPE; FAULT_INFORMATION_X64_TYPE is the same enum. */
@@ -55,7 +65,10 @@ export const FAULT_INFORMATION_ARM64_TYPE = Object.freeze({
   TranslationFault: 6,
   MaxFaultType: 7,
 } as const);
-export type FAULT_INFORMATION_ARM64_TYPE = number;
+/** FAULT_INFORMATION_ARM64_TYPE: 0 .. 7. */
+export type FAULT_INFORMATION_ARM64_TYPE = (typeof FAULT_INFORMATION_ARM64_TYPE)[keyof typeof FAULT_INFORMATION_ARM64_TYPE];
+/** wdm.h: `typedef FAULT_INFORMATION_ARM64_TYPE FAULT_INFORMATION_X64_TYPE`. */
+export type FAULT_INFORMATION_X64_TYPE = FAULT_INFORMATION_ARM64_TYPE;
 export const {
   UnsupportedUpstreamTransaction,
   AddressSizeFault,
@@ -85,6 +98,7 @@ export const IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE = Object.freeze({
   IommuDeviceCreationConfigTypeDeviceId: 2,
   IommuDeviceCreationConfigTypeMax: 3,
 } as const);
+export type IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE = (typeof IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE)[keyof typeof IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE];
 export const { IommuDeviceCreationConfigTypeNone, IommuDeviceCreationConfigTypeAcpi, IommuDeviceCreationConfigTypeDeviceId, IommuDeviceCreationConfigTypeMax } =
   IOMMU_DEVICE_CREATION_CONFIGURATION_TYPE;
 

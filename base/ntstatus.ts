@@ -24,7 +24,12 @@ export const NTSTATUS = Object.freeze({
   STATUS_RESOURCE_IN_USE: 0xc0000708,
 } as const);
 
-export type NTSTATUS = number;
+/**
+ * The statuses the V2 routines return: the union of the values above (`0 | 0xc0000001 | …`).
+ * A status compares with the constants (`status === STATUS_SUCCESS`); a bare number that is
+ * no known status is not an NTSTATUS.
+ */
+export type NTSTATUS = (typeof NTSTATUS)[keyof typeof NTSTATUS];
 
 export const {
   STATUS_SUCCESS,
@@ -47,21 +52,31 @@ export const {
   STATUS_RESOURCE_IN_USE,
 } = NTSTATUS;
 
-/** True exactly for the success and informational severities (status < 0x80000000). */
-export function NT_SUCCESS(status: NTSTATUS): boolean {
+/** True exactly for the success and informational severities (status < 0x80000000); any 32-bit status value. */
+export function NT_SUCCESS(status: number): boolean {
   return status >= 0 && status < 0x80000000;
 }
 
 const statusNames = new Map<number, string>(Object.entries(NTSTATUS).map(([name, value]) => [value, name]));
 
-/** `STATUS_RESOURCE_IN_USE (0xC0000708)`: for messages and test output. */
-export function describeStatus(status: NTSTATUS): string {
+/** `STATUS_RESOURCE_IN_USE (0xC0000708)`: for messages and test output (any number: unknown ones in hex). */
+export function describeStatus(status: number): string {
   const hex = `0x${status.toString(16).toUpperCase().padStart(8, '0')}`;
   const name = statusNames.get(status);
   return name === undefined ? hex : `${name} (${hex})`;
 }
 
+const invalidParameters = [
+  STATUS_INVALID_PARAMETER_1,
+  STATUS_INVALID_PARAMETER_2,
+  STATUS_INVALID_PARAMETER_3,
+  STATUS_INVALID_PARAMETER_4,
+  STATUS_INVALID_PARAMETER_5,
+  STATUS_INVALID_PARAMETER_6,
+  STATUS_INVALID_PARAMETER_7,
+] as const;
+
 /** STATUS_INVALID_PARAMETER_1..7 for a parameter position. */
 export function invalidParameter(position: 1 | 2 | 3 | 4 | 5 | 6 | 7): NTSTATUS {
-  return STATUS_INVALID_PARAMETER_1 + position - 1;
+  return invalidParameters[position - 1]!;
 }

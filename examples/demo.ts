@@ -82,8 +82,8 @@ const caught: FAULT_INFORMATION[] = [];
 const steps = [
   V2.CreateDevice(rogue, null, device),
   V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidth: 48 } }, null, domain),
-  V2.AttachDeviceEx(domain.value, device.value),
-  V2.SetDeviceFaultReportingEx(device.value, rogue.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => caught.push(info) }),
+  V2.AttachDeviceEx(domain.value!, device.value!),
+  V2.SetDeviceFaultReportingEx(device.value!, rogue.inputMappingId, true, { FaultHandler: (_, info) => caught.push(info) }),
 ];
 if (steps.some((status) => status !== STATUS_SUCCESS)) throw new Error('setting up the misbehaving device failed');
 const secret = platform.memory.allocatePages(1)[0]! * 4096;

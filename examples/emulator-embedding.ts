@@ -77,13 +77,13 @@ const disk: Out<IOMMU_DMA_DEVICE> = {};
 const diskDomain: Out<IOMMU_DMA_DOMAIN> = {};
 V2.CreateDevice(diskFn, null, disk);
 V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidth: 39 } }, null, diskDomain);
-V2.AttachDeviceEx(diskDomain.value, disk.value);
+V2.AttachDeviceEx(diskDomain.value!, disk.value!);
 const diskFaults: FAULT_INFORMATION[] = [];
-V2.SetDeviceFaultReportingEx(disk.value, diskFn.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => diskFaults.push(info) });
+V2.SetDeviceFaultReportingEx(disk.value!, diskFn.inputMappingId, true, { FaultHandler: (_, info) => diskFaults.push(info) });
 const diskBuffer = platform.memory.allocatePages(1);
 const diskIova: Out<number> = {};
 V2.MapLogicalRangeEx(
-  diskDomain.value,
+  diskDomain.value!,
   IOMMU_ACCESS_WRITE,
   { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl(diskBuffer) } },
   null,
@@ -132,7 +132,7 @@ resumed.platform.IoGetIommuInterfaceEx(2, 0, resumedTable);
 for (const { device, pdo, faultReporting } of resumed.rebind) {
   if (pdo !== resumedFn || !faultReporting) continue; // (the copy engine's driver is not resumed here)
   resumedTable.value!.V2.SetDeviceFaultReportingEx(device, pdo.inputMappingId, true, {
-    FaultHandler: (_: unknown, info: FAULT_INFORMATION) => diskFaults.push(info),
+    FaultHandler: (_, info) => diskFaults.push(info),
   });
 }
 const resumedPort = resumed.platform.mainThreadPort(resumedFn);

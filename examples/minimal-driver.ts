@@ -15,16 +15,18 @@ import {
   DomainTypeTranslate,
   IOMMU_ACCESS_READ,
   IOMMU_ACCESS_WRITE,
+  IommuDmaLogicalAllocatorBuddy,
   MapPhysicalAddressTypeMdl,
   STATUS_SUCCESS,
   type DMA_IOMMU_INTERFACE_EX,
   type FAULT_INFORMATION,
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
+  type NTSTATUS,
   type Out,
 } from 'viommu';
 
-const check = (status: number, what: string) => {
+const check = (status: NTSTATUS, what: string) => {
   if (status !== STATUS_SUCCESS) throw new Error(`${what}: ${describeStatus(status)}`);
 };
 
@@ -37,18 +39,18 @@ const table: Out<DMA_IOMMU_INTERFACE_EX> = {};
 check(platform.IoGetIommuInterfaceEx(2, 0, table), 'IoGetIommuInterfaceEx');
 const V2 = table.value!.V2;
 
-// 3. A DMA device for our PDO, a Translate domain with a buddy allocator, attached.
-const device: Out<IOMMU_DMA_DEVICE> = {};
-const domain: Out<IOMMU_DMA_DOMAIN> = {};
-check(V2.CreateDevice(pdo, null, device), 'CreateDevice');
-const allocator = { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidth: 48 } };
-check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, allocator, null, domain), 'CreateDomainEx');
-check(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+// 3. A DMA device for our PDO, a Translate domain with a buddy allocator, attached. Each
+//    handle arrives in an `_Out_` holder and is read once the routine succeeded.
+const deviceOut: Out<IOMMU_DMA_DEVICE> = {};
+check(V2.CreateDevice(pdo, null, deviceOut), 'CreateDevice');
+const device = deviceOut.value!;
+const domainOut: Out<IOMMU_DMA_DOMAIN> = {};
+const allocator = { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: 48 } };
+check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, allocator, null, domainOut), 'CreateDomainEx');
+const domain = domainOut.value!;
+check(V2.AttachDeviceEx(domain, device), 'AttachDeviceEx');
 const faults: FAULT_INFORMATION[] = [];
-check(
-  V2.SetDeviceFaultReportingEx(device.value, pdo.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => faults.push(info) }),
-  'SetDeviceFaultReportingEx',
-);
+check(V2.SetDeviceFaultReportingEx(device, pdo.inputMappingId, true, { FaultHandler: (_, info) => faults.push(info) }), 'SetDeviceFaultReportingEx');
 
 // 4. Guest memory: a page for the rings, a source page with a message, a destination page.
 const [ringPage, sourcePage, destinationPage] = platform.memory.allocatePages(3) as [number, number, number];
@@ -59,7 +61,7 @@ platform.memory.write(sourcePage * 4096, new TextEncoder().encode('hello through
 const map = (pfn: number, access: number) => {
   const iova: Out<number> = {};
   check(
-    V2.MapLogicalRangeEx(domain.value, access, { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfn]) } }, null, null, null, iova),
+    V2.MapLogicalRangeEx(domain, access, { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfn]) } }, null, null, null, iova),
     'MapLogicalRangeEx',
   );
   return iova.value!;
@@ -96,9 +98,9 @@ console.log(`completion status ${status}, destination reads: "${new TextDecoder(
 //    (deleting the device also ends its fault reporting).
 registers.write32(R.CONTROL, 0);
 await platform.devicesIdle();
-for (const iova of [ring, source, destination]) check(V2.UnmapLogicalRange(domain.value, iova, 1), 'UnmapLogicalRange');
-check(V2.DetachDeviceEx(device.value), 'DetachDeviceEx');
-check(V2.DeleteDomain(domain.value), 'DeleteDomain');
-check(V2.DeleteDevice(device.value), 'DeleteDevice');
+for (const iova of [ring, source, destination]) check(V2.UnmapLogicalRange(domain, iova, 1), 'UnmapLogicalRange');
+check(V2.DetachDeviceEx(device), 'DetachDeviceEx');
+check(V2.DeleteDomain(domain), 'DeleteDomain');
+check(V2.DeleteDevice(device), 'DeleteDevice');
 console.log(`faults: ${faults.length}`);
 await platform.close();

@@ -55,6 +55,7 @@ export class PciBus implements RequesterBus {
   #mmio64 = MMIO64_BASE;
   #io = IO_BASE;
 
+  /** @internal The platform builds its bus. */
   constructor(options: PciBusOptions) {
     this.capacity = options.capacity;
     this.#models = options.models;
@@ -65,7 +66,7 @@ export class PciBus implements RequesterBus {
   }
 
   /**
-   * Puts an IOMMU between the bus's functions and memory: `hooks` hears of every function
+   * @internal Puts an IOMMU between the bus's functions and memory: `hooks` hears of every function
    * added from now on and of every change of its Bus Master Enable bit. Once per bus, before
    * the first function is added.
    */

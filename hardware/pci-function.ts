@@ -1,5 +1,6 @@
 import { PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE, type BarDefinition, PciConfigSpace } from './pci-config-space.js';
 import type { RegisterFile } from './register-file.js';
+import type { opaque } from '../base/opaque.js';
 import type { Requester } from './substrate.js';
 
 /** An MSI handler: runs on the main thread when the device raises `vector`. */
@@ -40,6 +41,8 @@ export interface PciFunctionOptions {
  * PhysicalDeviceObject all refer to it.
  */
 export class PciFunction implements Requester {
+  /** The PDO's type brand (types only: no such property exists). */
+  declare readonly [opaque]: 'DEVICE_OBJECT';
   readonly bus: number;
   readonly device: number;
   readonly function: number;

@@ -8,9 +8,13 @@
  * hooks with the bus (PciBus.setupIommu), and the bus calls them when a function is added or
  * its Bus Master Enable bit changes. The bus never writes the IOMMU's tables itself.
  */
+import type { Opaque } from '../base/opaque.js';
 
-/** A PCI function as a DMA requester (the PDO the V2 routines take is one). */
-export interface Requester {
+/**
+ * A PCI function as a DMA requester (the PDO the V2 routines take is one). Opaque: only the
+ * bus's own functions (PciFunction) are requesters.
+ */
+export interface Requester extends Opaque<'DEVICE_OBJECT'> {
   /** Slot in the IOMMU's device context table (0 .. the bus's capacity - 1). */
   readonly slot: number;
   /** bus << 8 | device << 3 | function. */

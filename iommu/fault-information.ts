@@ -1,13 +1,14 @@
 import type { IommuCore } from './control/iommu-core.js';
 import type { FaultRecord } from './control/fault-dispatcher.js';
-import { FaultInformationArm64, FaultInformationX64 } from '../base/enums.js';
+import { type FAULT_INFORMATION_ARM64_TYPE, type FAULT_INFORMATION_X64_TYPE, FaultInformationArm64, FaultInformationX64 } from '../base/enums.js';
 import { kFaultAddressValid, kFaultWriteNotRead } from './shared-memory/fault-rings.js';
 import type { FAULT_INFORMATION } from './types.js';
 
 /**
  * Builds the FAULT_INFORMATION a FaultHandler receives from a drained fault record: the ARM64
  * variant on arm64 (domain handle, faulting address, PDO, input mapping ID, flags, type,
- * IommuBaseAddress), the X64 variant on x64. The domain handle is null if the domain has been
+ * IommuBaseAddress), the X64 variant on x64. The record's type is one the walkers wrote: a
+ * FAULT_INFORMATION_ARM64_TYPE member. The domain handle is null if the domain has been
  * deleted since the fault.
  */
 export function faultInformationOf(core: IommuCore, record: FaultRecord, iommuBaseAddress: number, pciSegment: number): FAULT_INFORMATION {
@@ -23,7 +24,7 @@ export function faultInformationOf(core: IommuCore, record: FaultRecord, iommuBa
         DomainHandle: domainHandle,
         FaultAddress: record.address,
         Flags: { FaultAddressValid: addressValid, AsULONG: addressValid ? 1 : 0 },
-        Type: record.type,
+        Type: record.type as FAULT_INFORMATION_X64_TYPE,
         IommuBaseAddress: iommuBaseAddress,
         PciSegment: pciSegment,
       },
@@ -44,7 +45,7 @@ export function faultInformationOf(core: IommuCore, record: FaultRecord, iommuBa
         FaultAddressValid: addressValid,
         AsULONG: record.flags & (kFaultWriteNotRead | kFaultAddressValid),
       },
-      Type: record.type,
+      Type: record.type as FAULT_INFORMATION_ARM64_TYPE,
       IommuBaseAddress: iommuBaseAddress,
     },
   };

@@ -17,7 +17,7 @@ import { faultInformationOf } from '../iommu/fault-information.js';
 import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from '../iommu/interface-table.js';
 import { reportStateChanges } from '../iommu/routines/state-change.js';
 import { createSharedState, type SharedState, sharedBuffersOf } from '../iommu/shared-memory/shared-state.js';
-import type { Out } from '../iommu/types.js';
+import type { IOMMU_DMA_DOMAIN, Out } from '../iommu/types.js';
 import type { DeviceWorkResult } from '../workers/device-runner.js';
 import { DeviceScheduler } from '../workers/device-scheduler.js';
 import { createDmaWorkerPool, loadModule } from '../workers/environment.js';
@@ -43,8 +43,10 @@ export interface PlatformInternals {
 }
 
 const internals = new WeakMap<Platform, PlatformInternals>();
-/** Only createPlatform may construct a Platform. */
+/** Only createPlatform may construct a Platform (JavaScript callers too: the constructor checks it). */
 const kCreate = Symbol('createPlatform');
+/** The private constructor, as the class hands it to createPlatform. */
+let construct: (options: ResolvedPlatformOptions, customModels: readonly DeviceModel[]) => Platform;
 
 /**
  * @internal The control plane and other internals of `platform`: for the snapshot code and
@@ -77,8 +79,12 @@ export class Platform {
   #tasksInFlight = 0;
   #closed = false;
 
-  /** @internal Use createPlatform(). */
-  constructor(token: typeof kCreate, options: ResolvedPlatformOptions, customModels: readonly DeviceModel[]) {
+  static {
+    construct = (options, customModels) => new Platform(kCreate, options, customModels);
+  }
+
+  /** Use createPlatform(). */
+  private constructor(token: typeof kCreate, options: ResolvedPlatformOptions, customModels: readonly DeviceModel[]) {
     if (token !== kCreate) throw Errors.UseCreatePlatform();
     this.options = Object.freeze(options);
     this.arch = options.arch;
@@ -183,7 +189,7 @@ export class Platform {
    * from any IOTLB) on this thread. Raises no fault and changes nothing; undefined for a
    * handle that is not a live domain.
    */
-  inspectTranslation(Domain: unknown, logicalAddress: number): TranslationView | undefined {
+  inspectTranslation(Domain: IOMMU_DMA_DOMAIN, logicalAddress: number): TranslationView | undefined {
     const domain = this.#iommu.domains.get(Domain);
     if (domain === undefined) return undefined;
     if (!Number.isSafeInteger(logicalAddress) || logicalAddress < 0)
@@ -192,7 +198,7 @@ export class Platform {
   }
 
   /** A summary of a live domain (mappings, free logical space, page tables), or undefined. */
-  describeDomain(Domain: unknown): DomainSummary | undefined {
+  describeDomain(Domain: IOMMU_DMA_DOMAIN): DomainSummary | undefined {
     const domain = this.#iommu.domains.get(Domain);
     return domain === undefined ? undefined : describeDomain(this.#iommu, domain);
   }
@@ -361,5 +367,5 @@ export async function createPlatform(options?: PlatformOptions): Promise<Platfor
     }
     models.push(model);
   }
-  return new Platform(kCreate, resolved, models);
+  return construct(resolved, models);
 }

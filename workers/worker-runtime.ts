@@ -19,15 +19,18 @@ export interface DmaWorkerData {
  * per thread; custom worker modules (platform.runInWorker) receive it as their first argument.
  */
 export class WorkerRuntime {
+  /** @internal The IOMMU's shared state. */
   readonly state: SharedState;
-  /** The device models' shared state: register files, device memory arena, control table. */
+  /** @internal The device models' shared state: register files, device memory arena, control table. */
   readonly devices: DeviceSharedState;
+  /** @internal This thread's translation engine (its IOTLB and fault ring). */
   readonly engine: TranslationEngine;
   /** Guest RAM as bytes (the CPU's view; devices go through ports). */
   readonly ram: Uint8Array;
   readonly threadId: number;
   readonly #ports: DmaPort[] = [];
 
+  /** @internal Built by the DMA worker itself. */
   constructor(data: DmaWorkerData, threadId: number) {
     this.state = attachSharedState(data.shared);
     this.devices = attachDeviceState(data.devices);

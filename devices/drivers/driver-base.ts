@@ -1,8 +1,9 @@
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, IommuDmaLogicalAllocatorBuddy, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
-import { describeStatus, STATUS_SUCCESS } from '../../base/ntstatus.js';
+import { describeStatus, STATUS_INVALID_PARAMETER_1, STATUS_SUCCESS } from '../../base/ntstatus.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DMA_IOMMU_INTERFACE_EX, DMA_IOMMU_INTERFACE_V2 } from '../../iommu/interface-table.js';
 import type {
+  DEVICE_FAULT_CONFIGURATION,
   FAULT_INFORMATION,
   IOMMU_DMA_DEVICE,
   IOMMU_DMA_DOMAIN,
@@ -79,8 +80,8 @@ export class DriverBase {
     this.domain = domain.value!;
     this.#check(V2.AttachDeviceEx(this.domain, this.device), 'AttachDeviceEx');
     const inputMappingId = this.platform.arch === 'arm64' ? this.fn.inputMappingId : 0;
-    const handler = (_context: unknown, info: FAULT_INFORMATION) => this.faults.push(info);
-    this.#check(V2.SetDeviceFaultReportingEx(this.device, inputMappingId, true, { FaultHandler: handler, FaultContext: this }), 'SetDeviceFaultReportingEx');
+    const config: DEVICE_FAULT_CONFIGURATION = { FaultHandler: (_context, info) => this.faults.push(info), FaultContext: this };
+    this.#check(V2.SetDeviceFaultReportingEx(this.device, inputMappingId, true, config), 'SetDeviceFaultReportingEx');
     const token: Out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN> = {};
     const reserved = ringSizes.reduce((sum, bytes) => sum + Math.ceil(bytes / 4096) * 4096, 0);
     this.#check(V2.ReserveLogicalAddressRange(this.domain, reserved, null, null, null, token), 'ReserveLogicalAddressRange');
@@ -97,9 +98,12 @@ export class DriverBase {
     this.platform.memory.fill(first * 4096, pages * 4096, 0);
     const segment: Out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT> = {};
     const description = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: this.platform.memory.mdl(pfns) } };
-    this.#check(this.V2.MapReservedLogicalRange(this.#token, this.#tokenUsed, access, description, segment), 'MapReservedLogicalRange');
+    const token = this.#token;
+    // Before attach() there is no token: the answer Windows would give for a null one.
+    if (token === null) throw new DriverError('MapReservedLogicalRange', STATUS_INVALID_PARAMETER_1);
+    this.#check(this.V2.MapReservedLogicalRange(token, this.#tokenUsed, access, description, segment), 'MapReservedLogicalRange');
     this.#segments.push(segment.value!);
-    const iova = this.#token!.LogicalAddressBase + this.#tokenUsed;
+    const iova = token.LogicalAddressBase + this.#tokenUsed;
     this.#tokenUsed += pages * 4096;
     return { iova, bytes: pages * 4096, pfns, physical: (offset) => first * 4096 + offset };
   }
@@ -137,7 +141,7 @@ export class DriverBase {
     const V2 = this.V2;
     for (const buffer of [...this.#buffers.values()]) this.unmapBuffer(buffer);
     for (const segment of this.#segments.splice(0)) this.#check(V2.UnmapReservedLogicalRange(segment), 'UnmapReservedLogicalRange');
-    this.#check(V2.FreeReservedLogicalAddressRange(this.#token), 'FreeReservedLogicalAddressRange');
+    if (this.#token !== null) this.#check(V2.FreeReservedLogicalAddressRange(this.#token), 'FreeReservedLogicalAddressRange');
     this.#token = null;
     this.#check(
       V2.SetDeviceFaultReportingEx(this.device, this.platform.arch === 'arm64' ? this.fn.inputMappingId : 0, false, null),

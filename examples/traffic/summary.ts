@@ -4,15 +4,14 @@ import type { DeviceStats } from './device-stats.js';
 /** Formats a FAULT_INFORMATION the way a driver's log line would. */
 export function describeFault(info: FAULT_INFORMATION): string {
   const fault = info.Arm64 ?? info.X64;
-  if (fault === undefined) return 'FaultInformationInvalid';
-  const pdo = info.Arm64?.PhysicalDeviceObject as { bdf?: string } | undefined;
+  const pdo = info.Arm64?.PhysicalDeviceObject;
   const parts = [
     faultTypeName(fault.Type),
     `at 0x${fault.FaultAddress.toString(16)}`,
     info.Arm64 ? (info.Arm64.Flags.WriteNotRead ? 'write' : 'read') : '',
     pdo?.bdf ? `by ${pdo.bdf}` : '',
-    info.Arm64 ? `stream 0x${info.Arm64.InputMappingId.toString(16)}` : `segment ${info.X64!.PciSegment}`,
-    fault.DomainHandle ? `domain #${(fault.DomainHandle as { id: number }).id}` : 'no domain',
+    info.Arm64 ? `stream 0x${info.Arm64.InputMappingId.toString(16)}` : `segment ${info.X64.PciSegment}`,
+    fault.DomainHandle ? `domain #${fault.DomainHandle.id}` : 'no domain',
   ];
   return parts.filter(Boolean).join(', ');
 }

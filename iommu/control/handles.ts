@@ -1,3 +1,5 @@
+import type { Opaque, opaque } from '../../base/opaque.js';
+
 /**
  * Opaque handles: the objects the plugin issues for domains, DMA devices and tokens. A
  * handle carries its state under a registry-private, non-enumerable symbol key, so a copy of
@@ -5,6 +7,17 @@
  * made-up object, a handle of another kind or a revoked handle is simply unknown (the routine answers
  * STATUS_INVALID_PARAMETER_N). A symbol-keyed load is much cheaper than a WeakMap lookup.
  */
+/** A handle's fields without the type brand: what a routine builds before the handle exists. */
+export type HandleFields<Handle> = Omit<Handle, typeof opaque>;
+
+/**
+ * The handle made of `fields`: the one place where an object takes an opaque handle type
+ * (the object stays the same; HandleRegistry.issue then freezes it with its state).
+ */
+export function mintHandle<Handle extends Opaque<string>>(fields: HandleFields<Handle>): Handle {
+  return fields as Handle;
+}
+
 export class HandleRegistry<State extends { live: boolean; readonly handle: object }> {
   readonly #key = Symbol('viommu.handle');
 

@@ -33,6 +33,7 @@ const EMPTY_ENTRY = -SMALL;
  */
 export class DmaPort {
   readonly device: number;
+  /** @internal This thread's translation engine. */
   readonly engine: TranslationEngine;
   /** Result of the last operation (DMA_OK, DMA_BLOCKED or a fault type). */
   lastResult = DMA_OK;
@@ -58,6 +59,7 @@ export class DmaPort {
   /** Which entry the next fill replaces (the one not filled last). */
   #replaceB = false;
 
+  /** @internal Ports are made by the platform (mainThreadPort) and the worker runtime (portFor). */
   constructor(engine: TranslationEngine, ram: Uint8Array, sequenceHeader: Int32Array, device: number) {
     this.engine = engine;
     this.device = device;

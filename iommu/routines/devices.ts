@@ -1,4 +1,5 @@
 import { DmaDeviceState } from '../control/handle-state.js';
+import { mintHandle } from '../control/handles.js';
 import type { IommuCore } from '../control/iommu-core.js';
 import {
   STATUS_ACCESS_DENIED,
@@ -22,7 +23,7 @@ export function CreateDevice(core: IommuCore, DeviceObject: unknown, DeviceConfi
   if (!isAbsent(DeviceConfig)) return STATUS_INVALID_PARAMETER_2;
   if (!isOut(DmaDeviceOut)) return STATUS_INVALID_PARAMETER_3;
   if (core.deviceOfFunction.has(DeviceObject)) return STATUS_INVALID_PARAMETER;
-  const handle = { kind: 'IOMMU_DMA_DEVICE' as const, id: core.nextHandleId() };
+  const handle = mintHandle<IOMMU_DMA_DEVICE>({ kind: 'IOMMU_DMA_DEVICE', id: core.nextHandleId() });
   const device = new DmaDeviceState(handle, DeviceObject);
   core.deviceOfFunction.set(DeviceObject, device);
   DmaDeviceOut.value = core.devices.issue(handle, device);

@@ -1,5 +1,6 @@
 import { BuddyAllocator } from '../control/buddy-allocator.js';
 import { DomainState } from '../control/handle-state.js';
+import { mintHandle } from '../control/handles.js';
 import type { IommuCore } from '../control/iommu-core.js';
 import { ExtentKind, LogicalSpace } from '../control/logical-space.js';
 import { ManagedPageTable } from '../control/managed-page-table.js';
@@ -94,7 +95,7 @@ export function CreateDomainEx(
   if (translate) table = ManagedPageTable.create(core.tables, levels);
   if (DomainType === DomainTypeUnmanaged) asid = core.takeAsid();
 
-  const handle = { kind: 'IOMMU_DMA_DOMAIN' as const, id: taken.serial };
+  const handle = mintHandle<IOMMU_DMA_DOMAIN>({ kind: 'IOMMU_DMA_DOMAIN', id: taken.serial });
   const allocator = buddy ? new BuddyAllocator(addressBits - 12) : null;
   const domain = new DomainState({
     handle,

@@ -1,3 +1,4 @@
+import { mintHandle } from '../control/handles.js';
 import type { IommuCore } from '../control/iommu-core.js';
 import { ExtentKind } from '../control/logical-space.js';
 import { TokenState } from '../control/handle-state.js';
@@ -52,7 +53,7 @@ export function ReserveLogicalAddressRange(
     return STATUS_INSUFFICIENT_RESOURCES;
   }
   table.preallocate(placement.firstPage, pages);
-  const handle = { LogicalAddressBase: placement.firstPage * PAGE_SIZE, Size: pages * PAGE_SIZE };
+  const handle = mintHandle<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>({ LogicalAddressBase: placement.firstPage * PAGE_SIZE, Size: pages * PAGE_SIZE });
   const block = placement.blockFirstPage < 0 ? null : { firstPage: placement.blockFirstPage, order: placement.blockOrder };
   const token = new TokenState(handle, domain, placement.firstPage, pages, block);
   domain.space!.insert(placement.firstPage, pages, ExtentKind.Token, token);

@@ -1,5 +1,6 @@
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DomainState } from '../../iommu/control/handle-state.js';
+import { mintHandle } from '../../iommu/control/handles.js';
 import type { IommuCore } from '../../iommu/control/iommu-core.js';
 import { ExtentKind } from '../../iommu/control/logical-space.js';
 import { TokenState } from '../../iommu/control/handle-state.js';
@@ -178,7 +179,7 @@ function restoreToken(
   const table = domain.table!;
   if (core.tables.available() < table.missingTables(first, pages)) throw Errors.InvalidSnapshot(`${what}: the page-table pool is too small for it`);
   table.preallocate(first, pages);
-  const handle = { LogicalAddressBase: first * PAGE_SIZE, Size: pages * PAGE_SIZE };
+  const handle = mintHandle<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>({ LogicalAddressBase: first * PAGE_SIZE, Size: pages * PAGE_SIZE });
   const token = new TokenState(handle, domain, first, pages, block);
   const segments = tuples(saved.segments, 2, `${what}.segments`);
   for (let i = 0; i < segments.length; i += 2) {

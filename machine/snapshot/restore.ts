@@ -7,24 +7,38 @@ import { applyMemoryImage } from './memory-image.js';
 import { restoreIommu, type RestoredHandles } from './restore-iommu.js';
 import { decodeSnapshot, integerIn, list, memoryImage, record, tuples } from './snapshot-format.js';
 
-/** The options restorePlatform takes. */
-const RESTORE_OPTION_NAMES = [
-  'guestMemory',
-  'workers',
-  'deviceModels',
-  'onCallbackError',
-  'iotlbEntries',
-  'iotlbWays',
-  'faultRingCapacity',
-  'invalidationLogCapacity',
-] as const;
-const RESTORE_OPTIONS: ReadonlySet<string> = new Set(RESTORE_OPTION_NAMES);
-
 /**
  * What may differ on the restored platform: how it runs, never what the machine is. Sizes,
  * architecture and the bus come from the snapshot.
  */
-export type RestoreOptions = Pick<PlatformOptions, (typeof RESTORE_OPTION_NAMES)[number]>;
+export type RestoreOptions = Pick<
+  PlatformOptions,
+  | 'guestMemory'
+  | 'workers'
+  | 'workerUrl'
+  | 'deviceModels'
+  | 'onCallbackError'
+  | 'onDeviceError'
+  | 'iotlbEntries'
+  | 'iotlbWays'
+  | 'faultRingCapacity'
+  | 'invalidationLogCapacity'
+>;
+
+/** The options restorePlatform takes: every key of RestoreOptions, once. */
+const RESTORE_OPTION_NAMES = Object.keys({
+  guestMemory: true,
+  workers: true,
+  workerUrl: true,
+  deviceModels: true,
+  onCallbackError: true,
+  onDeviceError: true,
+  iotlbEntries: true,
+  iotlbWays: true,
+  faultRingCapacity: true,
+  invalidationLogCapacity: true,
+} satisfies Record<keyof RestoreOptions, true>);
+const RESTORE_OPTIONS: ReadonlySet<string> = new Set(RESTORE_OPTION_NAMES);
 
 export interface RestoredPlatform extends RestoredHandles {
   platform: Platform;

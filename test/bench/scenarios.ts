@@ -3,6 +3,7 @@ import {
   DomainTypeTranslate,
   IOMMU_ACCESS_READ,
   IOMMU_ACCESS_WRITE,
+  MapPhysicalAddressTypeMdl,
   MapPhysicalAddressTypePfn,
   STATUS_SUCCESS,
   describeStatus,
@@ -12,6 +13,7 @@ import {
   type FAULT_INFORMATION,
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
+  type IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG,
   type Platform,
   type PciFunction,
 } from 'viommu';
@@ -37,7 +39,13 @@ interface Rig {
 }
 
 /** A platform with one device attached to a Translate domain without allocator (explicit addresses). */
-async function rig(workers: number, memoryBytes = 256 * 1024 * 1024, allocator: object | null = null, deviceNumber = 1, existing?: Platform): Promise<Rig> {
+async function rig(
+  workers: number,
+  memoryBytes = 256 * 1024 * 1024,
+  allocator: IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG | null = null,
+  deviceNumber = 1,
+  existing?: Platform,
+): Promise<Rig> {
   const platform = existing ?? (await createPlatform({ workers, memoryBytes }));
   const table: Out<DMA_IOMMU_INTERFACE_EX> = {};
   check(platform.IoGetIommuInterfaceEx(2, 0, table), 'IoGetIommuInterfaceEx');
@@ -47,7 +55,7 @@ async function rig(workers: number, memoryBytes = 256 * 1024 * 1024, allocator: 
   const domain: { value?: IOMMU_DMA_DOMAIN } = {};
   check(V2.CreateDevice(fn, null, device), 'CreateDevice');
   check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, allocator, null, domain), 'CreateDomainEx');
-  check(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+  check(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
   return { platform, V2, fn, device: device.value!, domain: domain.value! };
 }
 
@@ -135,7 +143,7 @@ export async function mapUnmapNs(pageCounts: number[], quick: boolean): Promise<
     const figures: Record<string, MapUnmapFigures> = {};
     for (const pages of pageCounts) {
       const pfns = r.platform.memory.allocatePages(pages);
-      const mdl = { MapType: 0, Mdl: { Mdl: r.platform.memory.mdl(pfns) } };
+      const mdl = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: r.platform.memory.mdl(pfns) } };
       // Batches of 64 maps, then their 64 unmaps (Linux's dma_map_benchmark keeps one mapping
       // in flight per thread; 64 is the deeper queue a driver with a ring would have).
       const batch = 64;
@@ -152,7 +160,7 @@ export async function mapUnmapNs(pageCounts: number[], quick: boolean): Promise<
         }
         const mapped = process.hrtime.bigint() - t;
         t = process.hrtime.bigint();
-        for (let i = 0; i < batch; i++) r.V2.UnmapLogicalRange(r.domain, addresses[i], pages);
+        for (let i = 0; i < batch; i++) r.V2.UnmapLogicalRange(r.domain, addresses[i]!, pages);
         const unmapped = process.hrtime.bigint() - t;
         if (b >= 0) {
           mapTimes.push(Number(mapped) / batch);

@@ -2,6 +2,7 @@ import t from 'tap';
 import {
   IOMMU_ACCESS_READ,
   IOMMU_ACCESS_WRITE,
+  MapPhysicalAddressTypePfn,
   PermissionFault,
   STATUS_SUCCESS,
   TranslationFault,
@@ -30,7 +31,7 @@ t.test('a device in a worker reads what the CPU wrote, through a non-identity lo
   t.ok(read.ok);
   t.same(read.ok && read.data, payload.subarray(100, 100 + 3 * PAGE), 'bytes read by the device match, across page boundaries');
 
-  t.equal(V2.UnmapLogicalRange(domain, logical.value, 4), STATUS_SUCCESS);
+  t.equal(V2.UnmapLogicalRange(domain, logical.value!, 4), STATUS_SUCCESS);
   const after = await platform.dma(fn, { address: logical.value! + 100, length: 3 * PAGE });
   t.same(after, { ok: false, faultType: TranslationFault, faultAddress: logical.value! + 100, blocked: false });
 });
@@ -58,7 +59,7 @@ t.test('a write reaches guest RAM only inside the mapping (canaries around it)',
   const first = platform.memory.allocateContiguousPages(3);
   platform.memory.fill(first * PAGE, 3 * PAGE, 0xa5);
   const logical = out<number>();
-  const middle = { MapType: 2, PfnArray: { PageFrame: [first + 1], NumberOfPages: 1 } };
+  const middle = { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: [first + 1], NumberOfPages: 1 } };
   t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_WRITE, middle, null, null, null, logical), STATUS_SUCCESS);
   const data = randomBytes(rng(3), PAGE);
   t.same(await platform.dma(fn, { address: logical.value!, write: data }), { ok: true });

@@ -19,7 +19,7 @@ t.test('a device spinning on a cached 4-byte read sees an unmap made by another 
   });
   // Wait (without blocking this thread's event loop) until the worker has the page cached.
   while (Atomics.load(flags, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-  t.equal(V2.UnmapLogicalRange(domain, iova.value, 1), STATUS_SUCCESS);
+  t.equal(V2.UnmapLogicalRange(domain, iova.value!, 1), STATUS_SUCCESS);
   const result = await spinning;
   t.equal(result.gaveUp, false, 'the spinning device noticed the unmap');
   t.equal(result.fault, TranslationFault);

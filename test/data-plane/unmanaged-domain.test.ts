@@ -22,7 +22,7 @@ async function unmanagedSetup(t: Test, inputSize = 48) {
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDevice(fn, null, device), 'CreateDevice');
   ok(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, domain), 'CreateDomainEx');
-  ok(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+  ok(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
   const tables = new GuestPageTables(platform, inputSize);
   return { platform, V2, fn, domain: domain.value!, tables };
 }

@@ -6,6 +6,8 @@ import {
   STATUS_SUCCESS,
   TranslationFault,
   type FAULT_INFORMATION,
+  type IOMMU_DMA_DEVICE,
+  type IOMMU_DMA_DOMAIN,
   type PciFunction,
 } from '../../machine/index.js';
 import { deviceInTranslateDomain, mdlOf, out, PAGE, platformFor, v2Of } from '../helpers/fixture.js';
@@ -57,16 +59,13 @@ t.test('a device model that throws fails only its own batch; one whose worker di
   const exitingDevice = deviceInTranslateDomain(platform, V2, { device: 4 }, null);
   void exitingDevice;
   const exitingFn = platform.bus.addFunction({ bus: 0, device: 5, function: 0, model: 'exiting' });
-  const device = out<never>();
-  const domain = out<never>();
+  const device = out<IOMMU_DMA_DEVICE>();
+  const domain = out<IOMMU_DMA_DOMAIN>();
   t.equal(V2.CreateDevice(exitingFn, null, device), STATUS_SUCCESS);
   t.equal(V2.CreateDomainEx(0, { AsUlonglong: 0 }, null, null, domain), STATUS_SUCCESS);
-  t.equal(V2.AttachDeviceEx(domain.value, device.value), STATUS_SUCCESS);
+  t.equal(V2.AttachDeviceEx(domain.value!, device.value!), STATUS_SUCCESS);
   const faults: FAULT_INFORMATION[] = [];
-  t.equal(
-    V2.SetDeviceFaultReportingEx(device.value, exitingFn.inputMappingId, true, { FaultHandler: (_: unknown, info: FAULT_INFORMATION) => faults.push(info) }),
-    STATUS_SUCCESS,
-  );
+  t.equal(V2.SetDeviceFaultReportingEx(device.value!, exitingFn.inputMappingId, true, { FaultHandler: (_, info) => faults.push(info) }), STATUS_SUCCESS);
   const translationBefore = platform.inspectTranslation(bystander.domain, iova.value!);
   exitingFn.registers!.write32(0x0, 1);
   await platform.devicesIdle();

@@ -14,7 +14,12 @@ import {
   type DMA_IOMMU_INTERFACE_V2,
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
+  type IOMMU_DMA_DOMAIN_TYPE,
+  type IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG,
+  type IOMMU_DMA_RESERVED_REGION,
   type IOMMU_MAP_PHYSICAL_ADDRESS,
+  type NTSTATUS,
+  type Opt,
   type Out,
   type Platform,
   type PlatformOptions,
@@ -44,7 +49,7 @@ export function v2Of(platform: Platform): DMA_IOMMU_INTERFACE_V2 {
   return table.value!.V2;
 }
 
-export function buddy(addressWidth = 48) {
+export function buddy(addressWidth = 48): IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG {
   return { LogicalAllocatorType: IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: addressWidth } };
 }
 
@@ -63,7 +68,12 @@ export function mdlOf(platform: Platform, pfns: readonly number[]): IOMMU_MAP_PH
 export const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
 
 /** A fresh domain of `type` (setup: throws unless CreateDomainEx succeeds). */
-export function domainOf(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: unknown = null, regions: unknown = null): IOMMU_DMA_DOMAIN {
+export function domainOf(
+  V2: DMA_IOMMU_INTERFACE_V2,
+  type: IOMMU_DMA_DOMAIN_TYPE,
+  allocator: Opt<IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG> = null,
+  regions: Opt<IOMMU_DMA_RESERVED_REGION> = null,
+): IOMMU_DMA_DOMAIN {
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain), 'CreateDomainEx');
   return domain.value!;
@@ -73,7 +83,7 @@ export function domainOf(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: un
  * What a rejected call must leave alone in `domain`: its summary, the translations at
  * `probes` and the page-table pool. Returns a check that they are unchanged.
  */
-export function watch(platform: Platform, domain: unknown, probes: number[]) {
+export function watch(platform: Platform, domain: IOMMU_DMA_DOMAIN, probes: number[]) {
   const snap = () => ({
     tables: platform.pageTablesInUse,
     domain: platform.describeDomain(domain),
@@ -84,13 +94,13 @@ export function watch(platform: Platform, domain: unknown, probes: number[]) {
 }
 
 /** [physical address, access] that `domain` translates `address` to, or the fault view. */
-export function translatesTo(platform: Platform, domain: unknown, address: number) {
+export function translatesTo(platform: Platform, domain: IOMMU_DMA_DOMAIN, address: number) {
   const view = platform.inspectTranslation(domain, address);
   return view && 'physicalAddress' in view ? [view.physicalAddress, view.access] : view;
 }
 
 /** Throws unless `status` is STATUS_SUCCESS (for setup steps, not for the behaviour under test). */
-export function ok(status: number, what: string): void {
+export function ok(status: NTSTATUS, what: string): void {
   if (status !== STATUS_SUCCESS) throw new Error(`${what}: ${describeStatus(status)}`);
 }
 
@@ -105,14 +115,14 @@ export function deviceInTranslateDomain(
   platform: Platform,
   V2: DMA_IOMMU_INTERFACE_V2,
   bdf: { bus?: number; device: number; function?: number },
-  allocator: object | null = buddy(),
+  allocator: IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG | null = buddy(),
 ): DeviceInDomain {
   const fn = platform.bus.addFunction({ bus: bdf.bus ?? 0, device: bdf.device, function: bdf.function ?? 0 });
   const device = out<IOMMU_DMA_DEVICE>();
   ok(V2.CreateDevice(fn, null, device), 'CreateDevice');
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, allocator, null, domain), 'CreateDomainEx');
-  ok(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+  ok(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
   return { fn, device: device.value!, domain: domain.value! };
 }
 

@@ -90,10 +90,10 @@ export async function rawController(t: Test, options: { sqEntries: number; cqEnt
   ok(V2.CreateDevice(fn, null, device), 'CreateDevice');
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, buddy(), null, domain), 'CreateDomainEx');
-  ok(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+  ok(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
   const map = (pfn: number, access: number) => {
     const iova = out<number>();
-    ok(V2.MapLogicalRangeEx(domain.value, access, mdlOf(platform, [pfn]), null, null, null, iova), 'MapLogicalRangeEx');
+    ok(V2.MapLogicalRangeEx(domain.value!, access, mdlOf(platform, [pfn]), null, null, null, iova), 'MapLogicalRangeEx');
     return iova.value!;
   };
   const [sqPfn, cqPfn] = platform.memory.allocatePages(2) as [number, number];

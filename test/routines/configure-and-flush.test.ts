@@ -22,16 +22,18 @@ import {
   type IOMMU_DMA_DOMAIN,
   type PciFunction,
   type Platform,
+  type IOMMU_DMA_DOMAIN_TYPE,
 } from '../../machine/index.js';
 import { internalsOf } from '../../machine/platform.js';
 import { contiguous, ok, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 /**
  * ConfigureDomain, the ASID pool of unmanaged domains, FlushDomain and FlushDomainByVaList, and the
  * parameter rules of SetDeviceFaultReportingEx (control plane only; delivery is tested with workers).
  */
 
-function createDomain(V2: DMA_IOMMU_INTERFACE_V2, type: number): IOMMU_DMA_DOMAIN {
+function createDomain(V2: DMA_IOMMU_INTERFACE_V2, type: IOMMU_DMA_DOMAIN_TYPE): IOMMU_DMA_DOMAIN {
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(type, ZERO_FLAGS, null, null, domain), 'CreateDomainEx');
   return domain.value!;
@@ -122,10 +124,10 @@ t.test('ConfigureDomain rejects other domain types, bad types, X64, and bad ARM6
     ['a copy of the handle', { ...domain }],
     ['null', null],
   ] as const) {
-    rejected(t, platform, domain, () => V2.ConfigureDomain(handle, arm64(ttbr)), STATUS_INVALID_PARAMETER_1, what);
+    rejected(t, platform, domain, () => untyped(V2).ConfigureDomain(handle, arm64(ttbr)), STATUS_INVALID_PARAMETER_1, what);
   }
   for (const Type of [DomainConfigurationInvalid, DomainConfigurationInvalid + 1, -1, 0.5, '0', null]) {
-    rejected(t, platform, domain, () => V2.ConfigureDomain(domain, { ...arm64(ttbr), Type }), STATUS_INVALID_PARAMETER_2, `Type ${String(Type)}`);
+    rejected(t, platform, domain, () => untyped(V2).ConfigureDomain(domain, { ...arm64(ttbr), Type }), STATUS_INVALID_PARAMETER_2, `Type ${String(Type)}`);
   }
   rejected(
     t,
@@ -141,8 +143,8 @@ t.test('ConfigureDomain rejects other domain types, bad types, X64, and bad ARM6
   for (const InputSize0 of [24, 49, 0, 64, 30.5, -30]) {
     rejected(t, platform, domain, () => V2.ConfigureDomain(domain, arm64(ttbr, InputSize0)), STATUS_INVALID_PARAMETER_2, `InputSize0 ${InputSize0}`);
   }
-  rejected(t, platform, domain, () => V2.ConfigureDomain(domain, { Type: DomainConfigurationArm64 }), STATUS_INVALID_PARAMETER_2, 'no Arm64 member');
-  rejected(t, platform, domain, () => V2.ConfigureDomain(domain, null), STATUS_INVALID_PARAMETER_2, 'no Configuration');
+  rejected(t, platform, domain, () => untyped(V2).ConfigureDomain(domain, { Type: DomainConfigurationArm64 }), STATUS_INVALID_PARAMETER_2, 'no Arm64 member');
+  rejected(t, platform, domain, () => untyped(V2).ConfigureDomain(domain, null), STATUS_INVALID_PARAMETER_2, 'no Configuration');
 });
 
 t.test("arch 'x64' has no unmanaged domains", async (t) => {
@@ -184,7 +186,7 @@ t.test('256 ASIDs: the 257th unmanaged domain is STATUS_INSUFFICIENT_RESOURCES; 
   t.equal(V2.DeleteDomain(victim), STATUS_SUCCESS);
   const replacement = out<IOMMU_DMA_DOMAIN>();
   t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, replacement), STATUS_SUCCESS, 'a deleted domain gives its ASID back');
-  t.equal(platform.describeDomain(replacement.value)!.asid, freed, 'the new domain has the freed ASID');
+  t.equal(platform.describeDomain(replacement.value!)!.asid, freed, 'the new domain has the freed ASID');
   t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, out()), STATUS_INSUFFICIENT_RESOURCES, 'and the pool is empty again');
 });
 
@@ -210,8 +212,8 @@ t.test('FlushDomain: PassThrough and bad handles are _1; Translate and Unmanaged
     ['a copy of a handle', { ...translate }],
     ['null', null],
   ] as const) {
-    t.equal(V2.FlushDomain(handle), STATUS_INVALID_PARAMETER_1, `FlushDomain ${what}`);
-    t.equal(V2.FlushDomainByVaList(handle, false, 1, [0x1000]), STATUS_INVALID_PARAMETER_1, `FlushDomainByVaList ${what}`);
+    t.equal(untyped(V2).FlushDomain(handle), STATUS_INVALID_PARAMETER_1, `FlushDomain ${what}`);
+    t.equal(untyped(V2).FlushDomainByVaList(handle, false, 1, [0x1000]), STATUS_INVALID_PARAMETER_1, `FlushDomainByVaList ${what}`);
   }
   for (const [what, domain] of [
     ['Translate', translate],
@@ -244,7 +246,7 @@ t.test('FlushDomainByVaList: a length mismatch with Number is _3; a VaList that 
       ['Number "1"', '1', [0x1000]],
       ['Number 2^32', 2 ** 32, [0x1000]],
     ] as const) {
-      rejected(t, platform, domain, () => V2.FlushDomainByVaList(domain, false, count, list), STATUS_INVALID_PARAMETER_3, `${name}: ${what}`);
+      rejected(t, platform, domain, () => untyped(V2).FlushDomainByVaList(domain, false, count, list), STATUS_INVALID_PARAMETER_3, `${name}: ${what}`);
     }
     for (const [what, list] of [
       ['null', null],
@@ -260,7 +262,7 @@ t.test('FlushDomainByVaList: a length mismatch with Number is _3; a VaList that 
       ['a bad address after a good one', [0x1000, -1]],
     ] as const) {
       const count = Array.isArray(list) ? list.length : 1;
-      rejected(t, platform, domain, () => V2.FlushDomainByVaList(domain, false, count, list), STATUS_INVALID_PARAMETER_4, `${name}: VaList ${what}`);
+      rejected(t, platform, domain, () => untyped(V2).FlushDomainByVaList(domain, false, count, list), STATUS_INVALID_PARAMETER_4, `${name}: VaList ${what}`);
     }
   }
 });
@@ -275,7 +277,7 @@ function attachedDevice(platform: Platform, V2: DMA_IOMMU_INTERFACE_V2, bdf: { b
   const fn = platform.bus.addFunction(bdf);
   const device = out<IOMMU_DMA_DEVICE>();
   ok(V2.CreateDevice(fn, null, device), 'CreateDevice');
-  ok(V2.AttachDeviceEx(createDomain(V2, DomainTypeTranslate), device.value), 'AttachDeviceEx');
+  ok(V2.AttachDeviceEx(createDomain(V2, DomainTypeTranslate), device.value!), 'AttachDeviceEx');
   return { fn, device: device.value! };
 }
 
@@ -296,11 +298,11 @@ t.test('SetDeviceFaultReportingEx: attached device, its own input mapping ID on 
   const detached = platform.bus.addFunction({ bus: 1, device: 4, function: 0 });
   const never = out<IOMMU_DMA_DEVICE>();
   ok(V2.CreateDevice(detached, null, never), 'CreateDevice');
-  check(() => V2.SetDeviceFaultReportingEx(never.value, detached.inputMappingId, true, config), STATUS_INVALID_PARAMETER_1, 'a device never attached');
+  check(() => V2.SetDeviceFaultReportingEx(never.value!, detached.inputMappingId, true, config), STATUS_INVALID_PARAMETER_1, 'a device never attached');
   check(() => V2.SetDeviceFaultReportingEx({ ...device }, id, true, config), STATUS_INVALID_PARAMETER_1, 'a copy of the device handle');
-  check(() => V2.SetDeviceFaultReportingEx(null, id, true, config), STATUS_INVALID_PARAMETER_1, 'null device');
+  check(() => untyped(V2).SetDeviceFaultReportingEx(null, id, true, config), STATUS_INVALID_PARAMETER_1, 'null device');
   for (const base of [0x113, 0, id + 1, id - 1, -id, '0x8113']) {
-    check(() => V2.SetDeviceFaultReportingEx(device, base, true, config), STATUS_INVALID_PARAMETER_2, `InputMappingIdBase ${String(base)}`);
+    check(() => untyped(V2).SetDeviceFaultReportingEx(device, base, true, config), STATUS_INVALID_PARAMETER_2, `InputMappingIdBase ${String(base)}`);
   }
   for (const [what, faultConfig] of [
     ['no FaultConfig', null],
@@ -308,7 +310,7 @@ t.test('SetDeviceFaultReportingEx: attached device, its own input mapping ID on 
     ['no FaultHandler', { FaultContext: 1 }],
     ['a FaultHandler that is not a function', { FaultHandler: 'handler' }],
   ] as const) {
-    check(() => V2.SetDeviceFaultReportingEx(device, id, true, faultConfig), STATUS_INVALID_PARAMETER_4, `Enable with ${what}`);
+    check(() => untyped(V2).SetDeviceFaultReportingEx(device, id, true, faultConfig), STATUS_INVALID_PARAMETER_4, `Enable with ${what}`);
   }
 
   t.equal(V2.SetDeviceFaultReportingEx(device, id, true, config), STATUS_SUCCESS, 'enable');
@@ -348,7 +350,7 @@ t.test("faultReportingEx: 'windows' answers STATUS_NOT_IMPLEMENTED to every call
       ['a bad InputMappingIdBase', [device, 77, true, config]],
       ['Enable without FaultConfig', [device, base, true, null]],
     ] as const) {
-      t.equal(V2.SetDeviceFaultReportingEx(...args), STATUS_NOT_IMPLEMENTED, `${arch}: ${what}`);
+      t.equal(untyped(V2).SetDeviceFaultReportingEx(...args), STATUS_NOT_IMPLEMENTED, `${arch}: ${what}`);
     }
     t.equal(faultConfigOf(platform, fn), null, `${arch}: nothing was enabled`);
   }

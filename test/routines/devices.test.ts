@@ -21,8 +21,10 @@ import {
   type PciFunction,
   type Platform,
   type PlatformOptions,
+  type IOMMU_DMA_DOMAIN,
 } from '../../machine/index.js';
 import { buddy, contiguous, domainOf, out, PAGE, platformFor, v2Of } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 const ALL_ARM64 = (1 << DomainTypeTranslate) | (1 << DomainTypePassThrough) | (1 << DomainTypeUnmanaged);
 const ALL_X64 = (1 << DomainTypeTranslate) | (1 << DomainTypePassThrough);
@@ -34,7 +36,7 @@ function deviceOf(V2: DMA_IOMMU_INTERFACE_V2, fn: PciFunction): IOMMU_DMA_DEVICE
 }
 
 /** The domains' summaries (device counts, mappings, tables) must not move across a rejected call. */
-function watch(platform: Platform, domains: unknown[]) {
+function watch(platform: Platform, domains: IOMMU_DMA_DOMAIN[]) {
   const snap = () => ({ tables: platform.pageTablesInUse, domains: domains.map((d) => platform.describeDomain(d)) });
   const before = snap();
   return (t: Test, what: string) => t.strictSame(snap(), before, `${what}: nothing changed`);
@@ -81,7 +83,7 @@ t.test('CreateDevice issues a fresh opaque handle per PCI function, distinct fro
     const device = out<IOMMU_DMA_DEVICE>();
     let status: number | undefined;
     t.doesNotThrow(() => {
-      status = V2.CreateDevice(pdo, null, device);
+      status = untyped(V2).CreateDevice(pdo, null, device);
     });
     t.equal(status, STATUS_INVALID_PARAMETER_1, what);
     t.strictSame(device, {}, `${what}: DmaDeviceOut untouched`);
@@ -96,15 +98,15 @@ t.test('CreateDevice issues a fresh opaque handle per PCI function, distinct fro
   ];
   for (const [what, config] of configs) {
     const device = out<IOMMU_DMA_DEVICE>();
-    t.equal(V2.CreateDevice(fresh, config, device), STATUS_INVALID_PARAMETER_2, `DeviceConfig ${what} for a PCI function`);
+    t.equal(untyped(V2).CreateDevice(fresh, config, device), STATUS_INVALID_PARAMETER_2, `DeviceConfig ${what} for a PCI function`);
     t.strictSame(device, {}, `${what}: DmaDeviceOut untouched`);
   }
   for (const bad of [null, undefined, 1, 'out']) {
-    t.equal(V2.CreateDevice(fresh, null, bad), STATUS_INVALID_PARAMETER_3, `DmaDeviceOut ${String(bad)}`);
+    t.equal(untyped(V2).CreateDevice(fresh, null, bad), STATUS_INVALID_PARAMETER_3, `DmaDeviceOut ${String(bad)}`);
   }
   const device = out<IOMMU_DMA_DEVICE>();
   t.equal(V2.CreateDevice(fresh, null, device), STATUS_SUCCESS, 'none of the rejected calls created a device for the function');
-  t.equal(V2.AttachDeviceEx(domain, device.value), STATUS_SUCCESS);
+  t.equal(V2.AttachDeviceEx(domain, device.value!), STATUS_SUCCESS);
   t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, contiguous(pfn! * PAGE, PAGE), null, null, null, out()), STATUS_SUCCESS);
 });
 
@@ -131,7 +133,7 @@ t.test('CreateDevice: not behind the IOMMU is STATUS_NOT_FOUND; a second live de
   t.equal(V2.CreateDevice(fn, null, second), STATUS_SUCCESS, 'after DeleteDevice the function can get a new device');
   t.not(second.value, first, 'a new handle');
   t.equal(V2.AttachDeviceEx(domain, first), STATUS_INVALID_PARAMETER_2, 'the old handle stays dead');
-  t.equal(V2.AttachDeviceEx(domain, second.value), STATUS_SUCCESS, 'the new one works');
+  t.equal(V2.AttachDeviceEx(domain, second.value!), STATUS_SUCCESS, 'the new one works');
 });
 
 t.test('DeleteDevice: unknown handle _1; attached STATUS_RESOURCE_IN_USE; a deleted handle is dead everywhere', async (t) => {
@@ -153,7 +155,7 @@ t.test('DeleteDevice: unknown handle _1; attached STATUS_RESOURCE_IN_USE; a dele
     ['undefined', undefined],
   ];
   for (const [what, handle] of bad) {
-    t.equal(V2.DeleteDevice(handle), STATUS_INVALID_PARAMETER_1, what);
+    t.equal(untyped(V2).DeleteDevice(handle), STATUS_INVALID_PARAMETER_1, what);
     check(t, what);
   }
   t.equal(V2.DeleteDevice(device), STATUS_RESOURCE_IN_USE, 'still attached');
@@ -204,7 +206,7 @@ t.test('AttachDeviceEx: bad handles by position, one domain per device, several 
     ['device: undefined', translate, undefined, STATUS_INVALID_PARAMETER_2],
   ];
   for (const [what, domain, dev, expected] of cases) {
-    t.equal(V2.AttachDeviceEx(domain, dev), expected, what);
+    t.equal(untyped(V2).AttachDeviceEx(domain, dev), expected, what);
     check(t, what);
   }
   t.equal(V2.DetachDeviceEx(device), STATUS_INVALID_PARAMETER_1, 'no rejected call attached the device');
@@ -277,7 +279,7 @@ t.test('DetachDeviceEx: _1 unless attached; mappings stay with the domain', asyn
     ['a domain handle', domain],
     ['null', null],
   ] as const) {
-    t.equal(V2.DetachDeviceEx(handle), STATUS_INVALID_PARAMETER_1, what);
+    t.equal(untyped(V2).DetachDeviceEx(handle), STATUS_INVALID_PARAMETER_1, what);
     check(t, what);
   }
   t.equal(V2.AttachDeviceEx(domain, device), STATUS_SUCCESS);
@@ -318,9 +320,9 @@ t.test('QueryAvailableDomainTypes writes the default-policy mask and nothing els
       ['a PCI function', addFunction()],
     ] as const) {
       const mask = { value: -7 };
-      t.doesNotThrow(() => V2.QueryAvailableDomainTypes(handle, mask));
+      t.doesNotThrow(() => untyped(V2).QueryAvailableDomainTypes(handle, mask));
       t.same(mask, { value: -7 }, `${arch}: ${what}: AvailableDomains untouched`);
     }
-    t.doesNotThrow(() => V2.QueryAvailableDomainTypes(device, null), 'a null AvailableDomains does not throw');
+    t.doesNotThrow(() => untyped(V2).QueryAvailableDomainTypes(device, null), 'a null AvailableDomains does not throw');
   }
 });

@@ -25,14 +25,22 @@ import {
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
   type Platform,
+  type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
+  type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
+  type IOMMU_DMA_DOMAIN_TYPE,
+  type IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG,
+  type IOMMU_DMA_RESERVED_REGION,
+  type Opt,
+  type NTSTATUS,
 } from '../../machine/index.js';
 import { buddy, contiguous, deviceInTranslateDomain, mdlOf, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 const RW = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE;
 const MiB = 1024 * 1024;
 
 /** Everything a rejected call must leave alone: the domains' summaries, their translations at `probes`, the page-table pool. */
-function watch(platform: Platform, domains: unknown[], probes: number[]) {
+function watch(platform: Platform, domains: IOMMU_DMA_DOMAIN[], probes: number[]) {
   const snap = () => ({
     tablesInUse: platform.pageTablesInUse,
     domains: domains.map((d) => platform.describeDomain(d)),
@@ -42,7 +50,12 @@ function watch(platform: Platform, domains: unknown[], probes: number[]) {
   return (t: Test, what: string) => t.strictSame(snap(), before, `${what}: nothing changed`);
 }
 
-function create(V2: DMA_IOMMU_INTERFACE_V2, type: unknown, allocator: unknown = null, regions: unknown = null): IOMMU_DMA_DOMAIN {
+function create(
+  V2: DMA_IOMMU_INTERFACE_V2,
+  type: IOMMU_DMA_DOMAIN_TYPE,
+  allocator: Opt<IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG> = null,
+  regions: Opt<IOMMU_DMA_RESERVED_REGION> = null,
+): IOMMU_DMA_DOMAIN {
   const domain = out<IOMMU_DMA_DOMAIN>();
   const status = V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain);
   if (status !== STATUS_SUCCESS) throw new Error(`CreateDomainEx: 0x${status.toString(16)}`);
@@ -67,7 +80,7 @@ function drain(V2: DMA_IOMMU_INTERFACE_V2, domain: IOMMU_DMA_DOMAIN, pfn: number
 t.test('CreateDomainEx creates each type a device can use, with the requested allocator', async (t) => {
   const platform = await platformFor(t, { workers: 0 });
   const V2 = v2Of(platform);
-  const cases: Array<[string, number, unknown, Partial<ReturnType<Platform['describeDomain']>>]> = [
+  const cases: Array<[string, IOMMU_DMA_DOMAIN_TYPE, Opt<IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG>, Partial<ReturnType<Platform['describeDomain']>>]> = [
     ['Translate, buddy(48)', DomainTypeTranslate, buddy(48), { type: 0, allocator: 'buddy', addressBits: 48, freeLogicalPages: 2 ** 36 - 1, ranges: [] }],
     ['Translate, null allocator', DomainTypeTranslate, null, { type: 0, allocator: 'none', freeLogicalPages: null, ranges: [] }],
     ['Translate, undefined allocator', DomainTypeTranslate, undefined, { type: 0, allocator: 'none', freeLogicalPages: null }],
@@ -85,7 +98,7 @@ t.test('CreateDomainEx creates each type a device can use, with the requested al
     const domain = out<IOMMU_DMA_DOMAIN>();
     t.equal(V2.CreateDomainEx(type, ZERO_FLAGS, allocator, null, domain), STATUS_SUCCESS, what);
     t.type(domain.value, 'object', `${what}: DomainOut filled with a handle`);
-    t.match(platform.describeDomain(domain.value), expected, `${what}: described as created`);
+    t.match(platform.describeDomain(domain.value!), expected, `${what}: described as created`);
     handles.add(domain.value);
   }
   t.equal(handles.size, cases.length, 'every handle is a distinct object');
@@ -209,14 +222,14 @@ t.test('CreateDomainEx rejects each bad parameter at its position and changes no
     const domain = out<IOMMU_DMA_DOMAIN>();
     let status: number | undefined;
     t.doesNotThrow(() => {
-      status = V2.CreateDomainEx(...args, domain);
+      status = untyped(V2).CreateDomainEx(...args, domain);
     }, `${what}: no throw`);
     t.equal(status, expected, what);
     t.strictSame(domain, {}, `${what}: DomainOut untouched`);
     check(t, what);
   }
   for (const bad of [null, undefined, 0, 'out', true]) {
-    t.equal(V2.CreateDomainEx(T, ZERO_FLAGS, buddy(), null, bad), STATUS_INVALID_PARAMETER_5, `DomainOut ${String(bad)}`);
+    t.equal(untyped(V2).CreateDomainEx(T, ZERO_FLAGS, buddy(), null, bad), STATUS_INVALID_PARAMETER_5, `DomainOut ${String(bad)}`);
     check(t, `DomainOut ${String(bad)}`);
   }
   // No rejected call kept a domain slot: exactly two more domains fit (maxDomains 3).
@@ -240,7 +253,7 @@ t.test('type availability: TranslateS1 never, Unmanaged only on arm64; policy ne
     if (expected !== STATUS_SUCCESS) {
       t.strictSame(domain, {}, `${what}: DomainOut untouched`);
       t.equal(x64.pageTablesInUse, tables, `${what}: no page table taken`);
-    } else t.match(x64.describeDomain(domain.value), { type }, `${what}: created`);
+    } else t.match(x64.describeDomain(domain.value!), { type }, `${what}: created`);
   }
   const arm = await platformFor(t, { workers: 0, dmaGuardPolicy: 1, userUnlocked: false, kernelDmaProtection: true });
   t.match(arm.describeDomain(create(v2Of(arm), DomainTypePassThrough)), { type: DomainTypePassThrough }, 'arm64 PassThrough while locked');
@@ -279,7 +292,7 @@ t.test('a buddy domain never hands out reserved-region pages', async (t) => {
   const platform = await platformFor(t, { workers: 0 });
   const V2 = v2Of(platform);
   const pfn = platform.memory.allocateContiguousPages(1, 64);
-  const check = (what: string, regions: object, free: number, inside: (address: number) => boolean, identity: number[]) => {
+  const check = (what: string, regions: IOMMU_DMA_RESERVED_REGION, free: number, inside: (address: number) => boolean, identity: number[]) => {
     const domain = create(V2, DomainTypeTranslate, buddy(16), regions);
     t.match(platform.describeDomain(domain), { freeLogicalPages: free }, `${what}: free pages exclude page 0 and the regions`);
     const addresses = drain(V2, domain, pfn);
@@ -303,7 +316,7 @@ t.test('Unmanaged domains draw from a pool of 256 ASIDs', async (t) => {
   const V2 = v2Of(platform);
   t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, { AsUlonglong: 1 }, null, null, out()), STATUS_INVALID_PARAMETER_2);
   t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, buddy(), null, out()), STATUS_INVALID_PARAMETER_3);
-  t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, null), STATUS_INVALID_PARAMETER_5);
+  t.equal(untyped(V2).CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, null), STATUS_INVALID_PARAMETER_5);
   const domains = Array.from({ length: 256 }, () => create(V2, DomainTypeUnmanaged));
   const asids = new Set(domains.map((d) => platform.describeDomain(d)!.asid));
   t.equal(asids.size, 256, '256 distinct ASIDs');
@@ -312,7 +325,7 @@ t.test('Unmanaged domains draw from a pool of 256 ASIDs', async (t) => {
   t.strictSame(more, {}, 'DomainOut untouched');
   t.ok(create(V2, DomainTypeTranslate, buddy()), 'a Translate domain needs no ASID');
   t.ok(create(V2, DomainTypePassThrough), 'nor does a PassThrough domain');
-  t.equal(V2.DeleteDomain(domains[100]), STATUS_SUCCESS);
+  t.equal(V2.DeleteDomain(domains[100]!), STATUS_SUCCESS);
   t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, more), STATUS_SUCCESS, 'a deleted domain gives its ASID back');
   t.equal(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, out()), STATUS_INSUFFICIENT_RESOURCES, 'and only one');
 });
@@ -321,7 +334,7 @@ t.test('CreateDomainEx answers STATUS_INSUFFICIENT_RESOURCES when the page-table
   const platform = await platformFor(t, { workers: 0, pageTableBytes: 16 * 2048 });
   const V2 = v2Of(platform);
   const domains: IOMMU_DMA_DOMAIN[] = [];
-  for (let status = STATUS_SUCCESS; status === STATUS_SUCCESS; ) {
+  for (let status: NTSTATUS = STATUS_SUCCESS; status === STATUS_SUCCESS; ) {
     const domain = out<IOMMU_DMA_DOMAIN>();
     status = V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, buddy(), null, domain);
     if (status === STATUS_SUCCESS) domains.push(domain.value!);
@@ -333,7 +346,7 @@ t.test('CreateDomainEx answers STATUS_INSUFFICIENT_RESOURCES when the page-table
   }
   t.ok(domains.length > 0 && domains.length < 16, `${domains.length} domains fit in 16 tables`);
   t.ok(create(V2, DomainTypePassThrough), 'a PassThrough domain needs no table');
-  t.equal(V2.DeleteDomain(domains[0]), STATUS_SUCCESS);
+  t.equal(V2.DeleteDomain(domains[0]!), STATUS_SUCCESS);
   t.ok(create(V2, DomainTypeTranslate, buddy()), 'a deleted domain gives its tables back');
 });
 
@@ -360,7 +373,7 @@ t.test('DeleteDomain rejects a handle it never issued or already deleted (STATUS
     ['its id', domain.id],
   ];
   for (const [what, handle] of bad) {
-    t.equal(V2.DeleteDomain(handle), STATUS_INVALID_PARAMETER_1, what);
+    t.equal(untyped(V2).DeleteDomain(handle), STATUS_INVALID_PARAMETER_1, what);
     check(t, what);
   }
   t.equal(V2.DetachDeviceEx(device), STATUS_SUCCESS, 'the device was still attached to the real domain');
@@ -372,7 +385,7 @@ t.test('DeleteDomain with devices attached is STATUS_RESOURCE_IN_USE and changes
   const { device, domain } = deviceInTranslateDomain(platform, V2, { device: 1 });
   const second = out<IOMMU_DMA_DEVICE>();
   t.equal(V2.CreateDevice(platform.bus.addFunction({ bus: 0, device: 2, function: 0 }), null, second), STATUS_SUCCESS);
-  t.equal(V2.AttachDeviceEx(domain, second.value), STATUS_SUCCESS);
+  t.equal(V2.AttachDeviceEx(domain, second.value!), STATUS_SUCCESS);
   const [pfn] = platform.memory.allocatePages(1);
   const logical = out<number>();
   t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_WRITE, contiguous(pfn! * PAGE, PAGE), null, null, null, logical), STATUS_SUCCESS);
@@ -385,7 +398,7 @@ t.test('DeleteDomain with devices attached is STATUS_RESOURCE_IN_USE and changes
   t.equal(V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, 'one device still attached');
   afterDetach(t, 'one device attached');
   t.equal(V2.DetachDeviceEx(device), STATUS_INVALID_PARAMETER_1, 'the refused delete did not detach anything back');
-  t.equal(V2.DetachDeviceEx(second.value), STATUS_SUCCESS, 'the second device was still attached');
+  t.equal(V2.DetachDeviceEx(second.value!), STATUS_SUCCESS, 'the second device was still attached');
   t.equal(V2.DeleteDomain(domain), STATUS_SUCCESS, 'no device left');
 });
 
@@ -417,9 +430,9 @@ t.test('DeleteDomain tears down remaining mappings, returns page tables, and kil
 
   const stale: Array<[string, () => unknown]> = [
     ['DeleteDomain', () => V2.DeleteDomain(domain)],
-    ['AttachDeviceEx', () => V2.AttachDeviceEx(domain, null)],
+    ['AttachDeviceEx', () => untyped(V2).AttachDeviceEx(domain, null)],
     ['MapLogicalRangeEx', () => V2.MapLogicalRangeEx(domain, RW, contiguous(pfns[0]! * PAGE, PAGE), null, null, null, out())],
-    ['UnmapLogicalRange', () => V2.UnmapLogicalRange(domain, logical.value, 1)],
+    ['UnmapLogicalRange', () => V2.UnmapLogicalRange(domain, logical.value!, 1)],
     ['MapIdentityRangeEx', () => V2.MapIdentityRangeEx(domain, RW, contiguous(0x300000, PAGE))],
     ['UnmapIdentityRangeEx', () => V2.UnmapIdentityRangeEx(domain, contiguous(0x200000, PAGE))],
   ];
@@ -446,15 +459,15 @@ t.test('DeleteDomain with a logical address token outstanding is STATUS_RESOURCE
   for (const allocator of [buddy(40), null]) {
     const what = allocator === null ? 'explicit' : 'buddy';
     const domain = create(V2, DomainTypeTranslate, allocator);
-    const token = out<{ LogicalAddressBase: number; Size: number }>();
+    const token = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
     t.equal(V2.ReserveLogicalAddressRange(domain, 4 * PAGE, allocator === null ? 0x100000 : null, null, null, token), STATUS_SUCCESS, `${what}: reserve`);
     const base = token.value!.LogicalAddressBase;
     const check = watch(platform, [domain], [base, base + PAGE]);
     t.equal(V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, `${what}: an unmapped token`);
     check(t, `${what}: unmapped token`);
     const [pfn] = platform.memory.allocatePages(1);
-    const segment = out<object>();
-    t.equal(V2.MapReservedLogicalRange(token.value, PAGE, RW, contiguous(pfn! * PAGE, PAGE), segment), STATUS_SUCCESS);
+    const segment = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT>();
+    t.equal(V2.MapReservedLogicalRange(token.value!, PAGE, RW, contiguous(pfn! * PAGE, PAGE), segment), STATUS_SUCCESS);
     const mapped = watch(platform, [domain], [base, base + PAGE]);
     t.equal(V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, `${what}: a token with a mapped segment`);
     mapped(t, `${what}: mapped token`);
@@ -463,8 +476,8 @@ t.test('DeleteDomain with a logical address token outstanding is STATUS_RESOURCE
       { physicalAddress: pfn! * PAGE + 2, access: RW, leafBytes: PAGE },
       `${what}: the segment still translates`,
     );
-    t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS);
-    t.equal(V2.FreeReservedLogicalAddressRange(token.value), STATUS_SUCCESS);
+    t.equal(V2.UnmapReservedLogicalRange(segment.value!), STATUS_SUCCESS);
+    t.equal(V2.FreeReservedLogicalAddressRange(token.value!), STATUS_SUCCESS);
     t.equal(V2.DeleteDomain(domain), STATUS_SUCCESS, `${what}: every token freed`);
   }
 });

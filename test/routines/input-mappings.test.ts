@@ -7,8 +7,11 @@ import {
   STATUS_NOT_SUPPORTED,
   STATUS_SUCCESS,
   type INPUT_MAPPING_ELEMENT,
+  type IOMMU_DMA_DEVICE,
+  type IOMMU_DMA_DOMAIN,
 } from '../../machine/index.js';
 import { out, platformFor, rng, v2Of } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 /** QueryInputMappings: a PCI function's input mapping ID is its requester ID plus the segment base; lengths in bytes. */
 
@@ -39,8 +42,8 @@ t.test('the ID is bus << 8 | device << 3 | function, one element of 4 bytes, for
     expected.push([STATUS_SUCCESS, [{ InputMappingId: bdf.bus * 256 + bdf.device * 8 + bdf.function }], 4]);
   }
   t.strictSame(results, expected, 'every function reports exactly its requester ID, and ReturnLength = 4 bytes');
-  t.equal(V2.QueryInputMappings(platform.bus.find(255, 31, 7), [], 4, null), STATUS_SUCCESS, 'ReturnLength may be null');
-  t.equal(V2.QueryInputMappings(platform.bus.find(255, 31, 7), [], 4), STATUS_SUCCESS, 'or left out');
+  t.equal(V2.QueryInputMappings(platform.bus.find(255, 31, 7)!, [], 4, null), STATUS_SUCCESS, 'ReturnLength may be null');
+  t.equal(V2.QueryInputMappings(platform.bus.find(255, 31, 7)!, [], 4), STATUS_SUCCESS, 'or left out');
 });
 
 t.test('options.inputMappingBase is added to every requester ID', async (t) => {
@@ -121,8 +124,8 @@ t.test('a PDO that is not a PCI function of this platform is STATUS_INVALID_PARA
   const V2 = v2Of(platform);
   const foreign = elsewhere.bus.addFunction({ bus: 0, device: 1, function: 0 });
   platform.bus.addFunction({ bus: 0, device: 1, function: 0 });
-  const device = out<object>();
-  t.equal(V2.CreateDevice(platform.bus.find(0, 1, 0), null, device), STATUS_SUCCESS);
+  const device = out<IOMMU_DMA_DEVICE>();
+  t.equal(V2.CreateDevice(platform.bus.find(0, 1, 0)!, null, device), STATUS_SUCCESS);
   for (const [what, pdo] of [
     ['a function of another platform', foreign],
     ['a copy of a real function', { ...platform.bus.find(0, 1, 0)! }],
@@ -132,7 +135,7 @@ t.test('a PDO that is not a PCI function of this platform is STATUS_INVALID_PARA
   ] as const) {
     const buffer = [SENTINEL];
     const returned = out<number>();
-    t.equal(V2.QueryInputMappings(pdo, buffer, 4, returned), STATUS_INVALID_PARAMETER_1, what);
+    t.equal(untyped(V2).QueryInputMappings(pdo, buffer, 4, returned), STATUS_INVALID_PARAMETER_1, what);
     t.strictSame(buffer, [SENTINEL], `${what}: buffer untouched`);
     t.strictSame(returned, {}, `${what}: ReturnLength untouched`);
   }
@@ -160,11 +163,11 @@ t.test('the query takes the PDO: no DMA device or domain is needed, and attachin
   const fn = platform.bus.addFunction({ bus: 2, device: 0, function: 1 });
   const first: INPUT_MAPPING_ELEMENT[] = [];
   t.equal(V2.QueryInputMappings(fn, first, 4, null), STATUS_SUCCESS, 'before CreateDevice');
-  const device = out<object>();
+  const device = out<IOMMU_DMA_DEVICE>();
   t.equal(V2.CreateDevice(fn, null, device), STATUS_SUCCESS);
-  const domain = out<object>();
+  const domain = out<IOMMU_DMA_DOMAIN>();
   t.equal(V2.CreateDomainEx(0, { AsUlonglong: 0 }, null, null, domain), STATUS_SUCCESS);
-  t.equal(V2.AttachDeviceEx(domain.value, device.value), STATUS_SUCCESS);
+  t.equal(V2.AttachDeviceEx(domain.value!, device.value!), STATUS_SUCCESS);
   const second: INPUT_MAPPING_ELEMENT[] = [];
   t.equal(V2.QueryInputMappings(fn, second, 4, null), STATUS_SUCCESS, 'while attached');
   t.strictSame(second, first);

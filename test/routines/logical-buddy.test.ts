@@ -61,7 +61,7 @@ t.test('random bounded and unbounded buddy placement agrees with an exact model'
       }
       const pfns = Array.from({ length: pages }, () => frames[Math.floor(random() * frames.length)]!);
       const logical = out<number>();
-      const status = V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(pfns), null, min, max, logical);
+      const status = V2.MapLogicalRangeEx(domain.value!, IOMMU_ACCESS_READ, pfnArray(pfns), null, min, max, logical);
       const low = min ?? 0;
       const high = max ?? SPACE * PAGE - 1;
       const lowPage = Math.ceil(low / PAGE);
@@ -92,7 +92,7 @@ t.test('random bounded and unbounded buddy placement agrees with an exact model'
       let count = 1;
       while (allocation.mapped.has(start + count) && random() < 0.7) count++;
       const overrun = random() < 0.15;
-      const status = V2.UnmapLogicalRange(domain.value, start * PAGE, count + (overrun ? 1 : 0));
+      const status = V2.UnmapLogicalRange(domain.value!, start * PAGE, count + (overrun ? 1 : 0));
       const allMapped = !overrun || live.some((a) => a.mapped.has(start + count));
       if (allMapped) {
         // An overrun into the next allocation's mapped page is legal too: it removes that page.
@@ -113,11 +113,11 @@ t.test('random bounded and unbounded buddy placement agrees with an exact model'
       }
     }
     const expectedFree = SPACE - 1 - live.reduce((n, a) => n + a.block, 0);
-    const summary = platform.describeDomain(domain.value)!;
+    const summary = platform.describeDomain(domain.value!)!;
     if (summary.freeLogicalPages !== expectedFree) fail(`step ${step}: freeLogicalPages ${summary.freeLogicalPages}, model ${expectedFree}`);
     const probe = Math.floor(random() * SPACE);
     const owner = live.find((a) => a.mapped.has(probe));
-    const view = platform.inspectTranslation(domain.value, probe * PAGE + 3);
+    const view = platform.inspectTranslation(domain.value!, probe * PAGE + 3);
     const wanted = owner
       ? { physicalAddress: owner.frames.get(probe)! * PAGE + 3, access: IOMMU_ACCESS_READ, leafBytes: PAGE }
       : { faultType: TranslationFault };
@@ -125,12 +125,12 @@ t.test('random bounded and unbounded buddy placement agrees with an exact model'
   }
   t.same(failures, [], 'no disagreement with the model');
   for (const allocation of live) {
-    for (const page of allocation.mapped) t.equal(V2.UnmapLogicalRange(domain.value, page * PAGE, 1), STATUS_SUCCESS, `page ${page}, one by one`);
+    for (const page of allocation.mapped) t.equal(V2.UnmapLogicalRange(domain.value!, page * PAGE, 1), STATUS_SUCCESS, `page ${page}, one by one`);
   }
-  t.match(platform.describeDomain(domain.value), { freeLogicalPages: SPACE - 1, ranges: [] }, 'everything came back');
+  t.match(platform.describeDomain(domain.value!), { freeLogicalPages: SPACE - 1, ranges: [] }, 'everything came back');
   const whole = out<number>();
   t.equal(
-    V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(Array(SPACE / 2).fill(frames[0])), null, null, null, whole),
+    V2.MapLogicalRangeEx(domain.value!, IOMMU_ACCESS_READ, pfnArray(Array(SPACE / 2).fill(frames[0])), null, null, null, whole),
     STATUS_SUCCESS,
     'the freed blocks coalesced: half the space is one block again',
   );

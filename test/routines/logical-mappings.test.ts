@@ -23,13 +23,17 @@ import {
   TranslationFault,
   type IOMMU_MAP_PHYSICAL_ADDRESS,
   type Platform,
+  type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
+  type NTSTATUS,
+  type IOMMU_DMA_DOMAIN,
 } from '../../machine/index.js';
 import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, v2Of, watch } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 const MEMORY = 16 * 1024 * 1024;
 
 /** Each page of [logical, +pfns.length pages) translates to its frame with `access`. */
-function expectMapped(t: Test, platform: Platform, domain: unknown, logical: number, pfns: number[], access: number, what: string) {
+function expectMapped(t: Test, platform: Platform, domain: IOMMU_DMA_DOMAIN, logical: number, pfns: number[], access: number, what: string) {
   const seen = pfns.map((_, i) => platform.inspectTranslation(domain, logical + i * PAGE + ((i * 37) % PAGE)));
   const wanted = pfns.map((pfn, i) => ({ physicalAddress: pfn * PAGE + ((i * 37) % PAGE), access }));
   t.match(seen, wanted, `${what}: every page translates to its frame with access ${access}`);
@@ -254,15 +258,15 @@ t.test('MapLogicalRangeEx rejects each bad parameter at its position and changes
     const logical = out<number>();
     let status: number | undefined;
     t.doesNotThrow(() => {
-      status = V2.MapLogicalRangeEx(domain, ...args, logical);
+      status = untyped(V2).MapLogicalRangeEx(domain, ...args, logical);
     }, `${what}: no throw`);
     t.equal(status, expected, what);
     t.strictSame(logical, {}, `${what}: LogicalAddressOut untouched`);
     for (const check of watchers) check(t, what);
   }
   for (const bad of [null, undefined, 0, 'out']) {
-    t.equal(V2.MapLogicalRangeEx(paged, RW, ok, null, null, null, bad), STATUS_INVALID_PARAMETER_7, `LogicalAddressOut ${String(bad)}`);
-    t.equal(V2.MapLogicalRangeEx(plain, RW, ok, 0x40000, null, null, bad), STATUS_INVALID_PARAMETER_7, `plain, LogicalAddressOut ${String(bad)}`);
+    t.equal(untyped(V2).MapLogicalRangeEx(paged, RW, ok, null, null, null, bad), STATUS_INVALID_PARAMETER_7, `LogicalAddressOut ${String(bad)}`);
+    t.equal(untyped(V2).MapLogicalRangeEx(plain, RW, ok, 0x40000, null, null, bad), STATUS_INVALID_PARAMETER_7, `plain, LogicalAddressOut ${String(bad)}`);
     for (const check of watchers) check(t, `LogicalAddressOut ${String(bad)}`);
   }
 });
@@ -276,9 +280,9 @@ t.test('a range sharing a page with anything already placed is STATUS_RESOURCE_I
   t.equal(V2.MapLogicalRangeEx(domain, RW, pfnArray(pfns), 0x40000, null, null, out()), STATUS_SUCCESS, 'logical [0x40000, 0x44000)');
   const identity = platform.memory.allocateContiguousPages(2);
   t.equal(V2.MapIdentityRangeEx(domain, IOMMU_ACCESS_READ, contiguous(identity * PAGE, 2 * PAGE)), STATUS_SUCCESS, 'identity range');
-  const token = out<object>();
+  const token = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
   t.equal(V2.ReserveLogicalAddressRange(domain, 4 * PAGE, 0xa0000, null, null, token), STATUS_SUCCESS, 'a token at [0xa0000, 0xa4000)');
-  t.equal(V2.MapReservedLogicalRange(token.value, 0, RW, pfnArray(platform.memory.allocatePages(1)), out()), STATUS_SUCCESS, 'its first page mapped');
+  t.equal(V2.MapReservedLogicalRange(token.value!, 0, RW, pfnArray(platform.memory.allocatePages(1)), out()), STATUS_SUCCESS, 'its first page mapped');
   const check = watch(platform, domain, [0x3f000, 0x40000, 0x43000, 0x44000, 0x80000, 0x90000, identity * PAGE, identity * PAGE + PAGE, 0xa0000, 0xa2000]);
   const two = pfnArray(platform.memory.allocatePages(2));
   const one = pfnArray(platform.memory.allocatePages(1));
@@ -371,7 +375,7 @@ t.test('out of logical space is STATUS_INSUFFICIENT_RESOURCES; so is an empty pa
 
   // 15 usable tables; a 4-level domain needs 3 more for each new 512 GiB region.
   const wide = domainOf(V2, DomainTypeTranslate, buddy(48));
-  let status = STATUS_SUCCESS;
+  let status: NTSTATUS = STATUS_SUCCESS;
   let region = 0;
   let before = watch(platform, wide, []);
   while (status === STATUS_SUCCESS && region < 16) {

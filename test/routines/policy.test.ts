@@ -187,25 +187,25 @@ t.test('AttachDeviceEx answers STATUS_ACCESS_DENIED for a PassThrough domain out
         `${what}: a PassThrough domain can always be created`,
       );
       const allowed = (expectedMask(arch, index, true) & PASS_THROUGH) !== 0;
-      t.equal(V2.AttachDeviceEx(passThrough.value, external), allowed ? STATUS_SUCCESS : STATUS_ACCESS_DENIED, `${what}: external device`);
-      t.equal(platform.describeDomain(passThrough.value)!.devices, allowed ? 1 : 0, `${what}: attached only when allowed`);
+      t.equal(V2.AttachDeviceEx(passThrough.value!, external), allowed ? STATUS_SUCCESS : STATUS_ACCESS_DENIED, `${what}: external device`);
+      t.equal(platform.describeDomain(passThrough.value!)!.devices, allowed ? 1 : 0, `${what}: attached only when allowed`);
       t.equal(V2.DetachDeviceEx(external), allowed ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER_1, `${what}: a refused device is not attached`);
-      t.equal(V2.AttachDeviceEx(passThrough.value, internal), STATUS_SUCCESS, `${what}: an internal device always may`);
+      t.equal(V2.AttachDeviceEx(passThrough.value!, internal), STATUS_SUCCESS, `${what}: an internal device always may`);
       ok(V2.DetachDeviceEx(internal), 'DetachDeviceEx');
 
       const translate = out<IOMMU_DMA_DOMAIN>();
       ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, null, null, translate), 'CreateDomainEx');
-      t.equal(V2.AttachDeviceEx(translate.value, external), STATUS_SUCCESS, `${what}: Translate is always available`);
+      t.equal(V2.AttachDeviceEx(translate.value!, external), STATUS_SUCCESS, `${what}: Translate is always available`);
       ok(V2.DetachDeviceEx(external), 'DetachDeviceEx');
       if (arch === 'arm64') {
         const unmanaged = out<IOMMU_DMA_DOMAIN>();
         ok(V2.CreateDomainEx(DomainTypeUnmanaged, ZERO_FLAGS, null, null, unmanaged), 'CreateDomainEx');
-        t.equal(V2.AttachDeviceEx(unmanaged.value, external), STATUS_SUCCESS, `${what}: Unmanaged is available on arm64`);
+        t.equal(V2.AttachDeviceEx(unmanaged.value!, external), STATUS_SUCCESS, `${what}: Unmanaged is available on arm64`);
         ok(V2.DetachDeviceEx(external), 'DetachDeviceEx');
-        ok(V2.DeleteDomain(unmanaged.value), 'DeleteDomain');
+        ok(V2.DeleteDomain(unmanaged.value!), 'DeleteDomain');
       }
-      ok(V2.DeleteDomain(translate.value), 'DeleteDomain');
-      ok(V2.DeleteDomain(passThrough.value), 'DeleteDomain');
+      ok(V2.DeleteDomain(translate.value!), 'DeleteDomain');
+      ok(V2.DeleteDomain(passThrough.value!), 'DeleteDomain');
     }
   }
 });
@@ -216,9 +216,9 @@ t.test('a device refused PassThrough gets it once the policy allows it (user unl
   const external = createDevice(platform, V2, 4, true);
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(DomainTypePassThrough, ZERO_FLAGS, null, null, domain), 'CreateDomainEx');
-  t.equal(V2.AttachDeviceEx(domain.value, external), STATUS_ACCESS_DENIED);
+  t.equal(V2.AttachDeviceEx(domain.value!, external), STATUS_ACCESS_DENIED);
   platform.setPolicy({ userUnlocked: true });
-  t.equal(V2.AttachDeviceEx(domain.value, external), STATUS_SUCCESS);
+  t.equal(V2.AttachDeviceEx(domain.value!, external), STATUS_SUCCESS);
 });
 
 t.test('setPolicy rejects bad arguments with a TypeError naming the key, and changes nothing', async (t) => {

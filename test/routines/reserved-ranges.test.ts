@@ -21,8 +21,12 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   type IOMMU_DMA_RESERVED_REGION,
   type Platform,
+  type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
+  type IOMMU_DMA_DOMAIN_TYPE,
+  type IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG,
 } from '../../machine/index.js';
 import { buddy, contiguous, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 /**
  * ReserveLogicalAddressRange placement and parameters, and how tokens coexist with the rest of
@@ -32,9 +36,9 @@ import { buddy, contiguous, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLA
 
 function createDomain(
   V2: DMA_IOMMU_INTERFACE_V2,
-  allocator: object | null = buddy(),
+  allocator: IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG | null = buddy(),
   regions: IOMMU_DMA_RESERVED_REGION | null = null,
-  type: number = DomainTypeTranslate,
+  type: IOMMU_DMA_DOMAIN_TYPE = DomainTypeTranslate,
 ): IOMMU_DMA_DOMAIN {
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain), 'CreateDomainEx');
@@ -174,10 +178,10 @@ t.test('bad domain, size and explicit address are rejected at their positions an
     ['a copy of a real handle', { ...domain }],
     ['null', null],
   ] as const) {
-    rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(handle, PAGE, null, null, null, o), STATUS_INVALID_PARAMETER_1, what);
+    rejected(t, probe, (o) => untyped(V2).ReserveLogicalAddressRange(handle, PAGE, null, null, null, o), STATUS_INVALID_PARAMETER_1, what);
   }
   for (const size of [0, 1, PAGE - 1, PAGE + 1, 2.5 * PAGE, -PAGE, NaN, 2 ** 53, '4096', null]) {
-    rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(domain, size, null, null, null, o), STATUS_INVALID_PARAMETER_2, `Size ${String(size)}`);
+    rejected(t, probe, (o) => untyped(V2).ReserveLogicalAddressRange(domain, size, null, null, null, o), STATUS_INVALID_PARAMETER_2, `Size ${String(size)}`);
   }
   for (const explicit of [0x1001, 0x40_0800, -PAGE, 1.5]) {
     rejected(t, probe, (o) => V2.ReserveLogicalAddressRange(plain, PAGE, explicit, null, null, o), STATUS_INVALID_PARAMETER_3, `explicit address ${explicit}`);
@@ -234,7 +238,7 @@ t.test('a token frees only when nothing in it is mapped; its space can then be r
   t.strictSame(snapshot(platform, domain, watched), before, 'the refused free changed nothing');
   t.strictSame(platform.inspectTranslation(domain, watched[0]!), { physicalAddress: pfn! * PAGE, access: IOMMU_ACCESS_READ, leafBytes: PAGE });
 
-  ok(V2.UnmapReservedLogicalRange(segment.value), 'UnmapReservedLogicalRange');
+  ok(V2.UnmapReservedLogicalRange(segment.value!), 'UnmapReservedLogicalRange');
   t.equal(V2.FreeReservedLogicalAddressRange(token), STATUS_SUCCESS);
   t.strictSame(tokenRanges(platform, domain), [], 'the token is gone from the domain');
   t.equal(platform.describeDomain(domain)!.tokens, 0);
@@ -243,7 +247,7 @@ t.test('a token frees only when nothing in it is mapped; its space can then be r
   const probe = () => snapshot(platform, domain, watched);
   rejected(t, probe, () => V2.FreeReservedLogicalAddressRange(token), STATUS_INVALID_PARAMETER_1, 'freeing a freed token');
   rejected(t, probe, () => V2.FreeReservedLogicalAddressRange({ ...token }), STATUS_INVALID_PARAMETER_1, 'freeing a copy of a token');
-  rejected(t, probe, () => V2.FreeReservedLogicalAddressRange(null), STATUS_INVALID_PARAMETER_1, 'freeing null');
+  rejected(t, probe, () => untyped(V2).FreeReservedLogicalAddressRange(null), STATUS_INVALID_PARAMETER_1, 'freeing null');
   rejected(
     t,
     probe,
@@ -271,18 +275,18 @@ t.test('DeleteDomain is refused while tokens are outstanding, and works once the
       tokens.map((token) => token.LogicalAddressBase),
     );
   rejected(t, probe, () => V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, 'two tokens outstanding');
-  ok(V2.FreeReservedLogicalAddressRange(tokens[0]), 'FreeReservedLogicalAddressRange');
+  ok(V2.FreeReservedLogicalAddressRange(tokens[0]!), 'FreeReservedLogicalAddressRange');
   rejected(t, probe, () => V2.DeleteDomain(domain), STATUS_RESOURCE_IN_USE, 'one token outstanding');
-  const segment = out<object>();
+  const segment = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT>();
   t.equal(
-    V2.MapReservedLogicalRange(tokens[1], PAGE, IOMMU_ACCESS_READ, contiguous(platform.memory.allocateContiguousPages(1) * PAGE, PAGE), segment),
+    V2.MapReservedLogicalRange(tokens[1]!, PAGE, IOMMU_ACCESS_READ, contiguous(platform.memory.allocateContiguousPages(1) * PAGE, PAGE), segment),
     STATUS_SUCCESS,
   );
-  ok(V2.UnmapReservedLogicalRange(segment.value), 'UnmapReservedLogicalRange');
-  ok(V2.FreeReservedLogicalAddressRange(tokens[1]), 'FreeReservedLogicalAddressRange');
+  ok(V2.UnmapReservedLogicalRange(segment.value!), 'UnmapReservedLogicalRange');
+  ok(V2.FreeReservedLogicalAddressRange(tokens[1]!), 'FreeReservedLogicalAddressRange');
   t.equal(V2.DeleteDomain(domain), STATUS_SUCCESS, 'no token left: the domain goes');
   t.equal(platform.describeDomain(domain), undefined);
-  t.equal(V2.FreeReservedLogicalAddressRange(tokens[1]), STATUS_INVALID_PARAMETER_1, 'and its tokens stay unknown');
+  t.equal(V2.FreeReservedLogicalAddressRange(tokens[1]!), STATUS_INVALID_PARAMETER_1, 'and its tokens stay unknown');
 });
 
 t.test('UnmapLogicalRange never touches token pages; MapLogicalRangeEx never lands in a token', async (t) => {

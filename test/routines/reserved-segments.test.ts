@@ -21,8 +21,10 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
   type Platform,
+  type IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG,
 } from '../../machine/index.js';
 import { buddy, contiguous, mdlOf, ok, out, PAGE, pfnArray, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 /** MapReservedLogicalRange / UnmapReservedLogicalRange: parameters, segments, overlap, exactness. */
 
@@ -37,13 +39,13 @@ interface Setup {
   pages: number[];
 }
 
-async function tokenOf(t: Test, pages: number, allocator: object | null = buddy(), explicit: number | null = null): Promise<Setup> {
+async function tokenOf(t: Test, pages: number, allocator: IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG | null = buddy(), explicit: number | null = null): Promise<Setup> {
   const platform = await platformFor(t);
   const V2 = v2Of(platform);
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, allocator, null, domain), 'CreateDomainEx');
   const token = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
-  ok(V2.ReserveLogicalAddressRange(domain.value, pages * PAGE, explicit, null, null, token), 'ReserveLogicalAddressRange');
+  ok(V2.ReserveLogicalAddressRange(domain.value!, pages * PAGE, explicit, null, null, token), 'ReserveLogicalAddressRange');
   const base = token.value!.LogicalAddressBase;
   return { platform, V2, domain: domain.value!, token: token.value!, pages: Array.from({ length: pages }, (_, i) => base + i * PAGE) };
 }
@@ -115,7 +117,7 @@ t.test('each kind of physical description maps at base + Offset and fills Mapped
   );
   t.strictSame(platform.inspectTranslation(domain, pages[6]! + 123), mapped((run + 1) * PAGE + 123, IOMMU_ACCESS_WRITE), 'offsets inside a page carry over');
 
-  for (const segment of [a, b, c, d]) t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS);
+  for (const segment of [a, b, c, d]) t.equal(V2.UnmapReservedLogicalRange(segment.value!), STATUS_SUCCESS);
   t.strictSame(
     pages.map((address) => platform.inspectTranslation(domain, address)),
     pages.map(() => UNMAPPED),
@@ -131,7 +133,7 @@ t.test('bad token, Offset, permissions and descriptions are rejected at their po
   ok(V2.MapReservedLogicalRange(token, 2 * PAGE, IOMMU_ACCESS_READ, onePage, out()), 'MapReservedLogicalRange');
   const other = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
   ok(V2.ReserveLogicalAddressRange(setup.domain, PAGE, null, null, null, other), 'ReserveLogicalAddressRange');
-  ok(V2.FreeReservedLogicalAddressRange(other.value), 'FreeReservedLogicalAddressRange');
+  ok(V2.FreeReservedLogicalAddressRange(other.value!), 'FreeReservedLogicalAddressRange');
 
   for (const [what, handle] of [
     ['a freed token', other.value],
@@ -140,10 +142,16 @@ t.test('bad token, Offset, permissions and descriptions are rejected at their po
     ['null', null],
     ['a domain handle', setup.domain],
   ] as const) {
-    rejected(t, setup, (o) => V2.MapReservedLogicalRange(handle, 0, IOMMU_ACCESS_READ, onePage, o), STATUS_INVALID_PARAMETER_1, what);
+    rejected(t, setup, (o) => untyped(V2).MapReservedLogicalRange(handle, 0, IOMMU_ACCESS_READ, onePage, o), STATUS_INVALID_PARAMETER_1, what);
   }
   for (const offset of [1, PAGE / 2, 3 * PAGE + 8, -PAGE, 1.5, NaN, '0', null]) {
-    rejected(t, setup, (o) => V2.MapReservedLogicalRange(token, offset, IOMMU_ACCESS_READ, onePage, o), STATUS_INVALID_PARAMETER_2, `Offset ${String(offset)}`);
+    rejected(
+      t,
+      setup,
+      (o) => untyped(V2).MapReservedLogicalRange(token, offset, IOMMU_ACCESS_READ, onePage, o),
+      STATUS_INVALID_PARAMETER_2,
+      `Offset ${String(offset)}`,
+    );
   }
   const three = platform.memory.allocatePages(3);
   for (const [what, offset, description] of [
@@ -155,7 +163,13 @@ t.test('bad token, Offset, permissions and descriptions are rejected at their po
     rejected(t, setup, (o) => V2.MapReservedLogicalRange(token, offset, IOMMU_ACCESS_READ, description, o), STATUS_INVALID_PARAMETER_2, what);
   }
   for (const permissions of [4, 8, 0x10 | IOMMU_ACCESS_READ, 0x8000_0000, -1, 1.5, '1']) {
-    rejected(t, setup, (o) => V2.MapReservedLogicalRange(token, 0, permissions, onePage, o), STATUS_INVALID_PARAMETER_3, `Permissions ${String(permissions)}`);
+    rejected(
+      t,
+      setup,
+      (o) => untyped(V2).MapReservedLogicalRange(token, 0, permissions, onePage, o),
+      STATUS_INVALID_PARAMETER_3,
+      `Permissions ${String(permissions)}`,
+    );
   }
   const mdlWithOffset = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfn!], PAGE - 16, 16) } };
   const shortMdl = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfn!], PAGE - 16, 0) } };
@@ -170,7 +184,7 @@ t.test('bad token, Offset, permissions and descriptions are rejected at their po
     ['MapType -1', { MapType: -1, ContiguousRange: { Base: 0, Size: PAGE } }],
     ['null', null],
   ] as const) {
-    rejected(t, setup, (o) => V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, description, o), STATUS_INVALID_PARAMETER_4, what);
+    rejected(t, setup, (o) => untyped(V2).MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, description, o), STATUS_INVALID_PARAMETER_4, what);
   }
   const good = out<Segment>();
   t.equal(
@@ -223,7 +237,7 @@ t.test('UnmapReservedLogicalRange takes exactly a currently mapped segment, else
   const other = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
   ok(V2.ReserveLogicalAddressRange(domain, 16 * PAGE, null, null, null, other), 'a second token');
   const seg = a.value!;
-  const unmap = (segment: unknown) => () => V2.UnmapReservedLogicalRange(segment);
+  const unmap = (segment: unknown) => () => untyped(V2).UnmapReservedLogicalRange(segment);
 
   for (const [what, segment] of [
     ['a smaller Size', { ...seg, Size: 2 * PAGE }],
@@ -251,7 +265,7 @@ t.test('UnmapReservedLogicalRange takes exactly a currently mapped segment, else
   );
   t.strictSame(platform.inspectTranslation(domain, pages[5]!), mapped((frames + 5) * PAGE, IOMMU_ACCESS_READ), 'the neighbour stays');
   rejected(t, setup, unmap(seg), STATUS_INVALID_PARAMETER, 'unmapping the same segment twice');
-  t.equal(V2.UnmapReservedLogicalRange(b.value), STATUS_SUCCESS);
+  t.equal(V2.UnmapReservedLogicalRange(b.value!), STATUS_SUCCESS);
   ok(V2.FreeReservedLogicalAddressRange(token), 'FreeReservedLogicalAddressRange');
   rejected(t, setup, unmap(b.value), STATUS_INVALID_PARAMETER, 'a segment of a freed token');
 });
@@ -263,7 +277,7 @@ t.test('segments remap after unmapping, in other shapes than before', async (t) 
   const whole = out<Segment>();
   ok(V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, pfnArray(frames), whole), 'map the whole token');
   t.strictSame([whole.value!.Offset, whole.value!.Size], [0, 8 * PAGE]);
-  t.equal(V2.UnmapReservedLogicalRange(whole.value), STATUS_SUCCESS);
+  t.equal(V2.UnmapReservedLogicalRange(whole.value!), STATUS_SUCCESS);
   const halves = [out<Segment>(), out<Segment>()];
   t.equal(V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_WRITE, pfnArray(frames.slice(4)), halves[0]!), STATUS_SUCCESS);
   t.equal(V2.MapReservedLogicalRange(token, 4 * PAGE, IOMMU_ACCESS_WRITE, pfnArray(frames.slice(0, 4)), halves[1]!), STATUS_SUCCESS);
@@ -272,5 +286,5 @@ t.test('segments remap after unmapping, in other shapes than before', async (t) 
     [...frames.slice(4), ...frames.slice(0, 4)].map((pfn) => mapped(pfn * PAGE, IOMMU_ACCESS_WRITE)),
     'the new segments translate, not the old one',
   );
-  rejected(t, setup, () => V2.UnmapReservedLogicalRange(whole.value), STATUS_INVALID_PARAMETER, 'the old whole-token segment is not a current segment');
+  rejected(t, setup, () => V2.UnmapReservedLogicalRange(whole.value!), STATUS_INVALID_PARAMETER, 'the old whole-token segment is not a current segment');
 });

@@ -35,28 +35,28 @@ t.test('reservation builds the tables: mapping and unmapping the whole token all
     const domain = out<IOMMU_DMA_DOMAIN>();
     ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, allocator, null, domain), 'CreateDomainEx');
     const beforeReserve = platform.pageTablesInUse;
-    const domainTablesBefore = platform.describeDomain(domain.value)!.pageTables;
+    const domainTablesBefore = platform.describeDomain(domain.value!)!.pageTables;
     const token = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
-    t.equal(V2.ReserveLogicalAddressRange(domain.value, pages * PAGE, explicit, null, null, token), STATUS_SUCCESS, what);
+    t.equal(V2.ReserveLogicalAddressRange(domain.value!, pages * PAGE, explicit, null, null, token), STATUS_SUCCESS, what);
     const afterReserve = platform.pageTablesInUse;
     t.ok(afterReserve > beforeReserve, `${what}: the reservation itself took page tables`);
-    t.equal(platform.describeDomain(domain.value)!.pageTables - domainTablesBefore, afterReserve - beforeReserve, `${what}: and the domain holds them`);
+    t.equal(platform.describeDomain(domain.value!)!.pageTables - domainTablesBefore, afterReserve - beforeReserve, `${what}: and the domain holds them`);
 
     const frames = platform.memory.allocatePages(pages);
     const segment = out<Segment>();
-    t.equal(V2.MapReservedLogicalRange(token.value, 0, IOMMU_ACCESS_READ, pfnArray(frames), segment), STATUS_SUCCESS, `${what}: map every page`);
+    t.equal(V2.MapReservedLogicalRange(token.value!, 0, IOMMU_ACCESS_READ, pfnArray(frames), segment), STATUS_SUCCESS, `${what}: map every page`);
     t.equal(platform.pageTablesInUse, afterReserve, `${what}: mapping the whole token allocated no table`);
     const base = token.value!.LogicalAddressBase;
-    const translations = frames.map((_, i) => platform.inspectTranslation(domain.value, base + i * PAGE));
+    const translations = frames.map((_, i) => platform.inspectTranslation(domain.value!, base + i * PAGE));
     t.strictSame(
       translations,
       frames.map((pfn) => ({ physicalAddress: pfn * PAGE, access: IOMMU_ACCESS_READ, leafBytes: PAGE })),
       `${what}: every page translates`,
     );
-    t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS);
+    t.equal(V2.UnmapReservedLogicalRange(segment.value!), STATUS_SUCCESS);
     t.equal(platform.pageTablesInUse, afterReserve, `${what}: unmapping freed no table either`);
     t.strictSame(
-      frames.map((_, i) => platform.inspectTranslation(domain.value, base + i * PAGE)),
+      frames.map((_, i) => platform.inspectTranslation(domain.value!, base + i * PAGE)),
       frames.map(() => UNMAPPED),
       `${what}: every page is unmapped`,
     );
@@ -71,10 +71,10 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
   ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, null, null, domain), 'CreateDomainEx');
   const pages = 1200;
   const token = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
-  ok(V2.ReserveLogicalAddressRange(domain.value, pages * PAGE, GIB - 600 * PAGE, null, null, token), 'ReserveLogicalAddressRange');
+  ok(V2.ReserveLogicalAddressRange(domain.value!, pages * PAGE, GIB - 600 * PAGE, null, null, token), 'ReserveLogicalAddressRange');
   const base = token.value!.LogicalAddressBase;
   const tablesAfterReserve = platform.pageTablesInUse;
-  const domainTables = platform.describeDomain(domain.value)!.pageTables;
+  const domainTables = platform.describeDomain(domain.value!)!.pageTables;
 
   const random = rng(0x7ab1e5);
   const pool = platform.memory.allocatePages(256);
@@ -96,7 +96,7 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
       check(status === STATUS_SUCCESS, () => `unmap [${first}, +${count}): ${describeStatus(status)}`);
       occupied.fill(0, first, first + count);
       for (let i = 0; i < count; i++) {
-        const view = platform.inspectTranslation(domain.value, base + (first + i) * PAGE);
+        const view = platform.inspectTranslation(domain.value!, base + (first + i) * PAGE);
         check(JSON.stringify(view) === JSON.stringify(UNMAPPED), () => `page ${first + i} still translates after unmap: ${JSON.stringify(view)}`);
       }
       unmaps++;
@@ -117,7 +117,7 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
       }
       const clash = occupied.subarray(first, first + count).some((page) => page !== 0);
       const segment = out<Segment>();
-      const status = V2.MapReservedLogicalRange(token.value, first * PAGE, access, description, segment);
+      const status = V2.MapReservedLogicalRange(token.value!, first * PAGE, access, description, segment);
       if (clash) {
         overlaps++;
         check(status === STATUS_RESOURCE_IN_USE, () => `overlapping map [${first}, +${count}): ${describeStatus(status)}`);
@@ -131,7 +131,7 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
         );
         for (let i = 0; i < count; i++) {
           const offset = (i * 97) % PAGE;
-          const view = platform.inspectTranslation(domain.value, base + (first + i) * PAGE + offset);
+          const view = platform.inspectTranslation(domain.value!, base + (first + i) * PAGE + offset);
           const expected = { physicalAddress: frames[i]! * PAGE + offset, access, leafBytes: PAGE };
           check(JSON.stringify(view) === JSON.stringify(expected), () => `page ${first + i}: ${JSON.stringify(view)}, expected ${JSON.stringify(expected)}`);
         }
@@ -151,10 +151,10 @@ t.test('a thousand random map/unmap cycles inside a token leave the page-table c
   t.equal(unmaps, 1000, 'a thousand unmaps');
   t.ok(overlaps > 50, `the overlap rule was exercised (${overlaps} refusals)`);
   t.equal(platform.pageTablesInUse, tablesAfterReserve, 'table pages after the cycles = table pages right after the reservation');
-  t.equal(platform.describeDomain(domain.value)!.pageTables, domainTables, 'the domain holds the same tables');
-  const stale = Array.from({ length: pages }, (_, i) => i).filter((i) => 'physicalAddress' in platform.inspectTranslation(domain.value, base + i * PAGE)!);
+  t.equal(platform.describeDomain(domain.value!)!.pageTables, domainTables, 'the domain holds the same tables');
+  const stale = Array.from({ length: pages }, (_, i) => i).filter((i) => 'physicalAddress' in platform.inspectTranslation(domain.value!, base + i * PAGE)!);
   t.strictSame(stale, [], 'nothing of the token is left mapped');
-  t.equal(V2.FreeReservedLogicalAddressRange(token.value), STATUS_SUCCESS);
+  t.equal(V2.FreeReservedLogicalAddressRange(token.value!), STATUS_SUCCESS);
 });
 
 t.test('with the table pool exhausted, tokens still map and unmap; a reservation that cannot get its tables is refused whole', async (t) => {
@@ -166,11 +166,11 @@ t.test('with the table pool exhausted, tokens still map and unmap; a reservation
   const withBuddy = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, buddy(40), null, withBuddy), 'CreateDomainEx');
 
-  const state = () => ({ a: platform.describeDomain(domain.value), b: platform.describeDomain(withBuddy.value), tables: platform.pageTablesInUse });
+  const state = () => ({ a: platform.describeDomain(domain.value!), b: platform.describeDomain(withBuddy.value!), tables: platform.pageTablesInUse });
   const before = state();
   for (const [what, call] of [
-    ['a buddy token needing 20 leaf tables', (o: object) => V2.ReserveLogicalAddressRange(withBuddy.value, 20 * 512 * PAGE, null, null, null, o)],
-    ['an explicit token needing 20 leaf tables', (o: object) => V2.ReserveLogicalAddressRange(domain.value, 20 * 512 * PAGE, 0x4000_0000, null, null, o)],
+    ['a buddy token needing 20 leaf tables', (o: object) => V2.ReserveLogicalAddressRange(withBuddy.value!, 20 * 512 * PAGE, null, null, null, o)],
+    ['an explicit token needing 20 leaf tables', (o: object) => V2.ReserveLogicalAddressRange(domain.value!, 20 * 512 * PAGE, 0x4000_0000, null, null, o)],
   ] as const) {
     const outParam = {};
     t.equal(call(outParam), STATUS_INSUFFICIENT_RESOURCES, what);
@@ -182,7 +182,7 @@ t.test('with the table pool exhausted, tokens still map and unmap; a reservation
   const tokens: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN[] = [];
   for (let region = 0; ; region++) {
     const token = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
-    const status = V2.ReserveLogicalAddressRange(domain.value, PAGE, region * 512 * PAGE, null, null, token);
+    const status = V2.ReserveLogicalAddressRange(domain.value!, PAGE, region * 512 * PAGE, null, null, token);
     if (status !== STATUS_SUCCESS) {
       t.equal(status, STATUS_INSUFFICIENT_RESOURCES, `the reservation that finds no table (region ${region})`);
       t.strictSame(token, {}, 'gets no token');
@@ -194,7 +194,7 @@ t.test('with the table pool exhausted, tokens still map and unmap; a reservation
   const frames = platform.memory.allocatePages(1);
   const elsewhere = out<number>();
   t.equal(
-    V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(frames), 0x7000_0000, null, null, elsewhere),
+    V2.MapLogicalRangeEx(domain.value!, IOMMU_ACCESS_READ, pfnArray(frames), 0x7000_0000, null, null, elsewhere),
     STATUS_INSUFFICIENT_RESOURCES,
     'a plain mapping in a new region finds no table',
   );
@@ -202,12 +202,12 @@ t.test('with the table pool exhausted, tokens still map and unmap; a reservation
   for (const token of tokens) {
     const segment = out<Segment>();
     t.equal(V2.MapReservedLogicalRange(token, 0, IOMMU_ACCESS_READ, pfnArray(frames), segment), STATUS_SUCCESS, 'yet every token maps');
-    t.strictSame(platform.inspectTranslation(domain.value, token.LogicalAddressBase), {
+    t.strictSame(platform.inspectTranslation(domain.value!, token.LogicalAddressBase), {
       physicalAddress: frames[0]! * PAGE,
       access: IOMMU_ACCESS_READ,
       leafBytes: PAGE,
     });
-    t.equal(V2.UnmapReservedLogicalRange(segment.value), STATUS_SUCCESS, 'and unmaps');
+    t.equal(V2.UnmapReservedLogicalRange(segment.value!), STATUS_SUCCESS, 'and unmaps');
   }
   t.equal(platform.pageTablesInUse, tables, 'with the pool empty throughout');
 });

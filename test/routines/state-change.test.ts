@@ -12,8 +12,10 @@ import {
   type IOMMU_INTERFACE_STATE_CHANGE,
   type PciFunction,
   type Platform,
+  type IOMMU_DMA_DOMAIN,
 } from '../../machine/index.js';
 import { ok, out, platformFor, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { untyped } from '../helpers/untyped.js';
 
 /** RegisterInterfaceStateChangeCallback / UnregisterInterfaceStateChangeCallback. */
 
@@ -119,7 +121,7 @@ t.test('bad StateFields, callback or device are rejected at their positions; not
   const { fn, device } = deviceOn(platform, V2, 1);
   const gone = deviceOn(platform, V2, 2).device;
   ok(V2.DeleteDevice(gone), 'DeleteDevice');
-  const domain = out<object>();
+  const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDomainEx(0, ZERO_FLAGS, null, null, domain), 'CreateDomainEx');
   const r = recorder();
   const cases: Array<[string, unknown, unknown, unknown, number]> = [
@@ -139,7 +141,7 @@ t.test('bad StateFields, callback or device are rejected at their positions; not
     ['null device', r.callback, null, FIELDS, STATUS_INVALID_PARAMETER_3],
   ];
   for (const [what, callback, dev, fields, expected] of cases) {
-    t.equal(V2.RegisterInterfaceStateChangeCallback(callback, null, dev, fields), expected, what);
+    t.equal(untyped(V2).RegisterInterfaceStateChangeCallback(callback, null, dev, fields), expected, what);
   }
   t.strictSame(r.calls, [], 'no rejected registration called anything');
   platform.setPolicy({ dmaGuardPolicy: 0 });
@@ -166,7 +168,7 @@ t.test('Unregister needs the registered (callback, device) pair; afterwards no c
     ['null device', r.callback, null],
     ['null callback', null, device],
   ] as const) {
-    t.equal(V2.UnregisterInterfaceStateChangeCallback(callback, dev), STATUS_UNSUCCESSFUL, what);
+    t.equal(untyped(V2).UnregisterInterfaceStateChangeCallback(callback, dev), STATUS_UNSUCCESSFUL, what);
   }
   platform.setPolicy({ dmaGuardPolicy: 0 });
   t.equal(r.calls.length, 2, 'the failed unregistrations left the registration in place');

@@ -1,5 +1,13 @@
 import t from 'tap';
-import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, restorePlatform, STATUS_SUCCESS, type PciFunction, type Platform } from '../../machine/index.js';
+import {
+  IOMMU_ACCESS_READ,
+  IOMMU_ACCESS_WRITE,
+  restorePlatform,
+  STATUS_SUCCESS,
+  type PciFunction,
+  type Platform,
+  type IOMMU_DMA_DEVICE,
+} from '../../machine/index.js';
 import { CopyEngineDriver } from '../../devices/drivers/copy-engine-driver.js';
 import { NvmeDriver } from '../../devices/drivers/nvme-driver.js';
 import { PAGE, platformFor, randomBytes, rng, v2Of } from '../helpers/fixture.js';
@@ -10,7 +18,7 @@ import { BLOCK, firstDifference, nvmeWithDriver, peek, poke, scatteredBuffer } f
 const registerBytes = (fn: PciFunction) => new Uint8Array(fn.registers!.words.buffer, fn.registers!.words.byteOffset, fn.registers!.size).slice();
 
 /** Gives the function back to a fresh driver: what a guest's driver does when it loads again after a resume. */
-function releaseDevice(platform: Platform, deviceId: number, device: unknown): void {
+function releaseDevice(platform: Platform, deviceId: number, device: IOMMU_DMA_DEVICE): void {
   const V2 = v2Of(platform);
   t.equal(V2.DetachDeviceEx(device), STATUS_SUCCESS, `device ${deviceId} detached`);
   t.equal(V2.DeleteDevice(device), STATUS_SUCCESS, `device ${deviceId} deleted`);

@@ -23,8 +23,8 @@ async function small(t: Test, workers = 0): Promise<Platform> {
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDevice(fn, null, device), 'CreateDevice');
   ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, buddy(), null, domain), 'CreateDomainEx');
-  ok(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
-  ok(V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ, pfnArray(platform.memory.allocatePages(2)), null, null, null, out()), 'map');
+  ok(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
+  ok(V2.MapLogicalRangeEx(domain.value!, IOMMU_ACCESS_READ, pfnArray(platform.memory.allocatePages(2)), null, null, null, out()), 'map');
   return platform;
 }
 

@@ -16,6 +16,10 @@ import {
   type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   type Platform,
   type RestoredPlatform,
+  type IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT,
+  type IOMMU_DMA_DOMAIN_TYPE,
+  type IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG,
+  type IOMMU_DMA_RESERVED_REGION,
 } from '../../machine/index.js';
 import { GuestPageTables } from '../helpers/arm64-tables.js';
 import { buddy, contiguous, mdlOf, ok, out, PAGE, pfnArray, platformFor, randomBytes, rng, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
@@ -46,7 +50,11 @@ async function buildMachine(t: Test): Promise<Machine> {
   const platform = await platformFor(t, { workers: 0, memoryBytes: 16 * 1024 * 1024, pageTableBytes: 2048 * 256 });
   const V2 = v2Of(platform);
   const random = rng(77);
-  const createDomain = (type: number, allocator: object | null, regions: object | null = null) => {
+  const createDomain = (
+    type: IOMMU_DMA_DOMAIN_TYPE,
+    allocator: IOMMU_DMA_LOGICAL_ALLOCATOR_CONFIG | null,
+    regions: IOMMU_DMA_RESERVED_REGION | null = null,
+  ) => {
     const domain = out<IOMMU_DMA_DOMAIN>();
     ok(V2.CreateDomainEx(type, ZERO_FLAGS, allocator, regions, domain), 'CreateDomainEx');
     return domain.value!;
@@ -84,9 +92,9 @@ async function buildMachine(t: Test): Promise<Machine> {
   for (const i of [1, 4, 2]) ok(V2.UnmapLogicalRange(buddyDomain, singles[i]!, 1), 'unmap single');
   const token = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>();
   ok(V2.ReserveLogicalAddressRange(buddyDomain, 16 * PAGE, null, null, null, token), 'reserve');
-  const segment = out<object>();
-  ok(V2.MapReservedLogicalRange(token.value, 0, IOMMU_ACCESS_WRITE, pfnArray(platform.memory.allocatePages(2)), segment), 'segment 0');
-  ok(V2.MapReservedLogicalRange(token.value, 8 * PAGE, IOMMU_ACCESS_READ, pfnArray(platform.memory.allocatePages(3)), segment), 'segment 8');
+  const segment = out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT>();
+  ok(V2.MapReservedLogicalRange(token.value!, 0, IOMMU_ACCESS_WRITE, pfnArray(platform.memory.allocatePages(2)), segment), 'segment 0');
+  ok(V2.MapReservedLogicalRange(token.value!, 8 * PAGE, IOMMU_ACCESS_READ, pfnArray(platform.memory.allocatePages(3)), segment), 'segment 8');
   const buddyDevice = createDevice(1);
   ok(V2.AttachDeviceEx(buddyDomain, buddyDevice), 'attach buddy');
   ok(V2.SetDeviceFaultReportingEx(buddyDevice, platform.bus.find(0, 1, 0)!.inputMappingId, true, { FaultHandler: () => {} }), 'fault reporting');
@@ -251,11 +259,11 @@ t.test('tokens come back by domain; old handles are strangers to the restored pl
     STATUS_INVALID_PARAMETER,
     'the old token object is unknown',
   );
-  t.equal(V2r.UnmapReservedLogicalRange({ OwningToken: tokens[0], Offset: 8 * PAGE, Size: 3 * PAGE }), STATUS_SUCCESS, 'the segment is there');
-  t.equal(V2r.UnmapReservedLogicalRange({ OwningToken: tokens[0], Offset: 0, Size: 2 * PAGE }), STATUS_SUCCESS);
-  t.equal(V2r.FreeReservedLogicalAddressRange(tokens[0]), STATUS_SUCCESS, 'and the emptied token can go');
+  t.equal(V2r.UnmapReservedLogicalRange({ OwningToken: tokens[0]!, Offset: 8 * PAGE, Size: 3 * PAGE }), STATUS_SUCCESS, 'the segment is there');
+  t.equal(V2r.UnmapReservedLogicalRange({ OwningToken: tokens[0]!, Offset: 0, Size: 2 * PAGE }), STATUS_SUCCESS);
+  t.equal(V2r.FreeReservedLogicalAddressRange(tokens[0]!), STATUS_SUCCESS, 'and the emptied token can go');
   t.equal(V2r.DeleteDomain(machine.domains.armIdle), STATUS_INVALID_PARAMETER_1, 'an old domain handle is unknown');
-  t.equal(V2r.DeleteDomain(restored.domains.get(machine.domains.armIdle.id)), STATUS_SUCCESS, 'its restored twin is not');
+  t.equal(V2r.DeleteDomain(restored.domains.get(machine.domains.armIdle.id)!), STATUS_SUCCESS, 'its restored twin is not');
   const original = machine.platform.inspectTranslation(machine.domains.buddy, machine.token.LogicalAddressBase + 8 * PAGE);
   t.not((original as { physicalAddress?: number }).physicalAddress, undefined, 'the original platform was not touched');
 });

@@ -50,7 +50,7 @@ export async function stress(seconds: number, options: { workers?: number; slots
       const fn = platform.bus.addFunction({ bus: 0, device: 16 + i, function: 0 });
       const device: Out<IOMMU_DMA_DEVICE> = {};
       check(V2.CreateDevice(fn, null, device), 'CreateDevice');
-      check(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+      check(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
       return fn;
     });
     const memory = platform.memory;
@@ -91,7 +91,7 @@ export async function stress(seconds: number, options: { workers?: number; slots
       Atomics.store(ledger, at + kLedgerSlot, slot + 1);
       Atomics.store(ledger, at + kLedgerState, kMapped);
       const description = { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: [page], NumberOfPages: 1 } };
-      check(V2.MapLogicalRangeEx(domain.value, RW, description, slotBase + slot * PAGE, null, null, out), 'MapLogicalRangeEx');
+      check(V2.MapLogicalRangeEx(domain.value!, RW, description, slotBase + slot * PAGE, null, null, out), 'MapLogicalRangeEx');
       current[slot] = page;
       return true;
     };
@@ -103,7 +103,7 @@ export async function stress(seconds: number, options: { workers?: number; slots
         Atomics.store(ledger, at + kLedgerUnmapSeq, retiredAt);
         Atomics.store(ledger, at + kLedgerState, kUnmapped);
       }
-      check(V2.UnmapLogicalRange(domain.value, slotBase + first * PAGE, count), 'UnmapLogicalRange');
+      check(V2.UnmapLogicalRange(domain.value!, slotBase + first * PAGE, count), 'UnmapLogicalRange');
       if (log.sequence() !== retiredAt) throw new Error('UnmapLogicalRange published an unexpected number of invalidations');
       for (let s = first; s < first + count; s++) {
         fillPage(current[s]!, CANARY_WORD);

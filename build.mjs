@@ -1,9 +1,20 @@
 // Builds dist/: one ESM bundle per entry point (the library, each worker, the command-line
-// tools), and the .d.ts files from tsc. Run by `npm install` (prepare) and `npm run build`.
-import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// tools), and the package's type declarations as one file, dist/index.d.ts (see
+// declarations() below). Run by `npm run build`, and by `npm install` in a clone (prepare,
+// with --prepare: the build tools are devDependencies, so a clone installed with
+// `npm install --omit=dev` has none of them; it says so and builds nothing rather than
+// failing the install).
+import { rmSync, writeFileSync } from 'node:fs';
+
+const tools = await import('esbuild').catch((error) => {
+  if (process.argv.includes('--prepare') && error?.code === 'ERR_MODULE_NOT_FOUND') return null;
+  throw error;
+});
+if (tools === null) {
+  console.warn('viommu: dist/ not built: the build tools (devDependencies) are not installed. Run `npm install`, then `npm run build`.');
+  process.exit(0);
+}
+const { build } = tools;
 
 const entries = [
   // [entry, bundle (under dist/)]
@@ -51,5 +62,20 @@ await Promise.all(
     }),
   ),
 );
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+writeFileSync('dist/index.d.ts', await declarations());
+
+/**
+ * The public API's declarations bundled into one file by dts-bundle-generator (which compiles
+ * with this repository's TypeScript): what machine/index.ts exports and every type those
+ * refer to, with `@internal` members stripped (tsconfig.build.json), and no reference to
+ * @types/node (allowedTypesLibraries: none), so that a consumer needs neither Node's nor the
+ * DOM's declarations. One self-contained file has no declaration maps pointing at sources the
+ * package does not ship. test/package/declarations.test.ts typechecks a consumer against it.
+ */
+async function declarations() {
+  const { generateDtsBundle } = await import('dts-bundle-generator');
+  const [bundle] = generateDtsBundle([{ filePath: 'machine/index.ts', libraries: { allowedTypesLibraries: [] }, output: { noBanner: true } }], {
+    preferredConfigPath: 'tsconfig.build.json',
+  });
+  return `// viommu's public API (generated from the TypeScript sources by build.mjs).\n${bundle}`;
+}

@@ -7,7 +7,6 @@
  * where its driver never mapped anything: the IOMMU stops it and its driver's FaultHandler
  * receives the decoded FAULT_INFORMATION. A summary follows.
  */
-import { availableParallelism } from 'node:os';
 import {
   createPlatform,
   DomainTypeTranslate,
@@ -30,7 +29,7 @@ const platform = await createPlatform({ memoryBytes: 256 * 1024 * 1024 });
 say(`viommu demo: ${platform.options.workers} DMA workers, ${bytes(platform.memory.size)} of guest memory, arch ${platform.arch}`);
 
 const options = {
-  workers: availableParallelism(),
+  workers: platform.options.workers,
   devicesPerKind: 2,
   kinds: ['copy-engine', 'nvme', 'nic'] as const,
   seconds: SECONDS,

@@ -11,7 +11,8 @@ import { availableParallelism } from 'node:os';
 import { runStress } from './stress/runner.js';
 
 const result = await runStress({
-  workers: availableParallelism(),
+  // As many workers as the machine runs at once, within the platform's 1..64.
+  workers: Math.min(availableParallelism(), 64),
   devicesPerKind: 2,
   kinds: ['copy-engine', 'nvme', 'nic'],
   seconds: Number(process.env.VIOMMU_STRESS_SECONDS ?? 3),

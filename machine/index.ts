@@ -8,7 +8,7 @@ export { createPlatform, Platform, type DeviceErrorHandler, type DmaRequest, typ
 export { restorePlatform, type RestoreOptions, type RestoredPlatform } from './snapshot/restore.js';
 export type { RebindNeeded } from './snapshot/restore-iommu.js';
 export { SNAPSHOT_VERSION } from './snapshot/snapshot-format.js';
-export type { PlatformOptions, ResolvedPlatformOptions } from './platform-options.js';
+export type { ModuleUrl, PlatformOptions, ResolvedPlatformOptions } from './platform-options.js';
 export type {
   DMA_IOMMU_INTERFACE_EX,
   DMA_IOMMU_INTERFACE_V2,

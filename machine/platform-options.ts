@@ -6,6 +6,13 @@ import type { Architecture, DmaProtectionPolicy } from '../iommu/control/dma-pro
 import { defaultDmaWorkerUrl } from '../workers/dma-worker-url.js';
 import { hardwareConcurrency } from '../workers/environment.js';
 
+/**
+ * Where a module is: an absolute URL string, or a URL object (`new URL('./model.js',
+ * import.meta.url)`). Typed as anything with an absolute `href`, so that the declarations
+ * need neither Node's nor the DOM's declaration of URL.
+ */
+export type ModuleUrl = string | { readonly href: string };
+
 /** The most DMA workers a platform runs. */
 const MAX_WORKERS = 64;
 
@@ -27,7 +34,7 @@ export interface PlatformOptions {
    * an application that bundles viommu with a bundler that does not follow
    * `new URL('…', import.meta.url)` (esbuild) ships that file and passes its URL here.
    */
-  workerUrl?: string | URL;
+  workerUrl?: ModuleUrl;
   /** 'implemented' (default) or 'windows' (SetDeviceFaultReportingEx returns STATUS_NOT_IMPLEMENTED). */
   faultReportingEx?: 'implemented' | 'windows';
   /** Domains that can exist at once (default 1024). */
@@ -54,7 +61,7 @@ export interface PlatformOptions {
    * default). Each is loaded on this thread and in every worker; functions name them by
    * `model` in addFunction. See docs/devices.md.
    */
-  deviceModels?: ReadonlyArray<string | URL>;
+  deviceModels?: readonly ModuleUrl[];
   /** Where errors thrown by FaultHandlers, interrupt handlers and state-change callbacks go (default: a warning). */
   onCallbackError?: (error: unknown) => void;
   /** Told when a device model's batch fails: the model threw, or its worker died (default: a warning). */
@@ -91,7 +98,8 @@ export type ResolvedPlatformOptions = Required<
   Omit<PlatformOptions, 'guestMemory' | 'dmaGuardPolicy' | 'kernelDmaProtection' | 'userUnlocked' | 'deviceModels' | 'workerUrl'>
 > & {
   deviceModels: string[];
-  workerUrl: URL;
+  /** The DMA worker module's absolute URL. */
+  workerUrl: string;
   guestMemory: SharedArrayBuffer | undefined;
   policy: DmaProtectionPolicy;
 };
@@ -121,7 +129,7 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   const modelUrls = deviceModels.map((url, i) => absoluteUrl(`deviceModels[${i}]`, url).href);
   return {
     deviceModels: modelUrls,
-    workerUrl: options.workerUrl === undefined ? defaultDmaWorkerUrl() : absoluteUrl('workerUrl', options.workerUrl),
+    workerUrl: (options.workerUrl === undefined ? defaultDmaWorkerUrl() : absoluteUrl('workerUrl', options.workerUrl)).href,
     memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES,
     guestMemory: options.guestMemory,
     arch,
@@ -170,12 +178,13 @@ function powerOfTwo(path: string, value: unknown, fallback: number, min: number,
   return n;
 }
 
-/** An absolute URL, from a URL or a string (relative paths are refused: relative to what?). */
+/** An absolute URL, from a URL (or anything with an href) or a string (relative paths are refused: relative to what?). */
 function absoluteUrl(path: string, value: unknown): URL {
   if (value instanceof URL) return value;
-  if (typeof value !== 'string') throw Errors.InvalidOption(path, 'a URL or a URL string', value);
+  const href = typeof value === 'object' && value !== null ? (value as { href?: unknown }).href : value;
+  if (typeof href !== 'string') throw Errors.InvalidOption(path, 'a URL or a URL string', value);
   try {
-    return new URL(value);
+    return new URL(href);
   } catch {
     throw Errors.InvalidOption(path, 'an absolute URL (for example new URL("./model.js", import.meta.url))', value);
   }

@@ -24,7 +24,7 @@ import { createDmaWorkerPool, loadModule } from '../workers/environment.js';
 import type { DmaWorkerPool } from '../workers/pool.js';
 import type { DmaResult, WorkerTask } from '../workers/tasks.js';
 import { checkDmaRequest, type DmaRequest } from './dma-request.js';
-import { type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOptions } from './platform-options.js';
+import { type ModuleUrl, type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOptions } from './platform-options.js';
 import { capturePlatform } from './snapshot/capture.js';
 import { encodeSnapshot } from './snapshot/snapshot-format.js';
 
@@ -121,7 +121,7 @@ export class Platform {
         ? null
         : createDmaWorkerPool({
             workers: options.workers,
-            workerUrl: options.workerUrl,
+            workerUrl: new URL(options.workerUrl),
             shared: sharedBuffersOf(this.#shared),
             devices: this.#deviceBuffers,
             deviceModelUrls: options.deviceModels,
@@ -174,9 +174,9 @@ export class Platform {
    * is that function's DMA port). For custom device models and benchmarks; `args` and the
    * result cross threads by structured clone.
    */
-  async runInWorker<Result>(moduleUrl: string | URL, exportName: string, args?: unknown): Promise<Result> {
+  async runInWorker<Result>(moduleUrl: ModuleUrl, exportName: string, args?: unknown): Promise<Result> {
     if (this.#closed) throw Errors.PlatformClosed();
-    const url = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
+    const url = typeof moduleUrl === 'object' && moduleUrl !== null ? (moduleUrl as { href?: unknown }).href : moduleUrl;
     if (typeof url !== 'string') throw Errors.InvalidArgument('moduleUrl', 'a URL or string', moduleUrl);
     if (typeof exportName !== 'string') throw Errors.InvalidArgument('exportName', 'a string', exportName);
     const result = await this.#runTask<Result>({ kind: 'module', url, export: exportName, args });

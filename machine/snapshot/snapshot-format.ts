@@ -129,8 +129,13 @@ export interface PlatformSnapshot {
   iommu: SavedIommu;
 }
 
+/**
+ * The snapshot as a plain Uint8Array that owns its memory. msgpackr returns a Node Buffer cut
+ * from its shared pool (a view whose buffer holds other data too, and the next pack()
+ * overwrites): the copy is what the caller can keep, transfer or store as it is.
+ */
 export function encodeSnapshot(snapshot: PlatformSnapshot): Uint8Array {
-  return pack(snapshot);
+  return new Uint8Array(pack(snapshot));
 }
 
 /** Parses a snapshot's outer shape; the restore checks each part as it uses it. */

@@ -153,7 +153,7 @@ export async function correctUse(): Promise<Handles> {
   if (V2.DeleteDomain(domain) === STATUS_INVALID_PARAMETER_1) deviceErrors.push('deleted twice');
 
   const bytes: Uint8Array = platform.saveState();
-  const restored = await restorePlatform(bytes, { workers: 1, workerUrl: new URL('file:///app/dma-worker.js'), onDeviceError: () => {} });
+  const restored = await restorePlatform(bytes, { workers: 1, workerUrl: { href: 'file:///app/dma-worker.js' }, onDeviceError: () => {} });
   await restored.platform.close();
   await platform.close();
   return { V2, pdo, device, domain, token, segment };

@@ -4,7 +4,7 @@
  * The package root: createPlatform() and everything a guest driver, an embedder or a device
  * model needs to name (status codes, enums, structure types).
  */
-export { createPlatform, Platform, type DeviceErrorHandler, type DmaRequest, type DmaResult } from './platform.js';
+export { createPlatform, Platform, type DeviceErrorHandler, type DmaRequest, type DmaResult, type WorkerStats } from './platform.js';
 export { restorePlatform, type RestoreOptions, type RestoredPlatform } from './snapshot/restore.js';
 export type { RebindNeeded } from './snapshot/restore-iommu.js';
 export { SNAPSHOT_VERSION } from './snapshot/snapshot-format.js';

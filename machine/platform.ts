@@ -17,6 +17,7 @@ import { faultInformationOf } from '../iommu/fault-information.js';
 import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from '../iommu/interface-table.js';
 import { reportStateChanges } from '../iommu/routines/state-change.js';
 import { createSharedState, type SharedState, sharedBuffersOf } from '../iommu/shared-memory/shared-state.js';
+import type { WorkerStats } from '../iommu/shared-memory/worker-slots.js';
 import type { IOMMU_DMA_DOMAIN, Out } from '../iommu/types.js';
 import type { DeviceWorkResult } from '../workers/device-runner.js';
 import { DeviceScheduler } from '../workers/device-scheduler.js';
@@ -29,6 +30,7 @@ import { capturePlatform } from './snapshot/capture.js';
 import { encodeSnapshot } from './snapshot/snapshot-format.js';
 
 export type { DmaResult } from '../workers/tasks.js';
+export type { WorkerStats } from '../iommu/shared-memory/worker-slots.js';
 export type { DmaRequest } from './dma-request.js';
 
 /** A device model's batch failed (it threw, or its worker died): options.onDeviceError hears of it. */
@@ -239,6 +241,16 @@ export class Platform {
   faultStats(): FaultStats {
     this.#faults.drain();
     return this.#faults.stats();
+  }
+
+  /**
+   * Each running DMA worker, in slot order: its slot, thread id, whether it runs a task now,
+   * and its IOTLB hits and misses as of its last finished task. Workers publish these into
+   * their slot in shared memory at the end of each task, so asking costs the data plane
+   * nothing. A worker that replaces a dead one takes its slot and counts from zero.
+   */
+  workerStats(): WorkerStats[] {
+    return this.#shared.workerSlots.stats();
   }
 
   /**

@@ -1,3 +1,4 @@
+import { runSoon } from '../base/macrotask.js';
 import { kControlPending, type DeviceControlTable } from '../hardware/device-control-table.js';
 import type { PciBus } from '../hardware/pci-bus.js';
 import type { PciFunction } from '../hardware/pci-function.js';
@@ -89,7 +90,7 @@ export class DeviceScheduler {
     if (!this.#closed && (result.again || !result.ran || this.#control.get(slot, kControlPending) === 1)) {
       if (result.ran) this.#start(slot);
       // Another holder of the lock (a custom worker module) is running it: look again shortly.
-      else setImmediate(() => !this.#inFlight.has(slot) && !this.#closed && this.#start(slot));
+      else runSoon(() => !this.#inFlight.has(slot) && !this.#closed && this.#start(slot));
       return;
     }
     this.#settle();

@@ -1,3 +1,4 @@
+import { nextMacrotask } from '../../base/macrotask.js';
 import { cqHeadDoorbell, NVME as R, sqTailDoorbell } from '../models/nvme.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DriverHost } from './driver-host.js';
@@ -256,7 +257,7 @@ export class NvmeDriver extends DriverBase {
     for (let attempt = 0; attempt < 100; attempt++) {
       await this.platform.devicesIdle();
       if (condition()) return;
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextMacrotask();
     }
     throw new NvmeError('fatal', what);
   }

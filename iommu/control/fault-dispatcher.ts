@@ -1,3 +1,4 @@
+import { nextMacrotask } from '../../base/macrotask.js';
 import {
   type FaultRings,
   kClosingField,
@@ -155,20 +156,28 @@ export class FaultDispatcher {
       if (this.#pending()) {
         Atomics.store(global, kMainWaitingField, 0);
         // Busy: let the rest of the program run between batches.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextMacrotask();
         continue;
       }
-      // Waits for a producer (or close()) to bump the doorbell; resolves at once if it moved.
-      const wait = waitAsync(global, kDoorbellField, doorbell);
-      if (wait.async) await wait.value;
+      if (waitAsync !== undefined) {
+        // Waits for a producer (or close()) to bump the doorbell; resolves at once if it moved.
+        const wait = waitAsync(global, kDoorbellField, doorbell);
+        if (wait.async) await wait.value;
+      } else {
+        // A browser without Atomics.waitAsync (Firefox): look again shortly. Faults of
+        // dma() calls and device batches are drained when those settle, whatever this does.
+        await new Promise((resolve) => setTimeout(resolve, POLL_WITHOUT_WAIT_ASYNC_MS));
+      }
       Atomics.store(global, kMainWaitingField, 0);
     }
   }
 }
 
-/** Atomics.waitAsync (Node 20 has it; TypeScript's ES2022 lib does not declare it). */
+/** Atomics.waitAsync (Node 20 and Chromium have it; TypeScript's ES2022 lib does not declare it). */
 const waitAsync = (
   Atomics as unknown as {
-    waitAsync(array: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
+    waitAsync?: (array: Int32Array, index: number, value: number) => { async: boolean; value: Promise<string> | string };
   }
 ).waitAsync;
+/** How often the dispatcher looks at the rings where it cannot sleep in Atomics.waitAsync. */
+const POLL_WITHOUT_WAIT_ASYNC_MS = 4;

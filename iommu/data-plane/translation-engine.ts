@@ -132,9 +132,15 @@ export class TranslationEngine {
     if (this.#guardsReclamation) this.#state.workerSlots.markBusy(this.slot, this.sequence);
   }
 
-  /** Call after a task's last DMA: page tables retired from now on need not wait for us. */
+  /**
+   * Call after a task's last DMA: page tables retired from now on need not wait for us; the
+   * IOTLB's figures go to this worker's slot (once per task, never per access).
+   */
   endTask(): void {
-    if (this.#guardsReclamation) this.#state.workerSlots.markIdle(this.slot);
+    if (this.#guardsReclamation) {
+      this.#state.workerSlots.markIdle(this.slot);
+      this.#state.workerSlots.publishStats(this.slot, this.iotlb.hits, this.iotlb.misses);
+    }
   }
 
   /**

@@ -1,10 +1,12 @@
 // Builds dist/: one ESM bundle per entry point (the library, each worker, the command-line
-// tools), and the package's type declarations as one file, dist/index.d.ts (see
+// tools), the browser build (dist/browser/: the library and its Web Worker, self-contained),
+// and the package's type declarations as one file, dist/index.d.ts (see
 // declarations() below). Run by `npm run build`, and by `npm install` in a clone (prepare,
 // with --prepare: the build tools are devDependencies, so a clone installed with
 // `npm install --omit=dev` has none of them; it says so and builds nothing rather than
 // failing the install).
 import { rmSync, writeFileSync } from 'node:fs';
+import { posix, resolve } from 'node:path';
 
 const tools = await import('esbuild').catch((error) => {
   if (process.argv.includes('--prepare') && error?.code === 'ERR_MODULE_NOT_FOUND') return null;
@@ -26,13 +28,21 @@ const entries = [
 ];
 const WORKER_BUNDLE = 'workers/dma-worker.js';
 
+// The browser build: the same package entry with the browser environment, and its worker.
+const browserEntries = [
+  ['machine/index.ts', 'browser/index'],
+  ['workers/dma-worker.browser.ts', 'browser/dma-worker'],
+];
+const BROWSER_WORKER_BUNDLE = 'browser/dma-worker.js';
+
 /**
  * In a bundle, the DMA worker's URL is a literal relative to that bundle, written as
  * `new URL('…', import.meta.url)`: the pattern Vite, webpack 5 and Parcel follow to ship the
  * worker with an application that bundles viommu (workers/dma-worker-url.ts).
  */
-function workerUrlPlugin(out) {
-  const fromBundle = `${'../'.repeat(out.split('/').length - 1) || './'}${WORKER_BUNDLE}`;
+function workerUrlPlugin(out, workerBundle = WORKER_BUNDLE) {
+  const relative = posix.relative(posix.dirname(out), workerBundle);
+  const fromBundle = relative.startsWith('../') ? relative : `./${relative}`;
   return {
     name: 'viommu-worker-url',
     setup(pluginBuild) {
@@ -44,9 +54,38 @@ function workerUrlPlugin(out) {
   };
 }
 
+/**
+ * In the browser build, workers/environment.ts (piscina, node:os, node:module) is replaced by
+ * workers/environment.browser.ts (Web Workers), so no Node module is left in dist/browser/.
+ */
+const browserEnvironmentPlugin = {
+  name: 'viommu-browser-environment',
+  setup(pluginBuild) {
+    const nodeEnvironment = resolve('workers/environment.js');
+    pluginBuild.onResolve({ filter: /(^|[\\/])environment\.js$/ }, (args) =>
+      resolve(args.resolveDir, args.path) === nodeEnvironment ? { path: resolve('workers/environment.browser.ts') } : undefined,
+    );
+  },
+};
+
 rmSync('dist', { recursive: true, force: true });
-await Promise.all(
-  entries.map(([entry, out]) =>
+const browserBuilds = browserEntries.map(([entry, out]) =>
+  build({
+    entryPoints: { [out]: entry },
+    outdir: 'dist',
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'esm',
+    // Self-contained (msgpackr included): a page can import it without a bundler or an import map.
+    sourcemap: true,
+    logLevel: 'warning',
+    plugins: [workerUrlPlugin(out, BROWSER_WORKER_BUNDLE), browserEnvironmentPlugin],
+  }),
+);
+await Promise.all([
+  ...browserBuilds,
+  ...entries.map(([entry, out]) =>
     build({
       entryPoints: { [out]: entry },
       outdir: 'dist',
@@ -61,7 +100,7 @@ await Promise.all(
       plugins: [workerUrlPlugin(out)],
     }),
   ),
-);
+]);
 writeFileSync('dist/index.d.ts', await declarations());
 
 /**

@@ -27,6 +27,13 @@ export const Errors = {
   SnapshotWhileBusy: (what: string) =>
     new Error(`cannot save the platform's state while ${what} (await platform.devicesIdle() and your pending dma() calls first)`),
   InvalidSnapshot: (reason: string) => new TypeError(`not a usable viommu snapshot: ${reason}`),
+  NoSharedArrayBuffer: () =>
+    new Error(
+      'viommu needs SharedArrayBuffer, and this page has none: it is not cross-origin isolated. Serve the page over https (or from localhost) ' +
+        'with the headers "Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" (see docs/embedding.md)',
+    ),
+  WorkerGone: (threadId: number, how: string) => new Error(`DMA worker ${threadId} ${how}`),
+  WorkerPoolClosed: () => new Error('the DMA worker pool is closed'),
   WorkerTaskFailed: (what: string, cause: unknown) =>
     new Error(`worker task '${what}' failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }),
 };

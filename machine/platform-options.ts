@@ -104,8 +104,17 @@ export type ResolvedPlatformOptions = Required<
   policy: DmaProtectionPolicy;
 };
 
+/**
+ * Shared memory is the data plane: in a page that is not cross-origin isolated
+ * SharedArrayBuffer does not exist, and nothing could work.
+ */
+export function requireSharedMemory(): void {
+  if (typeof SharedArrayBuffer !== 'function') throw Errors.NoSharedArrayBuffer();
+}
+
 /** Checks every option once, naming the option at fault, and fills in the defaults. */
 export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedPlatformOptions {
+  requireSharedMemory();
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.has(key)) throw Errors.UnknownOption(key, [...OPTION_NAMES]);

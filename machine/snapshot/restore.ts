@@ -2,7 +2,7 @@ import type { PciFunction } from '../../hardware/pci-function.js';
 import { PCI_COMMAND } from '../../hardware/pci-config-space.js';
 import { Errors } from '../../base/errors.js';
 import { createPlatform, internalsOf, type Platform } from '../platform.js';
-import type { PlatformOptions } from '../platform-options.js';
+import { type PlatformOptions, requireSharedMemory } from '../platform-options.js';
 import { applyMemoryImage } from './memory-image.js';
 import { restoreIommu, type RestoredHandles } from './restore-iommu.js';
 import { decodeSnapshot, integerIn, list, memoryImage, record, tuples } from './snapshot-format.js';
@@ -54,6 +54,7 @@ export interface RestoredPlatform extends RestoredHandles {
  * A malformed snapshot throws a TypeError naming the part at fault, and nothing is left running.
  */
 export async function restorePlatform(snapshot: Uint8Array, options: RestoreOptions = {}): Promise<RestoredPlatform> {
+  requireSharedMemory();
   const saved = decodeSnapshot(snapshot);
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
   for (const key of Object.keys(options)) {

@@ -1,5 +1,5 @@
 import { build } from 'esbuild';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,14 @@ export async function bundlePages(entryPoints: Record<string, string>, outdir: s
       },
     ],
   });
+}
+
+/** The web demo (examples/web/page/) into `outdir`: index.html, style.css and demo.js. */
+export async function bundleDemo(outdir: string): Promise<void> {
+  const page = join(projectRoot(), 'examples', 'web', 'page');
+  mkdirSync(outdir, { recursive: true });
+  await bundlePages({ demo: join(page, 'demo.ts') }, outdir);
+  for (const file of ['index.html', 'style.css']) copyFileSync(join(page, file), join(outdir, file));
 }
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { Test } from 'tap';
-import { bundlePages, pageMounts, projectRoot } from '../../examples/web/page-bundle.js';
+import { bundleDemo, bundlePages, pageMounts, projectRoot } from '../../examples/web/page-bundle.js';
 import { type StaticServer, startStaticServer } from '../../examples/web/static-server.js';
 import { type Chromium, launchChromium } from './chromium.js';
 
@@ -25,6 +25,7 @@ export interface BrowserRig {
   open(url: string): Promise<{ page: Page; problems: string[] }>;
 }
 
+/** `demo`: also bundle the web demo, served at /demo/. */
 export async function browserRig(t: Test, probes: readonly string[], options: { plainServer?: boolean; demo?: boolean } = {}): Promise<BrowserRig> {
   const pages = mkdtempSync(join(tmpdir(), 'viommu-pages-'));
   const cleanups: Array<() => Promise<void> | void> = [() => rmSync(pages, { recursive: true, force: true })];
@@ -33,7 +34,8 @@ export async function browserRig(t: Test, probes: readonly string[], options: { 
   });
   const root = projectRoot();
   const entries = Object.fromEntries(probes.map((name) => [name, join(root, 'test', 'browser', 'pages', `${name}.ts`)]));
-  await bundlePages(entries, pages);
+  if (probes.length > 0) await bundlePages(entries, pages);
+  if (options.demo) await bundleDemo(join(pages, 'demo'));
   for (const name of probes) {
     writeFileSync(
       join(pages, `${name}.html`),

@@ -2,10 +2,11 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { bytesPerMappedPage, dmaCopyRatio, faultLatency, faultRate, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
 import { stress } from '../stress/stress.js';
+import { runBrowserBenchmark } from './browser.js';
 import { flag, numberIn, OptionError, type OptionValues, parseCommandLine, text, usageLines, value } from '../../examples/cli/command-line.js';
 
 /**
- * `npm run bench [-- --json FILE] [--quick] [--stress-seconds N]`
+ * `npm run bench [-- --json FILE] [--quick] [--stress-seconds N] [--browser]`
  * Prints a table of ratios against baselines measured in the same run (and writes the
  * figures as JSON with --json). Progress goes to stderr only on a terminal.
  */
@@ -13,6 +14,7 @@ const OPTIONS = {
   json: value<string | undefined>('FILE', 'also write the figures as JSON', undefined, text),
   quick: flag('shorter runs (a smoke test of the benchmark, not figures to quote)'),
   'stress-seconds': value<number | undefined>('S', 'how long the concurrency stress runs (default 10, 2 with --quick)', undefined, numberIn(0.5, 3600)),
+  browser: flag("only the DMA copy scenarios, in Chromium (Debian's chromium: scripts/install-browser.sh)"),
 };
 const USAGE = `usage: npm run bench -- [options]\n\n${usageLines(OPTIONS)}`;
 let parsed: OptionValues<typeof OPTIONS> | 'help';
@@ -28,6 +30,8 @@ if (parsed === 'help') {
   process.exit(0);
 }
 const { quick, json: jsonFile } = parsed;
+// With --browser only the browser's scenarios run (test/bench/browser.ts), and the process ends there.
+if (parsed.browser) await runBrowserBenchmark({ quick, json: jsonFile });
 const stressSeconds = parsed['stress-seconds'] ?? (quick ? 2 : 10);
 const steps = ['faultLatency', 'mapUnmapNs', 'dmaCopyRatio', 'smallAccessRatio', 'workerScaling', 'faults', 'iotlbSweep', 'bytesPerMappedPage', 'stress'];
 let step = 0;

@@ -7,6 +7,8 @@ import type { DmaWorkerData } from './worker-runtime.js';
 export class PiscinaPool implements DmaWorkerPool {
   readonly size: number;
   readonly #piscina: Piscina;
+  /** Thread ids of the workers started and not yet reported gone. */
+  readonly #started = new Set<number>();
 
   constructor(options: DmaWorkerPoolOptions) {
     this.size = options.workers;
@@ -19,7 +21,17 @@ export class PiscinaPool implements DmaWorkerPool {
     });
     // Without a listener piscina's 'error' event would crash the process.
     this.#piscina.on('error', options.onError);
-    this.#piscina.on('workerDestroy', (worker: { threadId: number }) => options.onWorkerGone(worker.threadId));
+    // piscina's handle of a worker reads its thread id live, and a thread that has exited has
+    // none (-1): remember each worker's id at start, and call gone those no longer running.
+    this.#piscina.on('workerCreate', (worker: { id: number }) => this.#started.add(worker.id));
+    this.#piscina.on('workerDestroy', () => {
+      const running = new Set(this.threadIds);
+      for (const id of this.#started) {
+        if (running.has(id)) continue;
+        this.#started.delete(id);
+        options.onWorkerGone(id);
+      }
+    });
   }
 
   run<Result>(task: WorkerTask): Promise<Result> {

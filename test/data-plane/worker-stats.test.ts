@@ -78,3 +78,31 @@ t.test('with several workers each has its own slot and figures; a platform witho
   const control = await platformFor(t, { workers: 0 });
   t.same(control.workerStats(), []);
 });
+
+t.test('a worker thread that dies frees its slot, and its successor takes it and counts from zero', async (t) => {
+  const platform = await platformFor(t, { workers: 2, deviceModels: [new URL('../fixtures/exiting-model.ts', import.meta.url)], onDeviceError: () => {} });
+  const waitFor = async (what: string, condition: () => boolean) => {
+    for (let waited = 0; !condition(); waited += 10) {
+      if (waited > 30_000) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  await waitFor('both workers', () => platform.workerStats().length === 2);
+  const before = platform.workerStats();
+  // The exiting model DMAs where nothing is mapped, then ends its worker thread.
+  const fn = platform.bus.addFunction({ bus: 0, device: 5, function: 0, model: 'exiting', behindIommu: false });
+  fn.registers!.write32(0, 1);
+  await platform.devicesIdle();
+  t.same(platform.deviceBatches, { run: 1, failed: 1 });
+  const ids = () => platform.workerStats().map((s) => s.threadId);
+  await waitFor('a successor', () => ids().length === 2 && new Set([...before.map((s) => s.threadId), ...ids()]).size === 3);
+  const after = platform.workerStats();
+  const dead = before.find((b) => !after.some((a) => a.threadId === b.threadId))!;
+  const successor = after.find((a) => !before.some((b) => b.threadId === a.threadId))!;
+  t.equal(successor.slot, dead.slot, `the successor (thread ${successor.threadId}) took the dead worker's slot ${dead.slot}`);
+  t.match(successor, { iotlbHits: 0, iotlbMisses: 0 });
+  t.same(
+    after.map((s) => s.slot),
+    [0, 1],
+  );
+});

@@ -55,8 +55,9 @@ async function until(page: Page, what: string, condition: (s: Snapshot) => boole
   }
 }
 
+const rig = await browserRig(t, ['colours'], { demo: true, plainServer: true });
+
 t.test('the web demo runs every device kind with 0 mismatches, and shows a revoked buffer and the misbehaving device fault', async (t) => {
-  const rig = await browserRig(t, ['colours'], { demo: true });
   const { page, problems } = await rig.open(`${rig.server.url}demo/`);
   await page.waitForFunction(() => (globalThis as unknown as { viommuDemo?: { ready: boolean } }).viommuDemo?.ready === true, undefined, { timeout: 30_000 });
 
@@ -164,4 +165,18 @@ t.test('the web demo runs every device kind with 0 mismatches, and shows a revok
   t.ok(colours.width >= 1200 && colours.height >= 900, `a full-page screenshot (${colours.width}x${colours.height})`);
   t.ok(colours.distinct > 500, `the screenshot is not blank: ${colours.distinct} distinct colours`);
   t.same(problems, [], 'no error in the page');
+});
+
+t.test('served without the isolation headers, the demo page says what is missing', async (t) => {
+  const { page } = await rig.open(`${rig.plainServer!.url}demo/`);
+  await page.waitForFunction(() => (globalThis as unknown as { viommuDemo?: { error: string | null } }).viommuDemo?.error != null, undefined, {
+    timeout: 20_000,
+  });
+  t.equal(
+    await page.locator('#problem').textContent(),
+    'The demo cannot start: viommu needs SharedArrayBuffer, and this page has none: it is not cross-origin isolated. Serve the page over https (or from localhost) ' +
+      'with the headers "Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" (see docs/embedding.md)',
+  );
+  t.ok(await page.locator('#problem').isVisible(), 'in plain sight');
+  t.ok(await page.locator('#rogue').isDisabled(), 'the controls stay off');
 });

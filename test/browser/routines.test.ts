@@ -105,3 +105,22 @@ t.test('without cross-origin isolation createPlatform says so and names both hea
     crossOriginIsolated: true,
   });
 });
+
+t.test('a worker script that does not load fails every DMA with an error that names it, and nothing hangs', async (t) => {
+  const { page } = await openProbe(rig, 'routines');
+  const result = (await page.evaluate(() => (globalThis as unknown as { probes: { missingWorker(): Promise<unknown> } }).probes.missingWorker())) as {
+    first: string;
+    second: string;
+    errors: string[];
+    workers: number;
+  };
+  const url = `${rig.server.url}no-such-worker.js`;
+  t.match(result.first, new RegExp(`^DMA worker [12] could not start: ${url.replace(/[.]/g, '\\.')} did not load as a module worker$`));
+  t.equal(result.second, result.first, 'a later DMA fails at once, the same way');
+  t.same(
+    result.errors.sort(),
+    [1, 2].map((id) => `DMA worker ${id} could not start: ${url} did not load as a module worker`),
+    'each worker reported once',
+  );
+  t.equal(result.workers, 0, 'no worker slot taken');
+});

@@ -215,12 +215,12 @@ export class DemoMachine {
 
   /** Each device's domain: mappings, mapped pages, page tables. */
   domains(): DomainFigures[] {
-    const entries: Array<{ bdf: string; kind: DeviceKind; domain: unknown }> = this.#drivers.map((e) => ({
+    const entries: Array<{ bdf: string; kind: DeviceKind; domain: IOMMU_DMA_DOMAIN }> = this.#drivers.map((e) => ({
       bdf: e.driver.fn.bdf,
       kind: e.kind,
       domain: e.driver.domain,
     }));
-    if (this.#rogue !== null) entries.push({ bdf: this.#rogue.fn.bdf, kind: 'misbehaving', domain: this.#rogueDomain });
+    if (this.#rogue !== null && this.#rogueDomain !== undefined) entries.push({ bdf: this.#rogue.fn.bdf, kind: 'misbehaving', domain: this.#rogueDomain });
     return entries.flatMap(({ bdf, kind, domain }) => {
       const summary = this.platform.describeDomain(domain);
       if (summary === undefined) return [];
@@ -265,8 +265,8 @@ export class DemoMachine {
     const steps = [
       V2.CreateDevice(fn, null, device),
       V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, { LogicalAllocatorType: 1, BuddyAllocatorConfig: { AddressWidth: 48 } }, null, domain),
-      V2.AttachDeviceEx(domain.value, device.value),
-      V2.SetDeviceFaultReportingEx(device.value, fn.inputMappingId, true, {
+      V2.AttachDeviceEx(domain.value!, device.value!),
+      V2.SetDeviceFaultReportingEx(device.value!, fn.inputMappingId, true, {
         FaultHandler: (_: unknown, info: FAULT_INFORMATION) => {
           faults.push(info);
           this.#fault(this.now(), fn.bdf, 'misbehaving', info);
@@ -277,7 +277,7 @@ export class DemoMachine {
     this.#rogueDomain = domain.value!;
     const secret = platform.memory.allocatePages(1)[0]! * 4096;
     platform.memory.write(secret, new TextEncoder().encode('kernel secrets'));
-    return { fn, domainId: (domain.value as unknown as { id: number }).id, secret, faults, attempts: 0 };
+    return { fn, domainId: (domain.value! as unknown as { id: number }).id, secret, faults, attempts: 0 };
   }
 
   /** Reads a physical address it happens to know, scribbles at a made-up IOVA, again and again. */

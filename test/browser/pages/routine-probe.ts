@@ -52,13 +52,13 @@ export async function routineProbe(viommu: typeof Viommu): Promise<RoutineProbe>
     statuses.CreateDomainExBadType = V2.CreateDomainEx(viommu.DomainTypeMax, { AsUlonglong: 0 }, null, null, {});
     statuses.CreateDomainEx = V2.CreateDomainEx(viommu.DomainTypeTranslate, { AsUlonglong: 0 }, buddy, null, domain);
     statuses.CreateDomainExOther = V2.CreateDomainEx(viommu.DomainTypeTranslate, { AsUlonglong: 0 }, buddy, null, other);
-    statuses.AttachDeviceEx = V2.AttachDeviceEx(domain.value, device.value);
+    statuses.AttachDeviceEx = V2.AttachDeviceEx(domain.value!, device.value!);
     const types: Viommu.Out<number> = {};
     // It returns nothing, as in Windows.
-    V2.QueryAvailableDomainTypes(device.value, types);
+    V2.QueryAvailableDomainTypes(device.value!, types);
     statuses.availableDomainTypes = types.value ?? -1;
     const faults: RoutineProbe['faults'] = [];
-    statuses.SetDeviceFaultReportingEx = V2.SetDeviceFaultReportingEx(device.value, fn.inputMappingId, true, {
+    statuses.SetDeviceFaultReportingEx = V2.SetDeviceFaultReportingEx(device.value!, fn.inputMappingId, true, {
       FaultHandler: (_context: unknown, info: Viommu.FAULT_INFORMATION) => {
         const arm = info.Arm64!;
         faults.push({
@@ -68,7 +68,7 @@ export async function routineProbe(viommu: typeof Viommu): Promise<RoutineProbe>
           write: arm.Flags.WriteNotRead,
           addressValid: arm.Flags.FaultAddressValid,
           inputMappingId: arm.InputMappingId,
-          sameDomain: arm.DomainHandle === domain.value,
+          sameDomain: arm.DomainHandle === domain.value!,
           sameDevice: arm.PhysicalDeviceObject === fn,
           iommuBaseAddress: arm.IommuBaseAddress,
         });
@@ -83,10 +83,10 @@ export async function routineProbe(viommu: typeof Viommu): Promise<RoutineProbe>
     const mdl = { MapType: viommu.MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl(pfns) } };
     const iova: Viommu.Out<number> = {};
     const RW = viommu.IOMMU_ACCESS_READ | viommu.IOMMU_ACCESS_WRITE;
-    statuses.MapLogicalRangeExBadAccess = V2.MapLogicalRangeEx(domain.value, 8, mdl, null, null, null, {});
-    statuses.MapLogicalRangeEx = V2.MapLogicalRangeEx(domain.value, RW, mdl, null, null, null, iova);
-    const summary = platform.describeDomain(domain.value)!;
-    const view = platform.inspectTranslation(domain.value, iova.value! + PAGE + 5);
+    statuses.MapLogicalRangeExBadAccess = V2.MapLogicalRangeEx(domain.value!, 8, mdl, null, null, null, {});
+    statuses.MapLogicalRangeEx = V2.MapLogicalRangeEx(domain.value!, RW, mdl, null, null, null, iova);
+    const summary = platform.describeDomain(domain.value!)!;
+    const view = platform.inspectTranslation(domain.value!, iova.value! + PAGE + 5);
     const mapped = {
       iova: iova.value!,
       pages: pfns.length,
@@ -112,10 +112,10 @@ export async function routineProbe(viommu: typeof Viommu): Promise<RoutineProbe>
 
     // A read-only mapping in the other domain: a device write there is a permission fault.
     const readOnly: Viommu.Out<number> = {};
-    statuses.DetachDeviceEx = V2.DetachDeviceEx(device.value);
-    statuses.AttachDeviceExOther = V2.AttachDeviceEx(other.value, device.value);
+    statuses.DetachDeviceEx = V2.DetachDeviceEx(device.value!);
+    statuses.AttachDeviceExOther = V2.AttachDeviceEx(other.value!, device.value!);
     statuses.MapReadOnly = V2.MapLogicalRangeEx(
-      other.value,
+      other.value!,
       viommu.IOMMU_ACCESS_READ,
       { MapType: viommu.MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfns[2]!]) } },
       null,
@@ -124,24 +124,24 @@ export async function routineProbe(viommu: typeof Viommu): Promise<RoutineProbe>
       readOnly,
     );
     const denied = await platform.dma(fn, { address: readOnly.value!, write: [1] });
-    statuses.DetachDeviceExOther = V2.DetachDeviceEx(device.value);
-    statuses.AttachDeviceExBack = V2.AttachDeviceEx(domain.value, device.value);
+    statuses.DetachDeviceExOther = V2.DetachDeviceEx(device.value!);
+    statuses.AttachDeviceExBack = V2.AttachDeviceEx(domain.value!, device.value!);
 
     // Unmapped: the next DMA faults, and the FaultHandler hears of it.
-    statuses.UnmapLogicalRange = V2.UnmapLogicalRange(domain.value, iova.value!, 3);
-    statuses.UnmapLogicalRangeAgain = V2.UnmapLogicalRange(domain.value, iova.value!, 3);
+    statuses.UnmapLogicalRange = V2.UnmapLogicalRange(domain.value!, iova.value!, 3);
+    statuses.UnmapLogicalRangeAgain = V2.UnmapLogicalRange(domain.value!, iova.value!, 3);
     const gone = await platform.dma(fn, { address: iova.value! + 8, length: 4 });
     const afterUnmap = {
       ok: gone.ok,
       faultType: gone.ok ? null : gone.faultType,
       faultAddress: gone.ok ? null : gone.faultAddress,
-      translation: platform.inspectTranslation(domain.value, iova.value!) ?? null,
+      translation: platform.inspectTranslation(domain.value!, iova.value!) ?? null,
     };
-    statuses.DeleteDomainInUse = V2.DeleteDomain(domain.value);
-    statuses.DetachDeviceExLast = V2.DetachDeviceEx(device.value);
-    statuses.DeleteDomain = V2.DeleteDomain(domain.value);
-    statuses.DeleteDomainOther = V2.DeleteDomain(other.value);
-    statuses.DeleteDevice = V2.DeleteDevice(device.value);
+    statuses.DeleteDomainInUse = V2.DeleteDomain(domain.value!);
+    statuses.DetachDeviceExLast = V2.DetachDeviceEx(device.value!);
+    statuses.DeleteDomain = V2.DeleteDomain(domain.value!);
+    statuses.DeleteDomainOther = V2.DeleteDomain(other.value!);
+    statuses.DeleteDevice = V2.DeleteDevice(device.value!);
 
     // Both workers claim their slots as they start (a page loads its worker module first).
     for (let wait = 0; wait < 500 && platform.workerStats().length < 2; wait++) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -61,12 +61,12 @@ async function workerDeath() {
     const buddy = { LogicalAllocatorType: viommu.IommuDmaLogicalAllocatorBuddy, BuddyAllocatorConfig: { AddressWidth: 48 } };
     ok(V2.CreateDevice(readerFn, null, reader), 'CreateDevice');
     ok(V2.CreateDomainEx(viommu.DomainTypeTranslate, { AsUlonglong: 0 }, buddy, null, readerDomain), 'CreateDomainEx');
-    ok(V2.AttachDeviceEx(readerDomain.value, reader.value), 'AttachDeviceEx');
+    ok(V2.AttachDeviceEx(readerDomain.value!, reader.value!), 'AttachDeviceEx');
     const [pfn] = platform.memory.allocatePages(1);
     platform.memory.write(pfn! * PAGE, [9, 8, 7]);
     const iova: viommu.Out<number> = {};
     const mdl = { MapType: viommu.MapPhysicalAddressTypeMdl, Mdl: { Mdl: platform.memory.mdl([pfn!]) } };
-    ok(V2.MapLogicalRangeEx(readerDomain.value, viommu.IOMMU_ACCESS_READ, mdl, null, null, null, iova), 'MapLogicalRangeEx');
+    ok(V2.MapLogicalRangeEx(readerDomain.value!, viommu.IOMMU_ACCESS_READ, mdl, null, null, null, iova), 'MapLogicalRangeEx');
     let round = 0;
     const healthy = async () => {
       const message = [1, 2, 3, (round++ & 0xff) + 4];
@@ -91,16 +91,16 @@ async function workerDeath() {
     const victimDomain: viommu.Out<viommu.IOMMU_DMA_DOMAIN> = {};
     ok(V2.CreateDevice(victimFn, null, victim), 'CreateDevice');
     ok(V2.CreateDomainEx(viommu.DomainTypeTranslate, { AsUlonglong: 0 }, buddy, null, victimDomain), 'CreateDomainEx');
-    ok(V2.AttachDeviceEx(victimDomain.value, victim.value), 'AttachDeviceEx');
+    ok(V2.AttachDeviceEx(victimDomain.value!, victim.value!), 'AttachDeviceEx');
     const faults: Array<{ type: number; address: number; bdf: string; sameDomain: boolean }> = [];
     ok(
-      V2.SetDeviceFaultReportingEx(victim.value, victimFn.inputMappingId, true, {
+      V2.SetDeviceFaultReportingEx(victim.value!, victimFn.inputMappingId, true, {
         FaultHandler: (_context: unknown, info: viommu.FAULT_INFORMATION) =>
           faults.push({
             type: info.Arm64!.Type,
             address: info.Arm64!.FaultAddress,
             bdf: (info.Arm64!.PhysicalDeviceObject as viommu.PciFunction).bdf,
-            sameDomain: info.Arm64!.DomainHandle === victimDomain.value,
+            sameDomain: info.Arm64!.DomainHandle === victimDomain.value!,
           }),
       }),
       'SetDeviceFaultReportingEx',
@@ -146,7 +146,7 @@ async function workerDeath() {
       deviceErrors,
       callbackErrors,
       deviceBatches: platform.deviceBatches,
-      translation: platform.inspectTranslation(readerDomain.value, iova.value!),
+      translation: platform.inspectTranslation(readerDomain.value!, iova.value!),
       readerPhysical: pfn! * PAGE,
     };
   } finally {

@@ -40,7 +40,7 @@ t.test('dist/browser holds the entry and its worker, self-contained, with no Nod
 
 t.test('package.json sends bundlers for the browser to dist/browser/, everything else to dist/', async (t) => {
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string> };
-  t.same(manifest.exports['.'], { types: './dist/types/machine/index.d.ts', browser: './dist/browser/index.js', default: './dist/index.js' });
+  t.same(manifest.exports['.'], { types: './dist/index.d.ts', browser: './dist/browser/index.js', default: './dist/index.js' });
   t.same(Object.keys(manifest.exports['.']!), ['types', 'browser', 'default'], 'types first, browser ahead of default');
   t.same(manifest.exports['./dma-worker.js'], { browser: './dist/browser/dma-worker.js', default: './dist/workers/dma-worker.js' });
 

@@ -110,12 +110,21 @@ const rows: Array<[string, string, string]> = [
   ]),
   ['bytesPerMappedPage', f(bytesPerPage), '<= 9'],
   ['stress: DMAs checked / violations', `${stressResult.dmas} / ${stressResult.violations}`, '0 violations'],
+  [
+    'stress: slot coverage (reads/writes/remaps)',
+    stressResult.coverage.map((c) => `${f(c.reads * 100, 0)}/${f(c.writes * 100, 0)}/${f(c.transitions * 100, 0)}%`).join(' '),
+    '100% on every worker',
+  ],
 ];
 const width = Math.max(...rows.map((r) => r[0].length));
 console.log(`viommu benchmark (${figures.machine.cpus} cpus, ${figures.machine.cpuModel}, Node ${process.version}${quick ? ', quick' : ''})`);
 for (const [name, value, target] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(28)}  ${target}`);
 if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
 // A figure that measured nothing is a failure, not a pass.
-const empty = [stressResult.dmas === 0 && 'the concurrency stress checked no DMA', faults.faultsPerSecond === 0 && 'no fault was raised'].filter(Boolean);
+const empty = [
+  stressResult.dmas === 0 && 'the concurrency stress checked no DMA',
+  faults.faultsPerSecond === 0 && 'no fault was raised',
+  ...stressResult.coverageProblems.map((problem) => `the concurrency stress left slots unchecked: ${problem}`),
+].filter(Boolean);
 for (const problem of empty) console.error(`bench: ${problem}`);
 if (stressResult.violations > 0 || empty.length > 0) process.exitCode = 1;

@@ -1,4 +1,5 @@
 import { DMA_OK, type WorkerRuntime } from 'viommu';
+import { seededRandom } from '../../examples/traffic/device-stats.js';
 
 /**
  * Benchmark loops that run inside a DMA worker (platform.runInWorker), each timing the
@@ -113,15 +114,10 @@ export function sweep(
   const ram = runtime.ram;
   const buffer = new Uint8Array(args.bytes);
   const order = new Int32Array(1 << 16);
-  // mulberry32: a power-of-two LCG's low bits cycle with short periods, which would turn
-  // "random" pages into a cyclic sweep.
-  let x = args.seed >>> 0;
-  for (let i = 0; i < order.length; i++) {
-    x = (x + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(x ^ (x >>> 15), x | 1);
-    r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
-    order[i] = ((r ^ (r >>> 14)) >>> 0) % args.iovas.length;
-  }
+  // The project's seeded PRNG (mulberry32), drawn once per access: a power-of-two LCG's low
+  // bits cycle with short periods, which would turn "random" pages into a cyclic sweep.
+  const random = seededRandom(args.seed);
+  for (let i = 0; i < order.length; i++) order[i] = Math.floor(random() * args.iovas.length);
   const iovas = Float64Array.from(args.iovas);
   const pas = Float64Array.from(args.pas);
   const offset = 4096 - args.bytes;

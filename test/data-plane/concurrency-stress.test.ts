@@ -1,5 +1,5 @@
 import t from 'tap';
-import { stress } from '../stress/stress.js';
+import { coverageProblems, stress } from '../stress/stress.js';
 
 // A bounded run of the concurrency proof (`npm run bench` runs a longer one): two workers
 // DMA into one domain while the main thread unmaps, refills and remaps under them.
@@ -10,5 +10,35 @@ t.test('no DMA uses a translation torn or stale after unmap, and every byte move
   t.ok(result.remaps > 1000, `${result.remaps} remaps under them`);
   t.ok(result.rangeUnmaps > 10, `${result.rangeUnmaps} multi-page unmaps`);
   t.ok(result.bytesChecked > 0);
+  t.ok(result.faults > 0, `${result.faults} DMAs met a slot while it was unmapped`);
   t.ok(result.guardPagesIntact, 'guard pages that were never mapped are untouched');
+  // Every worker read and wrote every slot, and met every slot again after a remap.
+  t.same(result.coverageProblems, []);
+  t.same(result.coverage, [
+    { reads: 1, writes: 1, transitions: 1 },
+    { reads: 1, writes: 1, transitions: 1 },
+  ]);
+});
+
+t.test('incomplete coverage is a failure of the check, named per worker and kind', async (t) => {
+  // Workers that never write cannot have covered writes: the check must say so.
+  const result = await stress(0.5, { workers: 2, seed: 3, writeShare: 0 });
+  t.equal(result.violations, 0, result.firstViolation ?? 'no violation');
+  t.same(
+    result.coverageProblems.map((line) => line.replace(/ \(.*\)$/, '')),
+    ['worker 0: 64 of 64 slots without writes', 'worker 1: 64 of 64 slots without writes'],
+  );
+  t.same(
+    result.coverage.map((c) => c.writes),
+    [0, 0],
+  );
+});
+
+t.test('coverageProblems reports each slot left out, by worker and kind', async (t) => {
+  const full = { reads: [1, 2, 3], writes: [1, 1, 1], transitions: [4, 4, 4], faults: [0, 0, 0] };
+  t.same(coverageProblems([full, full]), []);
+  t.same(coverageProblems([full, { ...full, reads: [1, 0, 3], transitions: [0, 0, 1] }]), [
+    'worker 1: 1 of 3 slots without reads (1)',
+    'worker 1: 2 of 3 slots without transitions (0, 1)',
+  ]);
 });

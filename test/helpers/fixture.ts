@@ -129,6 +129,15 @@ export function deviceInTranslateDomain(
 /** mulberry32, the examples' seeded PRNG, so every random test replays exactly. */
 export { seededRandom as rng } from '../../examples/traffic/device-stats.js';
 
+/** Fisher–Yates, in place: every order equally likely (a random sort comparator is biased). */
+export function shuffle<T>(random: () => number, items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
 export function randomBytes(random: () => number, length: number): Uint8Array {
   const bytes = new Uint8Array(length);
   for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);

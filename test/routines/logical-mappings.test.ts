@@ -27,7 +27,7 @@ import {
   type NTSTATUS,
   type IOMMU_DMA_DOMAIN,
 } from '../../machine/index.js';
-import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, v2Of, watch } from '../helpers/fixture.js';
+import { buddy, contiguous, domainOf, mdlOf, out, PAGE, pfnArray, platformFor, rng, RW, shuffle, v2Of, watch } from '../helpers/fixture.js';
 import { untyped } from '../helpers/untyped.js';
 
 const MEMORY = 16 * 1024 * 1024;
@@ -62,7 +62,7 @@ t.test('MDL, contiguous and PFN descriptions map page by page into power-of-two 
       const first = platform.memory.allocateContiguousPages(pages);
       pfns = Array.from({ length: pages }, (_, k) => first + k);
     } else {
-      pfns = platform.memory.allocatePages(pages).sort(() => random() - 0.5);
+      pfns = shuffle(random, platform.memory.allocatePages(pages));
     }
     const logical = out<number>();
     const what = `${['MDL', 'contiguous', 'PFN'][kind]} of ${pages} page(s)`;

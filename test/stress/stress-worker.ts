@@ -1,4 +1,5 @@
 import { DMA_OK, TranslationFault, type WorkerRuntime } from 'viommu';
+import { seededRandom } from '../../examples/traffic/device-stats.js';
 import { DEVICE_VERSION, kLedgerSlot, kLedgerState, kLedgerUnmapSeq, kMapped, kUnmapped, LEDGER_FIELDS, patternWord, slotOfWord } from './page-ledger.js';
 
 export interface CheckArgs {
@@ -6,8 +7,32 @@ export interface CheckArgs {
   slotBase: number;
   slots: number;
   ledger: SharedArrayBuffer;
-  milliseconds: number;
+  /**
+   * [kControlReady, kControlStop] (Int32): each worker adds 1 to ready when it starts; it
+   * checks until the main thread stores 1 in stop. The main thread churns only while every
+   * worker is checking, so that churn and checks overlap for the whole run.
+   */
+  control: SharedArrayBuffer;
   seed: number;
+  /** Share of DMAs that are writes (default 1/8); 0 makes write coverage fail on purpose. */
+  writeShare?: number;
+}
+
+/**
+ * What one worker reached, per slot: DMAs that read it and wrote it successfully, and how
+ * often it found the slot backed by a different guest page than on its previous access
+ * (a map/unmap transition it went through). The checker promises nothing about a slot it
+ * never reached, so these counts are part of the result, not a footnote.
+ */
+export const kControlReady = 0;
+export const kControlStop = 1;
+
+export interface SlotCoverage {
+  reads: number[];
+  writes: number[];
+  transitions: number[];
+  /** Accesses that faulted because the slot was unmapped at that moment. */
+  faults: number[];
 }
 
 export interface CheckResult {
@@ -16,13 +41,16 @@ export interface CheckResult {
   bytesChecked: number;
   violations: number;
   firstViolation: string | null;
+  coverage: SlotCoverage;
 }
 
 /**
  * Runs random reads and writes over the slots until the deadline and checks every byte moved
  * against the ledger: a DMA must never use a page that was unmapped before it started (its
  * invalidation sequence), never a page of another slot, and must see whole, untorn slot
- * patterns unless the page was being unmapped concurrently.
+ * patterns unless the page was being unmapped concurrently. Decisions come from the
+ * project's seeded PRNG (mulberry32): every decision draws a fresh, full-width output, so
+ * slot, length and direction are independent of each other.
  */
 export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
   const port = runtime.portFor(args.device);
@@ -30,29 +58,36 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
   const ledger = new Int32Array(args.ledger);
   const buffer = new Uint8Array(8192);
   const words = new Int32Array(buffer.buffer);
-  const result: CheckResult = { dmas: 0, faults: 0, bytesChecked: 0, violations: 0, firstViolation: null };
-  let x = args.seed >>> 0;
-  const random = () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return x;
-  };
+  const slots = args.slots;
+  const reads = new Float64Array(slots);
+  const writes = new Float64Array(slots);
+  const transitions = new Float64Array(slots);
+  const faultsOf = new Float64Array(slots);
+  /** The guest page each slot was last found on by this worker (-1: never). */
+  const lastPage = new Float64Array(slots).fill(-1);
+  const result = { dmas: 0, faults: 0, bytesChecked: 0, violations: 0, firstViolation: null as string | null };
+  const random = seededRandom(args.seed);
+  const writeShare = args.writeShare ?? 1 / 8;
   const violation = (what: string) => {
     result.violations++;
     result.firstViolation ??= what;
   };
-  const deadline = performance.now() + args.milliseconds;
-  while (performance.now() < deadline) {
+  const control = new Int32Array(args.control);
+  Atomics.add(control, kControlReady, 1);
+  while (Atomics.load(control, kControlStop) === 0) {
     for (let n = 0; n < 64; n++) {
-      const slot = random() % args.slots;
-      const pages = slot + 1 < args.slots && random() % 4 === 0 ? 2 : 1;
+      const slot = Math.floor(random() * slots);
+      const pages = slot + 1 < slots && random() < 0.25 ? 2 : 1;
       const iova = args.slotBase + slot * 4096;
-      const write = random() % 8 === 0;
+      const write = random() < writeShare;
       if (write) for (let w = 0; w < pages * 1024; w++) words[w] = patternWord(slot + (w >> 10), DEVICE_VERSION);
       const status = write ? port.write(iova, buffer, 0, pages * 4096) : port.read(iova, pages * 4096, buffer, 0);
       result.dmas++;
       if (status !== DMA_OK) {
-        if (status === TranslationFault) result.faults++;
-        else violation(`slot ${slot}: unexpected fault type ${status}`);
+        if (status === TranslationFault) {
+          result.faults++;
+          faultsOf[slot]!++;
+        } else violation(`slot ${slot}: unexpected fault type ${status}`);
         continue;
       }
       const sequence = engine.sequence;
@@ -64,6 +99,12 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
         for (let p = 0; p < length; p += 4096, offset += 4096) {
           const page = (physical + p) / 4096;
           const expectedSlot = slot + offset / 4096;
+          if (write) writes[expectedSlot]!++;
+          else reads[expectedSlot]!++;
+          if (lastPage[expectedSlot] !== page) {
+            if (lastPage[expectedSlot]! >= 0) transitions[expectedSlot]!++;
+            lastPage[expectedSlot] = page;
+          }
           const at = page * LEDGER_FIELDS;
           const owner = Atomics.load(ledger, at + kLedgerSlot) - 1;
           const state = Atomics.load(ledger, at + kLedgerState);
@@ -89,5 +130,8 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
       }
     }
   }
-  return result;
+  return {
+    ...result,
+    coverage: { reads: Array.from(reads), writes: Array.from(writes), transitions: Array.from(transitions), faults: Array.from(faultsOf) },
+  };
 }

@@ -13,13 +13,48 @@ import {
 } from 'viommu';
 import { internalsOf } from '../../machine/platform.js';
 import { CANARY_WORD, GUARD_WORD, kLedgerSlot, kLedgerState, kLedgerUnmapSeq, kMapped, kUnmapped, LEDGER_FIELDS, patternWord } from './page-ledger.js';
-import type { CheckResult } from './stress-worker.js';
+import { seededRandom } from '../../examples/traffic/device-stats.js';
+import { type CheckResult, kControlReady, kControlStop, type SlotCoverage } from './stress-worker.js';
 
-export interface StressResult extends CheckResult {
+/** Share of slots each worker reached, per kind of access (1 = every slot). */
+interface WorkerCoverage {
+  reads: number;
+  writes: number;
+  /** Slots this worker found backed by another page than on its previous access (it went through an unmap and remap). */
+  transitions: number;
+}
+
+export interface StressResult extends Omit<CheckResult, 'coverage'> {
   remaps: number;
   rangeUnmaps: number;
   guardPagesIntact: boolean;
   seconds: number;
+  coverage: WorkerCoverage[];
+  /** One line per (worker, kind) that did not reach every slot; empty when coverage is complete. */
+  coverageProblems: string[];
+}
+
+/**
+ * What the per-slot counts of each worker leave uncovered: a slot never read, never written
+ * or never seen across a remap by some worker. The stress check fails unless this is empty:
+ * "every byte checked" means nothing for slots the checker never reached.
+ */
+export function coverageProblems(coverage: readonly SlotCoverage[]): string[] {
+  const problems: string[] = [];
+  coverage.forEach((worker, w) => {
+    for (const kind of ['reads', 'writes', 'transitions'] as const) {
+      const missing = worker[kind].flatMap((count, slot) => (count > 0 ? [] : [slot]));
+      if (missing.length > 0)
+        problems.push(
+          `worker ${w}: ${missing.length} of ${worker[kind].length} slots without ${kind} (${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', ...' : ''})`,
+        );
+    }
+  });
+  return problems;
+}
+
+function share(counts: readonly number[]): number {
+  return counts.length === 0 ? 0 : counts.filter((count) => count > 0).length / counts.length;
 }
 
 const PAGE = 4096;
@@ -36,7 +71,7 @@ function check(status: number, what: string): void {
  * them. Physical pages are reused only once every worker has synchronised past their unmap
  * (the same rule page tables follow), so a violation is always a real bug.
  */
-export async function stress(seconds: number, options: { workers?: number; slots?: number; seed?: number } = {}): Promise<StressResult> {
+export async function stress(seconds: number, options: { workers?: number; slots?: number; seed?: number; writeShare?: number } = {}): Promise<StressResult> {
   const workers = options.workers ?? 2;
   const slots = options.slots ?? 64;
   const platform = await createPlatform({ workers, memoryBytes: 32 * 1024 * 1024 });
@@ -114,29 +149,35 @@ export async function stress(seconds: number, options: { workers?: number; slots
 
     for (let slot = 0; slot < slots; slot++) map(slot);
     const milliseconds = seconds * 1000;
+    const control = new Int32Array(new SharedArrayBuffer(8));
     const checks = fns.map((fn, i) =>
       platform.runInWorker<CheckResult>(checker, 'check', {
         device: fn.slot,
         slotBase,
         slots,
         ledger: ledger.buffer,
-        milliseconds,
+        control: control.buffer,
         seed: (options.seed ?? 1) + i,
+        writeShare: options.writeShare,
       }),
     );
     let remaps = 0;
     let rangeUnmaps = 0;
-    let x = options.seed ?? 7;
-    const random = () => {
-      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      return x;
-    };
+    // The main thread's own stream: a different seed from every checker's.
+    const random = seededRandom(((options.seed ?? 1) ^ 0x5bd1e995) >>> 0);
+    // Churn starts once every checker runs (loading a worker's module takes a while).
+    let settled = false;
+    const watched = Promise.all(checks).finally(() => {
+      settled = true;
+    });
+    while (Atomics.load(control, kControlReady) < workers && !settled) await new Promise((resolve) => setTimeout(resolve, 1));
+    if (settled) await watched; // a checker failed before it started: its error, not a hang
     const started = performance.now();
     while (performance.now() - started < milliseconds) {
       for (let n = 0; n < 32; n++) {
-        if (random() % 16 === 0) {
+        if (random() < 1 / 16) {
           // Unmap a run of mapped slots in one call, then remap them one by one.
-          const first = random() % (slots - 4);
+          const first = Math.floor(random() * (slots - 3));
           let count = 0;
           while (count < 4 && current[first + count]! >= 0) count++;
           if (count === 0) continue;
@@ -144,14 +185,15 @@ export async function stress(seconds: number, options: { workers?: number; slots
           rangeUnmaps++;
           for (let s = first; s < first + count; s++) map(s);
         } else {
-          const slot = random() % slots;
+          const slot = Math.floor(random() * slots);
           if (current[slot]! >= 0) unmap(slot, 1);
           if (map(slot)) remaps++;
         }
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    const results = await Promise.all(checks);
+    Atomics.store(control, kControlStop, 1);
+    const results = await watched;
     const guardPagesIntact = guards.every((page) => words.subarray(page * 1024, (page + 1) * 1024).every((word) => word === GUARD_WORD));
     const total = results.reduce(
       (sum, r) => ({
@@ -163,7 +205,16 @@ export async function stress(seconds: number, options: { workers?: number; slots
       }),
       { dmas: 0, faults: 0, bytesChecked: 0, violations: 0, firstViolation: null as string | null },
     );
-    return { ...total, remaps, rangeUnmaps, guardPagesIntact, seconds: (performance.now() - started) / 1000 };
+    const slotCoverage = results.map((r) => r.coverage);
+    return {
+      ...total,
+      remaps,
+      rangeUnmaps,
+      guardPagesIntact,
+      seconds: (performance.now() - started) / 1000,
+      coverage: slotCoverage.map((c) => ({ reads: share(c.reads), writes: share(c.writes), transitions: share(c.transitions) })),
+      coverageProblems: coverageProblems(slotCoverage),
+    };
   } finally {
     await platform.close();
   }

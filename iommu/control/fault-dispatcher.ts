@@ -36,9 +36,13 @@ export interface FaultRecord {
  * `raised` = `delivered` + `dropped` + `suppressed` + `pending`, exactly, at every instant
  * the main thread can observe:
  *  - delivered: handed to a FaultHandler;
- *  - dropped: lost because a ring was full, or because the device's reporting was switched
- *    off (or the device deleted) between the fault and its delivery;
- *  - suppressed: raised by a device whose fault reporting was off (counted, never queued);
+ *  - dropped: lost because the worker's ring was full, because the device already had its
+ *    share (a quarter) of the ring waiting, because the device was past its delivery rate
+ *    (FAULT_DELIVERIES_PER_SECOND after a burst of FAULT_BURST), or because the device's
+ *    reporting was switched off (or the device deleted) between the fault and its delivery;
+ *  - suppressed: raised by a device whose fault reporting was off (counted, never queued),
+ *    or identical to that device's fault still waiting in the ring (collapsed into it, as
+ *    SMMU and VT-d collapse repeated faults: the handler hears of the fault once);
  *  - pending: queued in a ring, not yet drained.
  */
 export interface FaultStats {
@@ -48,6 +52,16 @@ export interface FaultStats {
   suppressed: number;
   pending: number;
 }
+
+/**
+ * Deliveries one device may get: a burst of FAULT_BURST, then FAULT_DELIVERIES_PER_SECOND.
+ * Beyond that its records are counted as dropped without calling its handler, and the device
+ * is muted (its producers stop waking this thread) until its budget is half refilled. A
+ * device that faults as fast as it can thus costs the main thread a bounded share of its
+ * time, and other devices' faults keep their latency.
+ */
+export const FAULT_DELIVERIES_PER_SECOND = 50_000;
+export const FAULT_BURST = 1024;
 
 /** Receives each drained record; returns true if it reached a handler. */
 export type FaultSink = (record: FaultRecord) => boolean;
@@ -62,6 +76,11 @@ export class FaultDispatcher {
   readonly #sink: FaultSink;
   #delivered = 0;
   #undeliverable = 0;
+  /** Per device slot: deliveries it may still get now, and when that was worked out (ms). */
+  readonly #budget: Float64Array;
+  readonly #budgetAt: Float64Array;
+  /** Devices muted now (some entries of rings.muted are 1). */
+  #mutedCount = 0;
   #closed = false;
   #running: Promise<void> | null = null;
   /** Reused for every record: the sink must copy what it keeps. */
@@ -70,6 +89,8 @@ export class FaultDispatcher {
   constructor(rings: FaultRings, sink: FaultSink) {
     this.#rings = rings;
     this.#sink = sink;
+    this.#budget = new Float64Array(rings.muted.length).fill(FAULT_BURST);
+    this.#budgetAt = new Float64Array(rings.muted.length);
   }
 
   start(): void {
@@ -92,7 +113,9 @@ export class FaultDispatcher {
     const uints = rings.uints;
     const ints = rings.ints;
     const record = this.#record;
+    const now = performance.now();
     let drained = 0;
+    if (this.#mutedCount > 0) this.#unmuteRefilled(now);
     for (let ring = 0; ring < rings.ringCount; ring++) {
       const h = rings.headerOf(ring);
       let read = uints[h + kReadIndexField]!;
@@ -111,11 +134,43 @@ export class FaultDispatcher {
         // Frees the slot for the producer before the handler runs (which may take a while).
         Atomics.store(uints, h + kReadIndexField, read);
         drained++;
-        if (this.#sink(record)) this.#delivered++;
+        if (this.#spend(record.device, now) && this.#sink(record)) this.#delivered++;
         else this.#undeliverable++;
       }
     }
     return drained;
+  }
+
+  /** Takes one delivery from `device`'s budget; false (and the device muted) when it has none left. */
+  #spend(device: number, now: number): boolean {
+    const budget = this.#budget;
+    if (device < 0 || device >= budget.length) return true;
+    let tokens = budget[device]!;
+    if (tokens < FAULT_BURST) tokens = Math.min(FAULT_BURST, tokens + ((now - this.#budgetAt[device]!) * FAULT_DELIVERIES_PER_SECOND) / 1000);
+    this.#budgetAt[device] = now;
+    if (tokens >= 1) {
+      budget[device] = tokens - 1;
+      return true;
+    }
+    budget[device] = tokens;
+    if (this.#rings.muted[device] === 0) {
+      Atomics.store(this.#rings.muted, device, 1);
+      this.#mutedCount++;
+    }
+    return false;
+  }
+
+  /** Lets muted devices whose budget is half refilled ring the doorbell again. */
+  #unmuteRefilled(now: number): void {
+    const muted = this.#rings.muted;
+    for (let device = 0; device < muted.length && this.#mutedCount > 0; device++) {
+      if (muted[device] === 0) continue;
+      const tokens = this.#budget[device]! + ((now - this.#budgetAt[device]!) * FAULT_DELIVERIES_PER_SECOND) / 1000;
+      if (tokens >= FAULT_BURST / 2) {
+        Atomics.store(muted, device, 0);
+        this.#mutedCount--;
+      }
+    }
   }
 
   stats(): FaultStats {
@@ -153,7 +208,7 @@ export class FaultDispatcher {
       // finds kMainWaitingField set and rings the doorbell.
       Atomics.store(global, kMainWaitingField, 1);
       const doorbell = Atomics.load(global, kDoorbellField);
-      if (this.#pending()) {
+      if (this.#mutedCount === 0 && this.#pending()) {
         Atomics.store(global, kMainWaitingField, 0);
         // Busy: let the rest of the program run between batches.
         await nextMacrotask();
@@ -161,7 +216,8 @@ export class FaultDispatcher {
       }
       if (waitAsync !== undefined) {
         // Waits for a producer (or close()) to bump the doorbell; resolves at once if it moved.
-        const wait = waitAsync(global, kDoorbellField, doorbell);
+        // While some device is muted, its records wait for the next round, 1 ms from now at the latest.
+        const wait = this.#mutedCount === 0 ? waitAsync(global, kDoorbellField, doorbell) : waitAsync(global, kDoorbellField, doorbell, 1);
         if (wait.async) await wait.value;
       } else {
         // A browser without Atomics.waitAsync (Firefox): look again shortly. Faults of
@@ -176,7 +232,7 @@ export class FaultDispatcher {
 /** Atomics.waitAsync (Node 20 and Chromium have it; TypeScript's ES2022 lib does not declare it). */
 const waitAsync = (
   Atomics as unknown as {
-    waitAsync?: (array: Int32Array, index: number, value: number) => { async: boolean; value: Promise<string> | string };
+    waitAsync?: (array: Int32Array, index: number, value: number, timeoutMs?: number) => { async: boolean; value: Promise<string> | string };
   }
 ).waitAsync;
 /** How often the dispatcher looks at the rings where it cannot sleep in Atomics.waitAsync. */

@@ -21,8 +21,15 @@ import {
 
 /**
  * The producer end of one worker's fault ring (layout in shared/fault-rings.ts). `raise`
- * never blocks and never allocates: it writes a record, or counts a drop when the ring is
- * full, or counts a suppressed fault when the device's reporting is off.
+ * never blocks, never allocates and never throws: it writes a record, or counts the fault
+ * as suppressed (the device's reporting is off, or the same fault is still waiting in the
+ * ring) or as dropped (the ring is full, or the device has its share of it waiting).
+ *
+ * Fairness: one device may have at most a quarter of the ring waiting, so a device that
+ * faults as fast as it can leaves room for the others' faults. Repeated identical faults
+ * (same device, domain, address, direction and type) collapse into the one still waiting,
+ * as SMMUv3 merges events and VT-d collapses repeated faults: a flooding device costs the
+ * main thread one delivery per drain, not one per fault. Both outcomes are counted.
  */
 export class FaultRingWriter {
   readonly #rings: FaultRings;
@@ -31,14 +38,34 @@ export class FaultRingWriter {
   readonly #mask: number;
   readonly #ints: Int32Array;
   readonly #uints: Uint32Array;
+  readonly #muted: Int32Array;
+  /** Records one device may have waiting in this ring. */
+  readonly #share: number;
+  /** Per device slot: its records in this ring that the consumer had not taken at the last look. */
+  readonly #waiting: Int32Array;
+  /** Ring index up to which taken records have been given back to #waiting. */
+  #accounted: number;
+  /** The last record this writer published (for collapsing repeats), valid while #lastIndex + 1 === write. */
+  #lastIndex = -1;
+  #lastDevice = -1;
+  #lastDomain = 0;
+  #lastSerial = 0;
+  #lastAddress = -1;
+  #lastFlags = 0;
+  #lastType = 0;
 
-  constructor(rings: FaultRings, ring: number) {
+  constructor(rings: FaultRings, ring: number, devices: number) {
     this.#rings = rings;
     this.#header = rings.headerOf(ring);
     this.#records = this.#header + RING_HEADER_INTS;
     this.#mask = rings.capacity - 1;
     this.#ints = rings.ints;
     this.#uints = rings.uints;
+    this.#muted = rings.muted;
+    this.#share = Math.max(1, rings.capacity >>> 2);
+    this.#waiting = new Int32Array(devices);
+    // Records a predecessor left in the ring are not this writer's to account for.
+    this.#accounted = Atomics.load(this.#uints, this.#header + kWriteIndexField);
   }
 
   /** Returns true when the record was queued for delivery. */
@@ -54,18 +81,44 @@ export class FaultRingWriter {
   ): boolean {
     const h = this.#header;
     const uints = this.#uints;
+    const ints = this.#ints;
     Atomics.add(uints, h + kRaisedField, 1);
     if (!reporting) {
       Atomics.add(uints, h + kSuppressedField, 1);
       return false;
     }
     const write = uints[h + kWriteIndexField]!;
-    if ((write - Atomics.load(uints, h + kReadIndexField)) >>> 0 >= this.#rings.capacity) {
+    const read = Atomics.load(uints, h + kReadIndexField);
+    // Give back the share of every record the consumer has taken since the last look (their
+    // slots are only rewritten by this writer, after this loop).
+    let accounted = this.#accounted;
+    if ((read - accounted) >>> 0 <= this.#rings.capacity) {
+      while (accounted !== read) {
+        const taken = ints[this.#records + (accounted & this.#mask) * FAULT_RECORD_INTS + kRecordDevice]!;
+        if (this.#waiting[taken]! > 0) this.#waiting[taken]!--;
+        accounted = (accounted + 1) >>> 0;
+      }
+      this.#accounted = accounted;
+    }
+    if (
+      read !== write &&
+      this.#lastIndex === ((write - 1) | 0) &&
+      this.#lastDevice === device &&
+      this.#lastAddress === address &&
+      this.#lastFlags === flags &&
+      this.#lastType === type &&
+      this.#lastDomain === domain &&
+      this.#lastSerial === domainSerial
+    ) {
+      // The same fault is still waiting to be delivered: this one adds nothing to it.
+      Atomics.add(uints, h + kSuppressedField, 1);
+      return false;
+    }
+    if ((write - read) >>> 0 >= this.#rings.capacity || this.#waiting[device]! >= this.#share) {
       Atomics.add(uints, h + kDroppedField, 1);
       return false;
     }
     const at = this.#records + (write & this.#mask) * FAULT_RECORD_INTS;
-    const ints = this.#ints;
     ints[at + kRecordDevice] = device;
     ints[at + kRecordDomain] = domain;
     ints[at + kRecordDomainSerial] = domainSerial;
@@ -74,11 +127,21 @@ export class FaultRingWriter {
     ints[at + kRecordFlags] = flags;
     ints[at + kRecordType] = type;
     ints[at + kRecordInputMappingId] = inputMappingId;
+    this.#waiting[device]!++;
+    this.#lastIndex = write | 0;
+    this.#lastDevice = device;
+    this.#lastDomain = domain;
+    this.#lastSerial = domainSerial;
+    this.#lastAddress = address;
+    this.#lastFlags = flags;
+    this.#lastType = type;
     // Publishes the record (the plain stores above happen before it).
     Atomics.store(uints, h + kWriteIndexField, (write + 1) >>> 0);
     // Wake the main thread only if it is asleep, and only once: the first producer to flip
     // kMainWaitingField back to 0 rings the doorbell that the dispatcher's waitAsync watches.
-    if (Atomics.compareExchange(this.#rings.global, kMainWaitingField, 1, 0) === 1) {
+    // A muted device (one the main thread is rate-limiting) rings nothing: the main thread
+    // collects its records on its own schedule.
+    if (this.#muted[device] !== 1 && Atomics.compareExchange(this.#rings.global, kMainWaitingField, 1, 0) === 1) {
       Atomics.add(this.#rings.global, kDoorbellField, 1);
       Atomics.notify(this.#rings.global, kDoorbellField);
     }

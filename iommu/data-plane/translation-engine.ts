@@ -121,7 +121,7 @@ export class TranslationEngine {
     this.#logHeader = state.invalidations.header;
     this.#logRecords = state.invalidations.records;
     this.#logCapacity = state.invalidations.capacity;
-    this.#faults = new FaultRingWriter(state.faultRings, slot);
+    this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts.capacity);
     this.sequence = state.invalidations.sequence();
   }
 

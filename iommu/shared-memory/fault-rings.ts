@@ -1,7 +1,8 @@
 /**
  * Fault rings: one single-producer/single-consumer ring per worker slot, all in one
  * SharedArrayBuffer. A worker whose DMA faults writes a fixed-size record and goes on; it
- * never waits. A full ring drops the record and counts it. The main thread drains every ring
+ * never waits. A full ring drops the record and counts it, and so does a device that already
+ * has a quarter of the ring waiting (so that one flooding device cannot crowd out the rest). The main thread drains every ring
  * (see control/fault-dispatcher.ts).
  *
  * Layout:
@@ -21,6 +22,12 @@
  *     bytes 32..             `capacity` records of 8 Int32 (32 bytes):
  *                              [device slot, domain slot, domain serial, address bits 31..0,
  *                               address bits 52..32, flags, fault type, input mapping ID]
+ *
+ *   then `devices` Int32 mute flags, one per device slot (after the last ring):
+ *                              1 while the main thread delivers that device's faults at its
+ *                              rate limit; its producers then publish without ringing the
+ *                              doorbell, and the main thread collects those records on its
+ *                              own schedule (a flooding device cannot keep it awake)
  *
  * Indices and counters are free-running 32-bit counters; occupancy is (write - read) >>> 0.
  * One slot stays usable for every record: capacity is a power of two and full means
@@ -61,15 +68,17 @@ export class FaultRings {
   readonly uints: Uint32Array;
   readonly ringCount: number;
   readonly capacity: number;
+  /** Per device slot: 1 while the device is muted (see the layout). */
+  readonly muted: Int32Array;
   readonly #ringInts: number;
 
-  static byteLengthFor(ringCount: number, capacity: number): number {
-    return (GLOBAL_HEADER_INTS + ringCount * (RING_HEADER_INTS + capacity * FAULT_RECORD_INTS)) * 4;
+  static byteLengthFor(ringCount: number, capacity: number, devices = 0): number {
+    return (GLOBAL_HEADER_INTS + ringCount * (RING_HEADER_INTS + capacity * FAULT_RECORD_INTS) + devices) * 4;
   }
 
-  static create(ringCount: number, capacity: number): FaultRings {
+  static create(ringCount: number, capacity: number, devices: number): FaultRings {
     if (!Number.isInteger(Math.log2(capacity))) throw new RangeError(`fault ring capacity must be a power of two (got ${capacity})`);
-    return new FaultRings(new SharedArrayBuffer(FaultRings.byteLengthFor(ringCount, capacity)), ringCount, capacity);
+    return new FaultRings(new SharedArrayBuffer(FaultRings.byteLengthFor(ringCount, capacity, devices)), ringCount, capacity);
   }
 
   constructor(buffer: SharedArrayBuffer, ringCount: number, capacity: number) {
@@ -80,6 +89,9 @@ export class FaultRings {
     this.global = new Int32Array(buffer, 0, GLOBAL_HEADER_INTS);
     this.ints = new Int32Array(buffer);
     this.uints = new Uint32Array(buffer);
+    // The mute flags fill whatever follows the rings.
+    const ringBytes = FaultRings.byteLengthFor(ringCount, capacity);
+    this.muted = new Int32Array(buffer, ringBytes, (buffer.byteLength - ringBytes) / 4);
   }
 
   /** Index (in 32-bit words) of ring `ring`'s header. */

@@ -88,7 +88,7 @@ export function createSharedState(guestMemory: SharedArrayBuffer, sizes: SharedS
     identityWindows: IdentityWindows.create(sizes.maxDomains),
     contexts: DeviceContextTable.create(sizes.maxFunctions),
     invalidations: InvalidationLog.create(sizes.invalidationLogCapacity),
-    faultRings: FaultRings.create(ringCount, sizes.faultRingCapacity),
+    faultRings: FaultRings.create(ringCount, sizes.faultRingCapacity, sizes.maxFunctions),
     workerSlots: WorkerSlots.create(ringCount - 1),
   };
 }

@@ -1,6 +1,6 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import { bytesPerMappedPage, dmaCopyRatio, faultLatency, faultRate, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
+import { bytesPerMappedPage, dmaCopyRatio, faultFlood, faultLatency, faultRate, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
 import { stress } from '../stress/stress.js';
 import { runBrowserBenchmark } from './browser.js';
 import { flag, numberIn, OptionError, type OptionValues, parseCommandLine, text, usageLines, value } from '../../examples/cli/command-line.js';
@@ -33,7 +33,18 @@ const { quick, json: jsonFile } = parsed;
 // With --browser only the browser's scenarios run (test/bench/browser.ts), and the process ends there.
 if (parsed.browser) await runBrowserBenchmark({ quick, json: jsonFile });
 const stressSeconds = parsed['stress-seconds'] ?? (quick ? 2 : 10);
-const steps = ['faultLatency', 'mapUnmapNs', 'dmaCopyRatio', 'smallAccessRatio', 'workerScaling', 'faults', 'iotlbSweep', 'bytesPerMappedPage', 'stress'];
+const steps = [
+  'faultLatency',
+  'mapUnmapNs',
+  'dmaCopyRatio',
+  'smallAccessRatio',
+  'workerScaling',
+  'faults',
+  'faultFlood',
+  'iotlbSweep',
+  'bytesPerMappedPage',
+  'stress',
+];
 let step = 0;
 const progress = async (name: string) => {
   // Each scenario starts on a quiet machine: the previous platform's workers have had time to
@@ -58,6 +69,8 @@ await progress('workerScaling');
 const scaling = await workerScaling(quick);
 await progress('faults');
 const faults = { ...(await faultRate(quick)), faultLatencyMs: latency };
+await progress('faultFlood');
+const flood = await faultFlood(quick);
 await progress('iotlbSweep');
 const sweep = await iotlbSweep(quick);
 await progress('bytesPerMappedPage');
@@ -83,6 +96,7 @@ const figures = {
   faultsDeliveredPerSecond: faults.deliveredPerSecond,
   faultsAccountedFor: faults.accountedFor,
   faultLatencyMs: faults.faultLatencyMs,
+  faultFlood: flood,
   iotlbSweep: sweep,
   bytesPerMappedPage: bytesPerPage,
   stress: stressResult,
@@ -103,6 +117,10 @@ const rows: Array<[string, string, string]> = [
   ['faults delivered per second', f(faults.deliveredPerSecond, 0), '-'],
   ['every fault accounted for', String(faults.accountedFor), 'true'],
   ['faultLatencyMs p50 / p99', `${f(faults.faultLatencyMs.p50, 3)} / ${f(faults.faultLatencyMs.p99, 3)}`, 'p99 <= 1'],
+  ['faultFlood.otherDevicesRatio', f(flood.otherDevicesRatio), '>= 0.8'],
+  ['faultFlood.otherFaultP99Ms (p50 / p99)', `${f(flood.otherFaultP50Ms, 3)} / ${f(flood.otherFaultP99Ms, 3)}`, 'p99 <= 1'],
+  ['faultFlood: flood raised / delivered per s', `${f(flood.floodFaultsPerSecond, 0)} / ${f(flood.floodDeliveredPerSecond, 0)}`, '-'],
+  ['faultFlood: every fault accounted for', String(flood.accountedFor), 'true'],
   ...sweep.map((row): [string, string, string] => [
     `iotlbSweep[${row.workingSetPages} pages]`,
     `${f(row.throughputRatio)} (hits ${f(row.iotlbHitRate * 100, 1)}%)`,

@@ -188,3 +188,17 @@ export function timedFaults(
   }
   return args.count;
 }
+
+/**
+ * Faults as fast as it can until `stop[0]` becomes non-zero: reads of unmapped pages, a new
+ * page each time (so that nothing collapses) unless `repeat`. Faults raised.
+ */
+export function floodUntil(runtime: WorkerRuntime, args: { device: number; address: number; repeat: boolean; stop: SharedArrayBuffer }): number {
+  const port = runtime.portFor(args.device);
+  const stop = new Int32Array(args.stop);
+  let faults = 0;
+  while (Atomics.load(stop, 0) === 0) {
+    for (let i = 0; i < 1024; i++) if (port.readU32(args.repeat ? args.address : args.address + (i & 1023) * 4096) === -1) faults++;
+  }
+  return faults;
+}

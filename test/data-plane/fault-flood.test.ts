@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { STATUS_SUCCESS, TranslationFault, type FAULT_INFORMATION } from '../../machine/index.js';
-import { FAULT_BURST } from '../../iommu/control/fault-dispatcher.js';
+import { FAULT_BURST, FAULT_DELIVERIES_PER_SECOND } from '../../iommu/control/fault-dispatcher.js';
 import { deviceInTranslateDomain, platformFor, v2Of } from '../helpers/fixture.js';
 
 const flood = new URL('../fixtures/fault-flood.ts', import.meta.url);
@@ -115,7 +115,7 @@ t.test('a device past its delivery rate has its faults counted as dropped, and i
   t.equal(seen.other.length, 4, 'the quiet device was not held back');
   t.equal(stats.raised, stats.delivered + stats.dropped + stats.suppressed + stats.pending);
   // Long enough for the budget to refill (FAULT_DELIVERIES_PER_SECOND) many times over.
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await new Promise((resolve) => setTimeout(resolve, Math.ceil((5 * 1000 * FAULT_BURST) / FAULT_DELIVERIES_PER_SECOND)));
   const before = seen.flooder.length;
   await platform.dma(flooder.fn, { address: 0x7000_0000, length: 4 });
   stats = platform.faultStats();

@@ -4,9 +4,26 @@ import type { Out } from '../types.js';
 
 /** Checks shared by the routines. Each answers "is this parameter acceptable?" and nothing else. */
 
-/** An `_Out_` parameter: an object the routine can fill. */
+/**
+ * An `_Out_` parameter: an object whose `value` the routine can fill. A frozen, sealed or
+ * non-extensible object, a read-only or getter-only `value` (own or inherited) and a Proxy
+ * whose traps throw are refused before anything changes, so that filling it at the end of a
+ * successful call cannot fail half-way.
+ */
 export function isOut(value: unknown): value is Out<unknown> {
-  return typeof value === 'object' && value !== null;
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    for (let at: object | null = value; at !== null; at = Reflect.getPrototypeOf(at)) {
+      const slot = Reflect.getOwnPropertyDescriptor(at, 'value');
+      if (slot === undefined) continue;
+      if (slot.set !== undefined) return false; // a setter runs caller code: not a plain holder
+      if (slot.get !== undefined || slot.writable !== true) return false;
+      return at === value || Reflect.isExtensible(value);
+    }
+    return Reflect.isExtensible(value);
+  } catch {
+    return false;
+  }
 }
 
 export function isAbsent(value: unknown): value is null | undefined {

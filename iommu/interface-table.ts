@@ -6,6 +6,7 @@ import { CreateDomainEx, DeleteDomain } from './routines/domains.js';
 import { MapIdentityRangeEx, UnmapIdentityRangeEx } from './routines/identity-mappings.js';
 import { MapLogicalRangeEx, UnmapLogicalRange } from './routines/logical-mappings.js';
 import { isOut } from './routines/parameters.js';
+import { refusingCallerThrows } from './routines/caller-throws.js';
 import { ConfigureDomain } from './routines/configure-domain.js';
 import { SetDeviceFaultReportingEx } from './routines/fault-reporting.js';
 import { FlushDomain, FlushDomainByVaList } from './routines/flush.js';
@@ -244,6 +245,8 @@ export function buildInterfaceV2(core: IommuCore): DMA_IOMMU_INTERFACE_V2 {
     CreateDevice: (DeviceObject, DeviceConfig, DmaDeviceOut) => CreateDevice(core, DeviceObject, DeviceConfig, DmaDeviceOut),
     DeleteDevice: (DmaDevice) => DeleteDevice(core, DmaDevice),
   };
+  // Caller code that throws while a routine reads its arguments becomes that argument's refusal.
+  for (const name of V2_ROUTINE_NAMES) (table as unknown as Record<string, unknown>)[name] = refusingCallerThrows(name, table[name]);
   return Object.freeze(table);
 }
 

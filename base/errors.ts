@@ -42,5 +42,11 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   if (typeof value === 'bigint') return `${value}n`;
-  return Object.prototype.toString.call(value);
+  if (typeof value === 'symbol') return value.toString();
+  try {
+    return Object.prototype.toString.call(value);
+  } catch {
+    // A Proxy whose traps throw: describing it must not throw in its place.
+    return '[an object that cannot be read]';
+  }
 }

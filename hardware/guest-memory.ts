@@ -1,3 +1,4 @@
+import { isInstanceOf } from '../base/values.js';
 import { Errors } from '../base/errors.js';
 import { PAGE_SIZE } from '../base/numbers.js';
 import type { MDL, PhysicalMemory } from './substrate.js';
@@ -23,7 +24,7 @@ export class GuestMemory implements PhysicalMemory {
 
   /** Either allocate `memoryBytes` of fresh RAM or adopt an emulator's own shared buffer. */
   constructor(memory: number | SharedArrayBuffer = DEFAULT_MEMORY_BYTES) {
-    if (memory instanceof SharedArrayBuffer) {
+    if (isInstanceOf(memory, SharedArrayBuffer)) {
       checkSize('guestMemory.byteLength', memory.byteLength);
       this.buffer = memory;
     } else {
@@ -53,6 +54,7 @@ export class GuestMemory implements PhysicalMemory {
 
   /** Frees frames from allocatePages/allocateContiguousPages; all or nothing. */
   freePages(pfns: readonly number[]): void {
+    if (!Array.isArray(pfns)) throw Errors.InvalidArgument('pfns', 'an array of page frame numbers', pfns);
     this.#pages.free(pfns);
   }
 
@@ -71,8 +73,9 @@ export class GuestMemory implements PhysicalMemory {
   }
 
   /** An MDL over `pfns`: `byteCount` bytes starting `byteOffset` into the first page. */
-  mdl(pfns: readonly number[], byteCount = pfns.length * PAGE_SIZE, byteOffset = 0): MDL {
-    return buildMdl(pfns, byteCount, byteOffset, this.pageCount);
+  mdl(pfns: readonly number[], byteCount?: number, byteOffset = 0): MDL {
+    if (!Array.isArray(pfns)) throw Errors.InvalidArgument('pfns', 'a non-empty array of page frame numbers', pfns);
+    return buildMdl(pfns, byteCount ?? pfns.length * PAGE_SIZE, byteOffset, this.pageCount);
   }
 
   /** A copy of `length` bytes at `physicalAddress`. */
@@ -86,11 +89,21 @@ export class GuestMemory implements PhysicalMemory {
       throw Errors.InvalidArgument('bytes', 'a Uint8Array or an array of bytes', data);
     }
     this.#check(physicalAddress, data.length);
+    // A plain array's elements would be coerced (256 to 0, 1.5 to 1, '7' to 7): refuse them instead.
+    if (!isInstanceOf(data, Uint8Array)) {
+      for (let i = 0; i < data.length; i++) {
+        const byte = data[i];
+        if (typeof byte !== 'number' || !Number.isInteger(byte) || byte < 0 || byte > 255)
+          throw Errors.ArgumentOutOfRange(`bytes[${i}]`, 'an integer in 0..255', byte);
+      }
+    }
     this.bytes.set(data, physicalAddress);
   }
 
   fill(physicalAddress: number, length: number, value: number): void {
     this.#check(physicalAddress, length);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 255)
+      throw Errors.ArgumentOutOfRange('value', 'an integer in 0..255', value);
     this.bytes.fill(value, physicalAddress, physicalAddress + length);
   }
 
@@ -99,7 +112,10 @@ export class GuestMemory implements PhysicalMemory {
     return this.#view.getUint32(physicalAddress, true);
   }
 
+  /** Writes a 32-bit value; signed int32 values (the result of `|` and `<<`) are taken as their unsigned bits. */
   writeU32(physicalAddress: number, value: number): void {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value > 0xffffffff)
+      throw Errors.ArgumentOutOfRange('value', 'an integer in -2^31..2^32-1', value);
     this.#check(physicalAddress, 4);
     this.#view.setUint32(physicalAddress, value >>> 0, true);
   }

@@ -84,7 +84,8 @@ export class PciBus implements RequesterBus {
     for (const name of ['externalFacing', 'behindIommu', 'busMasterEnable'] as const) {
       if (options[name] !== undefined && typeof options[name] !== 'boolean') throw Errors.InvalidArgument(`options.${name}`, 'a boolean', options[name]);
     }
-    const model = options.model ?? 'dma-test';
+    const model = options.model === undefined ? 'dma-test' : options.model;
+    if (typeof model !== 'string') throw Errors.InvalidArgument('options.model', 'the name of a device model', model);
     const modelIndex = this.#models.findIndex((m) => m.name === model);
     if (modelIndex < 0)
       throw Errors.UnknownDeviceModel(

@@ -1,3 +1,4 @@
+import { Errors } from '../base/errors.js';
 import { PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE, type BarDefinition, PciConfigSpace } from './pci-config-space.js';
 import type { RegisterFile } from './register-file.js';
 import type { opaque } from '../base/opaque.js';
@@ -109,6 +110,7 @@ export class PciFunction implements Requester {
 
   /** Sets or clears Bus Master Enable (and Memory Space) in the command register. */
   setBusMaster(enabled: boolean): void {
+    if (typeof enabled !== 'boolean') throw Errors.InvalidArgument('enabled', 'a boolean', enabled);
     const command = this.config.read16(PCI_COMMAND);
     const flags = PCI_COMMAND_BUS_MASTER | PCI_COMMAND_MEMORY_SPACE;
     this.config.write16(PCI_COMMAND, enabled ? command | flags : command & ~PCI_COMMAND_BUS_MASTER);
@@ -116,7 +118,7 @@ export class PciFunction implements Requester {
 
   /** Installs (or, with null, removes) the driver's MSI handler. */
   setInterruptHandler(handler: InterruptHandler | null): void {
-    if (handler !== null && typeof handler !== 'function') throw new TypeError('handler must be a function or null');
+    if (handler !== null && typeof handler !== 'function') throw Errors.InvalidArgument('handler', 'a function or null', handler);
     this.#interruptHandler = handler;
   }
 

@@ -1,3 +1,4 @@
+import { isInstanceOf } from '../base/values.js';
 import { Errors } from '../base/errors.js';
 import { warn } from '../base/warnings.js';
 import { DEFAULT_MEMORY_BYTES } from '../hardware/guest-memory.js';
@@ -118,14 +119,18 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.has(key)) throw Errors.UnknownOption(key, [...OPTION_NAMES]);
+    // Absent is undefined; null is a value, and not one any option takes.
+    if ((options as Record<string, unknown>)[key] === null) throw Errors.InvalidOption(key, 'a value (leave it out for the default)', null);
   }
+  if (options.memoryBytes !== undefined && typeof options.memoryBytes !== 'number')
+    throw Errors.InvalidOption('memoryBytes', 'an integer number of bytes', options.memoryBytes);
   const arch = options.arch ?? 'arm64';
   if (arch !== 'arm64' && arch !== 'x64') throw Errors.InvalidOption('arch', "'arm64' or 'x64'", arch);
   const faultReportingEx = options.faultReportingEx ?? 'implemented';
   if (faultReportingEx !== 'implemented' && faultReportingEx !== 'windows') {
     throw Errors.InvalidOption('faultReportingEx', "'implemented' or 'windows'", faultReportingEx);
   }
-  if (options.guestMemory !== undefined && !(options.guestMemory instanceof SharedArrayBuffer)) {
+  if (options.guestMemory !== undefined && !isInstanceOf(options.guestMemory, SharedArrayBuffer)) {
     throw Errors.InvalidOption('guestMemory', 'a SharedArrayBuffer', options.guestMemory);
   }
   const dmaGuardPolicy = options.dmaGuardPolicy ?? 1;
@@ -189,8 +194,13 @@ function powerOfTwo(path: string, value: unknown, fallback: number, min: number,
 
 /** An absolute URL, from a URL (or anything with an href) or a string (relative paths are refused: relative to what?). */
 function absoluteUrl(path: string, value: unknown): URL {
-  if (value instanceof URL) return value;
-  const href = typeof value === 'object' && value !== null ? (value as { href?: unknown }).href : value;
+  if (isInstanceOf(value, URL)) return value;
+  let href: unknown;
+  try {
+    href = typeof value === 'object' && value !== null ? (value as { href?: unknown }).href : value;
+  } catch {
+    href = undefined; // a Proxy whose traps throw
+  }
   if (typeof href !== 'string') throw Errors.InvalidOption(path, 'a URL or a URL string', value);
   try {
     return new URL(href);

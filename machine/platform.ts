@@ -178,9 +178,21 @@ export class Platform {
    */
   async runInWorker<Result>(moduleUrl: ModuleUrl, exportName: string, args?: unknown): Promise<Result> {
     if (this.#closed) throw Errors.PlatformClosed();
-    const url = typeof moduleUrl === 'object' && moduleUrl !== null ? (moduleUrl as { href?: unknown }).href : moduleUrl;
+    let url: unknown;
+    try {
+      url = typeof moduleUrl === 'object' && moduleUrl !== null ? (moduleUrl as { href?: unknown }).href : moduleUrl;
+    } catch {
+      url = undefined; // a Proxy whose traps throw
+    }
     if (typeof url !== 'string') throw Errors.InvalidArgument('moduleUrl', 'a URL or string', moduleUrl);
     if (typeof exportName !== 'string') throw Errors.InvalidArgument('exportName', 'a string', exportName);
+    // Arguments cross threads by structured clone: refuse what cannot be cloned here, by name,
+    // rather than as a DataCloneError from the worker pool.
+    try {
+      structuredClone(args);
+    } catch {
+      throw Errors.InvalidArgument('args', 'a structured-cloneable value', args);
+    }
     const result = await this.#runTask<Result>({ kind: 'module', url, export: exportName, args });
     this.#faults.drain();
     return result;

@@ -1,6 +1,7 @@
 import { COPY_ENGINE as R } from '../models/copy-engine.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DriverHost } from './driver-host.js';
+import { checkAddress, checkByte, checkCount, refuse } from './arguments.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 
 /** How a descriptor ended: status 0 is success, 0x100 | fault type a DMA fault, 0x200 a bad length. */
@@ -69,11 +70,23 @@ export class CopyEngineDriver extends DriverBase {
 
   /** Copies `length` bytes from `sourceIova` to `destinationIova` (both mapped for this device). */
   copy(sourceIova: number, destinationIova: number, length: number): Promise<CopyCompletion> {
+    const refused = refuse(() => {
+      checkAddress('sourceIova', sourceIova);
+      checkAddress('destinationIova', destinationIova);
+      checkCount('length', length);
+    });
+    if (refused !== null) return refused;
     return this.#submit(sourceIova, destinationIova, length, 0);
   }
 
   /** Fills `length` bytes at `destinationIova` with `byte`. */
   fill(destinationIova: number, length: number, byte: number): Promise<CopyCompletion> {
+    const refused = refuse(() => {
+      checkAddress('destinationIova', destinationIova);
+      checkCount('length', length);
+      checkByte('byte', byte);
+    });
+    if (refused !== null) return refused;
     return this.#submit(byte & 0xff, destinationIova, length, R.FLAG_FILL);
   }
 

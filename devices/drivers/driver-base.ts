@@ -1,4 +1,5 @@
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, IommuDmaLogicalAllocatorBuddy, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
+import { checkAccess, checkBuffer } from './arguments.js';
 import { describeStatus, STATUS_INVALID_PARAMETER_1, STATUS_SUCCESS } from '../../base/ntstatus.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DMA_IOMMU_INTERFACE_EX, DMA_IOMMU_INTERFACE_V2 } from '../../iommu/interface-table.js';
@@ -110,6 +111,7 @@ export class DriverBase {
 
   /** Maps guest pages `pfns` for the device with `access`; the returned buffer's iova is what the device uses. */
   mapBuffer(pfns: readonly number[], access = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE): MappedBuffer {
+    checkAccess('access', access);
     const iova: Out<number> = {};
     const description = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: this.platform.memory.mdl(pfns) } };
     this.#check(this.V2.MapLogicalRangeEx(this.domain, access, description, null, null, null, iova), 'MapLogicalRangeEx');
@@ -125,6 +127,7 @@ export class DriverBase {
 
   /** Removes a mapping made by mapBuffer; the device faults if it touches it afterwards. */
   unmapBuffer(buffer: MappedBuffer): void {
+    checkBuffer('buffer', buffer);
     if (!this.#buffers.delete(buffer.iova)) throw new RangeError(`no buffer mapped at IOVA 0x${buffer.iova.toString(16)}`);
     this.#check(this.V2.UnmapLogicalRange(this.domain, buffer.iova, buffer.pfns.length), 'UnmapLogicalRange');
   }

@@ -2,6 +2,7 @@ import { nextMacrotask } from '../../base/macrotask.js';
 import { cqHeadDoorbell, NVME as R, sqTailDoorbell } from '../models/nvme.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DriverHost } from './driver-host.js';
+import { checkAddress, checkBuffer, checkCount, refuse } from './arguments.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 import { parseControllerIdentity, parseNamespaceIdentity, type NvmeIdentity } from './nvme-identify.js';
 import { PrpLists, type PrpPage } from './nvme-prp-lists.js';
@@ -169,11 +170,15 @@ export class NvmeDriver extends DriverBase {
 
   /** Reads `blocks` logical blocks from `lba` into `buffer` at byte `offset` (dword aligned). */
   read(lba: number, blocks: number, buffer: MappedBuffer, offset = 0): Promise<{ status: number }> {
+    const refused = refuse(() => checkTransfer(lba, blocks, buffer, offset));
+    if (refused !== null) return refused;
     return this.#transfer(R.IO_READ, lba, blocks, buffer, offset);
   }
 
   /** Writes `blocks` logical blocks at `lba` from `buffer` at byte `offset` (dword aligned). */
   write(lba: number, blocks: number, buffer: MappedBuffer, offset = 0): Promise<{ status: number }> {
+    const refused = refuse(() => checkTransfer(lba, blocks, buffer, offset));
+    if (refused !== null) return refused;
     return this.#transfer(R.IO_WRITE, lba, blocks, buffer, offset);
   }
 
@@ -392,4 +397,11 @@ export class NvmeDriver extends DriverBase {
 function checkDepth(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 2 || value > R.MQES + 1) throw new RangeError(`${name} must be an integer in 2..${R.MQES + 1} (got ${value})`);
   return value;
+}
+
+function checkTransfer(lba: unknown, blocks: unknown, buffer: unknown, offset: unknown): void {
+  checkAddress('lba', lba);
+  checkCount('blocks', blocks);
+  checkBuffer('buffer', buffer);
+  checkAddress('offset', offset);
 }

@@ -1,3 +1,4 @@
+import { isInstanceOf } from '../../base/values.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import { PCI_COMMAND } from '../../hardware/pci-config-space.js';
 import { Errors } from '../../base/errors.js';
@@ -70,7 +71,7 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
   if (saved.memory === null && options.guestMemory === undefined) {
     throw Errors.InvalidSnapshot('it holds no guest memory (saved with { guestMemory: false }): pass options.guestMemory');
   }
-  if (options.guestMemory instanceof SharedArrayBuffer && options.guestMemory.byteLength !== memoryBytes) {
+  if (isInstanceOf(options.guestMemory, SharedArrayBuffer) && options.guestMemory.byteLength !== memoryBytes) {
     throw Errors.InvalidOption('guestMemory', `a SharedArrayBuffer of ${memoryBytes} bytes (the snapshot's guest memory)`, options.guestMemory.byteLength);
   }
   const policy = record(record(saved.iommu, 'iommu').policy, 'iommu.policy');

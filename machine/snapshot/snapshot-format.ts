@@ -1,3 +1,4 @@
+import { isInstanceOf } from '../../base/values.js';
 import { pack, unpack } from 'msgpackr';
 import { Errors } from '../../base/errors.js';
 
@@ -140,7 +141,7 @@ export function encodeSnapshot(snapshot: PlatformSnapshot): Uint8Array {
 
 /** Parses a snapshot's outer shape; the restore checks each part as it uses it. */
 export function decodeSnapshot(bytes: unknown): PlatformSnapshot {
-  if (!(bytes instanceof Uint8Array)) throw Errors.InvalidArgument('snapshot', 'a Uint8Array from platform.saveState()', bytes);
+  if (!isInstanceOf(bytes, Uint8Array)) throw Errors.InvalidArgument('snapshot', 'a Uint8Array from platform.saveState()', bytes);
   let value: unknown;
   try {
     value = unpack(bytes);

@@ -25,6 +25,8 @@ const entries = [
   // The tools import the package itself ('viommu', external below), as users' code would.
   ['examples/demo.ts', 'examples/demo'],
   ['examples/stress/cli.ts', 'bin/viommu-stress'],
+  // Loaded by viommu-stress in a worker to kill it (the soak's worker kills).
+  ['examples/stress/worker-exit.ts', 'bin/worker-exit'],
 ];
 const WORKER_BUNDLE = 'workers/dma-worker.js';
 

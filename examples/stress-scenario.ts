@@ -30,6 +30,8 @@ for (const [kind, figures] of Object.entries(result.kinds)) {
   console.log(`${kind}: ${figures.transfers} transfers verified (${figures.transfersPerSecond.toFixed(0)}/s)`);
 }
 console.log(`mismatches: ${result.mismatches}`);
-console.log(`faults injected: ${result.faultsInjected}, reported: ${result.faultsReported}, dropped: ${result.faultsDropped}`);
+console.log(
+  `faults injected: ${result.faultsInjected}, reported: ${result.faultsReported}, dropped: ${result.faultsDropped}, collapsed: ${result.faultsCollapsed}`,
+);
 console.log(`buffer mappings made and removed: ${result.mappings}`);
 process.exitCode = result.ok ? 0 : 1;

@@ -7,7 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { bytes, deviceTable, faultLine } from '../traffic/summary.js';
 import { OptionError, parseOptions, USAGE, type StressOptions } from './options.js';
-import { runStress, type StressProgress } from './runner.js';
+import { runStress, type StressProgress, type StressResult } from './runner.js';
+import { runSoak, type SoakResult } from './soak.js';
+import { soakChart } from './soak-chart.js';
 
 let parsed: StressOptions | 'help' | 'version';
 try {
@@ -46,7 +48,7 @@ if (!options.quiet)
   console.error(
     `viommu-stress: ${kinds}, ${options.devicesPerKind} per kind, ${options.workers} workers, ${options.seconds} s, churn ${options.churn ? 'on' : 'off'}, fault rate ${options.faultRate}`,
   );
-const result = await runStress(options, progress);
+const result: StressResult | SoakResult = options.soak ? await runSoak(options, progress) : await runStress(options, progress);
 if (tty) process.stderr.write('\r\x1b[K');
 
 console.log(deviceTable(result.devices, result.seconds));
@@ -55,13 +57,25 @@ for (const [kind, figures] of Object.entries(result.kinds)) {
   console.log(`${kind.padEnd(12)} ${figures.devices} device(s)  ${figures.transfersPerSecond.toFixed(0)} transfers/s  ${bytes(figures.bytesPerSecond)}/s`);
 }
 console.log(
-  `mismatches ${result.mismatches}, unexpected failures ${result.unexpectedFailures}, faults injected ${result.faultsInjected} = reported ${result.faultsReported} + dropped ${result.faultsDropped}`,
+  `mismatches ${result.mismatches}, unexpected failures ${result.unexpectedFailures}, faults injected ${result.faultsInjected} = reported ${result.faultsReported} + dropped ${result.faultsDropped} + collapsed ${result.faultsCollapsed}`,
 );
 console.log(faultLine(result.faultStats));
+if ('soak' in result) {
+  const s = (result as SoakResult).soak;
+  const mib = (n: number) => (n / 2 ** 20).toFixed(2);
+  console.log(
+    `soak: ${s.workerKills} worker(s) killed${s.workerKillsFailed > 0 ? ` (${s.workerKillsFailed} kill(s) did not take)` : ''}, ${s.restores} save/restore(s)${s.restoreMismatch === null ? ' (restored state identical)' : `: ${s.restoreMismatch}`}`,
+  );
+  console.log(
+    `soak: after ${s.warmUpSeconds.toFixed(0)} s of warm-up, RSS ${mib(s.rssSlopeBytesPerMinute)} MiB/min (flat up to ${mib(s.rssLimitBytesPerMinute)}): ${s.flat.rss ? 'flat' : 'GROWING'}; page tables ${s.tablesSlopePerMinute.toFixed(2)}/min (flat up to ${s.tablesLimitPerMinute.toFixed(1)}): ${s.flat.tables ? 'flat' : 'GROWING'}`,
+  );
+  for (const error of s.callbackErrors.slice(0, 5)) console.log(`soak: callback error: ${error}`);
+}
 console.log(result.ok ? 'result: every byte verified, every injected fault accounted for' : 'result: FAILED');
 if (options.json !== null) {
   const { devices, ...rest } = result;
   const json = { ...rest, devices: devices.map(({ sampleFaults: _, ...device }) => device), options: { ...options } };
   writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
+  if ('soak' in result) writeFileSync(`${options.json.replace(/\.json$/, '')}.svg`, soakChart((result as SoakResult).soak));
 }
 process.exitCode = result.ok ? 0 : 1;

@@ -24,7 +24,18 @@ const OPTIONS = {
   'fault-rate': value('P', 'share of transfers aimed at unmapped memory, 0..1 (default 0.01)', 0.01, numberIn(0, 1)),
   depth: value('N', 'transfers in flight per device (default 4)', 4, integerIn(1, 64)),
   seed: value('N', 'seed of the pseudo-random traffic (default 1)', 1, integerIn(0, 2 ** 32 - 1)),
-  json: value<string | null>('FILE', 'also write the figures as JSON', null, text),
+  json: value<string | null>('FILE', 'also write the figures as JSON (and, for a soak, a chart as FILE.svg)', null, text),
+  soak: flag(
+    'the long soak: 600 s (unless --seconds), a worker killed every 30 s, a save/restore of the platform half-way, RSS and page tables checked for flat slopes',
+  ),
+  'kill-every': value<number | null>('S', 'kill a DMA worker every S seconds (soak; default 30 with --soak)', null, numberIn(0.1, 86400)),
+  'restore-at': value<number | null>(
+    'F',
+    'save and restore the whole platform at fraction F of the run, 0..1 (soak; default 0.5 with --soak)',
+    null,
+    numberIn(0, 1),
+  ),
+  'sample-every': value('S', 'seconds between RSS / page-table samples in a soak (default 1)', 1, numberIn(0.05, 3600)),
   quiet: flag('no progress output'),
   version: flag("print viommu's version and exit"),
 };
@@ -42,6 +53,14 @@ export interface StressOptions {
   seed: number;
   json: string | null;
   quiet: boolean;
+  /** A soak (worker kills, a mid-run restore, slopes): --soak, or --kill-every / --restore-at. */
+  soak?: boolean;
+  /** Seconds between worker kills (0: none). */
+  killEvery?: number;
+  /** Fraction of the run at which the platform is saved and restored (null: never). */
+  restoreAt?: number | null;
+  /** Seconds between RSS and page-table samples (default 1). */
+  sampleEvery?: number;
 }
 
 export const USAGE = `usage: viommu-stress [options]
@@ -66,7 +85,8 @@ export function parseOptions(argv: readonly string[]): StressOptions | 'help' | 
     workers: o.workers,
     devicesPerKind: o.devices,
     kinds: o.kinds,
-    seconds: o.seconds,
+    // A soak runs 10 minutes unless told otherwise.
+    seconds: o.soak && !argv.some((arg) => arg === '--seconds' || arg.startsWith('--seconds=')) ? 600 : o.seconds,
     minBytes: o['min-bytes'],
     maxBytes: o['max-bytes'],
     churn: o.churn === 'on',
@@ -75,5 +95,9 @@ export function parseOptions(argv: readonly string[]): StressOptions | 'help' | 
     seed: o.seed,
     json: o.json,
     quiet: o.quiet,
+    soak: o.soak || o['kill-every'] !== null || o['restore-at'] !== null,
+    killEvery: o['kill-every'] ?? (o.soak ? 30 : 0),
+    restoreAt: o['restore-at'] ?? (o.soak ? 0.5 : null),
+    sampleEvery: o['sample-every'],
   };
 }

@@ -37,6 +37,8 @@ export interface StressResult {
   faultsInjected: number;
   faultsReported: number;
   faultsDropped: number;
+  /** Injected faults collapsed into an identical one still waiting (same device, address, type): counted, delivered once. */
+  faultsCollapsed: number;
   faultStats: FaultStats;
   mappings: number;
   /** Every byte matched, nothing failed that was not injected, and every injected fault was reported or counted as dropped. */
@@ -92,39 +94,44 @@ export async function runStress(options: StressOptions, onProgress?: (progress: 
     await platform.devicesIdle();
     const faultStats = platform.faultStats();
     for (const t of traffic) await t.stop();
-    const all = devices();
-    const kinds: Partial<Record<DeviceKind, KindFigures>> = {};
-    for (const device of all) {
-      const figures = (kinds[device.kind as DeviceKind] ??= { devices: 0, transfers: 0, bytes: 0, transfersPerSecond: 0, bytesPerSecond: 0 });
-      figures.devices++;
-      figures.transfers += device.transfers;
-      figures.bytes += device.bytes;
-      figures.transfersPerSecond = figures.transfers / seconds;
-      figures.bytesPerSecond = figures.bytes / seconds;
-    }
-    const result = {
-      seconds,
-      workers: platform.options.workers,
-      devices: all,
-      kinds,
-      mismatches: sum(all, 'mismatches'),
-      unexpectedFailures: sum(all, 'unexpectedFailures'),
-      faultsInjected: sum(all, 'faultsInjected'),
-      faultsReported: sum(all, 'faultsReported'),
-      faultsDropped: faultStats.dropped,
-      faultStats,
-      mappings: sum(all, 'mappings'),
-      ok: false,
-    };
-    result.ok =
-      result.mismatches === 0 &&
-      result.unexpectedFailures === 0 &&
-      sum(all, 'injectedFailures') === result.faultsInjected &&
-      result.faultsInjected === result.faultsReported + result.faultsDropped;
-    return result;
+    return summarize(devices(), seconds, platform.options.workers, faultStats);
   } finally {
     await platform.close();
   }
+}
+
+/** The figures of a run from every device's stats and the platform's fault counts. */
+export function summarize(all: DeviceStats[], seconds: number, workers: number, faultStats: FaultStats): StressResult {
+  const kinds: Partial<Record<DeviceKind, KindFigures>> = {};
+  for (const device of all) {
+    const figures = (kinds[device.kind as DeviceKind] ??= { devices: 0, transfers: 0, bytes: 0, transfersPerSecond: 0, bytesPerSecond: 0 });
+    figures.devices++;
+    figures.transfers += device.transfers;
+    figures.bytes += device.bytes;
+    figures.transfersPerSecond = figures.transfers / seconds;
+    figures.bytesPerSecond = figures.bytes / seconds;
+  }
+  const result = {
+    seconds,
+    workers,
+    devices: all,
+    kinds,
+    mismatches: sum(all, 'mismatches'),
+    unexpectedFailures: sum(all, 'unexpectedFailures'),
+    faultsInjected: sum(all, 'faultsInjected'),
+    faultsReported: sum(all, 'faultsReported'),
+    faultsDropped: faultStats.dropped,
+    faultsCollapsed: faultStats.collapsed,
+    faultStats,
+    mappings: sum(all, 'mappings'),
+    ok: false,
+  };
+  result.ok =
+    result.mismatches === 0 &&
+    result.unexpectedFailures === 0 &&
+    sum(all, 'injectedFailures') === result.faultsInjected &&
+    result.faultsInjected === result.faultsReported + result.faultsDropped + result.faultsCollapsed;
+  return result;
 }
 
 /** Adds the devices (bus 1 copy engines, bus 2 NVMe, bus 3 NIC pairs), starts their drivers and traffic generators. */
@@ -142,7 +149,8 @@ export async function startTraffic(platform: Platform, options: StressOptions): 
   for (const kind of options.kinds) {
     const count = kind === 'nic' ? Math.ceil(options.devicesPerKind / 2) : options.devicesPerKind;
     for (let i = 0; i < count; i++) {
-      const add = (device: number) => platform.bus.addFunction({ bus, device, function: 0, model: kind });
+      // A restored platform already has its functions: traffic resumes on them.
+      const add = (device: number) => platform.bus.find(bus, device, 0) ?? platform.bus.addFunction({ bus, device, function: 0, model: kind });
       if (kind === 'copy-engine') traffic.push(new CopyTraffic(platform, add(i), trafficOptions).start());
       else if (kind === 'nvme') traffic.push(await new StorageTraffic(platform, add(i), trafficOptions).start());
       else traffic.push(await new NetworkTraffic(platform, add(2 * i), add(2 * i + 1), trafficOptions).start());

@@ -44,7 +44,7 @@ export function deviceTable(devices: readonly DeviceStats[], seconds: number): s
 }
 
 export function faultLine(stats: FaultStats): string {
-  return `faults: ${stats.raised} raised, ${stats.delivered} delivered, ${stats.dropped} dropped, ${stats.suppressed} suppressed, ${stats.pending} pending`;
+  return `faults: ${stats.raised} raised, ${stats.delivered} delivered, ${stats.dropped} dropped, ${stats.suppressed} suppressed (${stats.collapsed} collapsed repeats), ${stats.pending} pending`;
 }
 
 /** "3 logical mappings (12 pages), 1 token (6 pages)": a domain's ranges counted by kind. */

@@ -16,6 +16,7 @@ import {
   kRecordFlags,
   kRecordInputMappingId,
   kRecordType,
+  kCollapsedField,
   kSuppressedField,
   kWriteIndexField,
 } from '../shared-memory/fault-rings.js';
@@ -51,6 +52,8 @@ export interface FaultStats {
   dropped: number;
   suppressed: number;
   pending: number;
+  /** Of `suppressed`, the repeats collapsed into a waiting twin (informational; not a term of the sum). */
+  collapsed: number;
 }
 
 /**
@@ -179,6 +182,7 @@ export class FaultDispatcher {
     let raised = 0;
     let dropped = this.#undeliverable;
     let suppressed = 0;
+    let collapsed = 0;
     let pending = 0;
     for (let ring = 0; ring < rings.ringCount; ring++) {
       const h = rings.headerOf(ring);
@@ -187,8 +191,9 @@ export class FaultDispatcher {
       raised += Atomics.load(uints, h + kRaisedField);
       dropped += Atomics.load(uints, h + kDroppedField);
       suppressed += Atomics.load(uints, h + kSuppressedField);
+      collapsed += Atomics.load(uints, h + kCollapsedField);
     }
-    return { raised, delivered: this.#delivered, dropped, suppressed, pending };
+    return { raised, delivered: this.#delivered, dropped, suppressed, pending, collapsed };
   }
 
   #pending(): boolean {

@@ -14,6 +14,7 @@ import {
   kRecordFlags,
   kRecordInputMappingId,
   kRecordType,
+  kCollapsedField,
   kSuppressedField,
   kWriteIndexField,
   RING_HEADER_INTS,
@@ -112,6 +113,7 @@ export class FaultRingWriter {
     ) {
       // The same fault is still waiting to be delivered: this one adds nothing to it.
       Atomics.add(uints, h + kSuppressedField, 1);
+      Atomics.add(uints, h + kCollapsedField, 1);
       return false;
     }
     if ((write - read) >>> 0 >= this.#rings.capacity || this.#waiting[device]! >= this.#share) {

@@ -2,8 +2,8 @@
  * Fault rings: one single-producer/single-consumer ring per worker slot, all in one
  * SharedArrayBuffer. A worker whose DMA faults writes a fixed-size record and goes on; it
  * never waits. A full ring drops the record and counts it, and so does a device that already
- * has a quarter of the ring waiting (so that one flooding device cannot crowd out the rest). The main thread drains every ring
- * (see control/fault-dispatcher.ts).
+ * has a quarter of the ring waiting (so that one flooding device cannot crowd out the rest).
+ * The main thread drains every ring (see control/fault-dispatcher.ts).
  *
  * Layout:
  *
@@ -17,8 +17,11 @@
  *                              [kWriteIndexField]   records ever written (producer stores)
  *                              [kReadIndexField]    records ever read    (consumer stores)
  *                              [kRaisedField]       faults raised by this producer
- *                              [kDroppedField]      faults lost because the ring was full
- *                              [kSuppressedField]   faults of devices whose reporting is off
+ *                              [kDroppedField]      faults lost because the ring was full or
+ *                                                   the device had its share of it waiting
+ *                              [kSuppressedField]   faults of devices whose reporting is off,
+ *                                                   and repeats collapsed into a waiting twin
+ *                              [kCollapsedField]    of those, the collapsed repeats
  *     bytes 32..             `capacity` records of 8 Int32 (32 bytes):
  *                              [device slot, domain slot, domain serial, address bits 31..0,
  *                               address bits 52..32, flags, fault type, input mapping ID]
@@ -45,6 +48,7 @@ export const kReadIndexField = 1;
 export const kRaisedField = 2;
 export const kDroppedField = 3;
 export const kSuppressedField = 4;
+export const kCollapsedField = 5;
 
 export const FAULT_RECORD_INTS = 8;
 export const kRecordDevice = 0;

@@ -87,7 +87,7 @@ t.test('faults of a device with reporting off are counted, not delivered; disabl
   const logical = out<number>();
   t.equal(V2.MapLogicalRangeEx(domain, IOMMU_ACCESS_READ, mdlOf(platform, platform.memory.allocatePages(1)), null, null, null, logical), STATUS_SUCCESS);
   await platform.dma(fn, { address: logical.value!, write: [1, 2] });
-  t.same(platform.faultStats(), { raised: 1, delivered: 0, dropped: 0, suppressed: 1, pending: 0 });
+  t.same(platform.faultStats(), { raised: 1, delivered: 0, dropped: 0, suppressed: 1, pending: 0, collapsed: 0 });
 
   const seen: FAULT_INFORMATION[] = [];
   t.equal(
@@ -106,7 +106,7 @@ t.test('faults of a device with reporting off are counted, not delivered; disabl
   t.equal(V2.SetDeviceFaultReportingEx(device, fn.inputMappingId, false, null), STATUS_SUCCESS);
   await platform.dma(fn, { address: logical.value!, write: [1] });
   t.equal(seen.length, 2, 'no delivery once disabled');
-  t.same(platform.faultStats(), { raised: 4, delivered: 2, dropped: 0, suppressed: 2, pending: 0 });
+  t.same(platform.faultStats(), { raised: 4, delivered: 2, dropped: 0, suppressed: 2, pending: 0, collapsed: 0 });
 });
 
 t.test('on x64 faults arrive as the X64 variant', async (t) => {
@@ -140,5 +140,5 @@ t.test('a FaultHandler that throws is reported through onCallbackError and deliv
   t.equal(calls, 2);
   t.equal(errors.length, 2);
   t.match(String(errors[0]), /driver bug/);
-  t.same(platform.faultStats(), { raised: 2, delivered: 2, dropped: 0, suppressed: 0, pending: 0 });
+  t.same(platform.faultStats(), { raised: 2, delivered: 2, dropped: 0, suppressed: 0, pending: 0, collapsed: 0 });
 });

@@ -76,6 +76,7 @@ t.test('repeated identical faults collapse into the one waiting, and are counted
   );
   t.equal(stats.dropped, 0, 'collapsing leaves no reason to drop');
   t.equal(stats.suppressed, 10_000 - seen.flooder.length, 'each repeat not delivered was collapsed and counted');
+  t.equal(stats.collapsed, stats.suppressed, 'as collapsed (reporting was on)');
   t.equal(stats.raised, stats.delivered + stats.dropped + stats.suppressed + stats.pending);
 });
 

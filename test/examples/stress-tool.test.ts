@@ -21,7 +21,7 @@ t.test('all three device kinds on all workers, with churn and fault injection: n
   t.equal(figures.mismatches, 0);
   t.equal(figures.unexpectedFailures, 0);
   t.ok(figures.faultsInjected > 0, `${figures.faultsInjected} faults injected`);
-  t.equal(figures.faultsInjected, figures.faultsReported + figures.faultsDropped, 'injected = reported + dropped');
+  t.equal(figures.faultsInjected, figures.faultsReported + figures.faultsDropped + figures.faultsCollapsed, 'injected = reported + dropped + collapsed');
   t.equal(figures.workers, 2);
   for (const kind of ['copy-engine', 'nvme', 'nic']) {
     t.ok(figures.kinds[kind].transfers > 0, `${kind} moved data`);

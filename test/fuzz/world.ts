@@ -82,7 +82,7 @@ export class World {
   }
 
   /** Fault counts when the current sequence started (the model counts from zero). */
-  faultBase = { raised: 0, delivered: 0, dropped: 0, suppressed: 0, pending: 0 };
+  faultBase = { raised: 0, delivered: 0, dropped: 0, suppressed: 0, pending: 0, collapsed: 0 };
 
   /** The FaultHandler for device `id`: records what it hears. */
   faultHandler(id: number): (context: unknown, info: FAULT_INFORMATION) => void {

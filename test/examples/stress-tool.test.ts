@@ -43,6 +43,10 @@ t.test('bad options exit with status 2 and a message naming the option', async (
     [['--json', '--quiet'], /--json needs a value, and the next argument is an option/],
     [['--quiet=yes'], /--quiet takes no value/],
     [['3'], /unexpected argument 3/],
+    [['--restore-at', '2'], /--restore-at must be a number in 0\.\.1 \(got "2"\)/],
+    [['--kill-every', 'often'], /--kill-every must be a number/],
+    [['--sample-every', '0'], /--sample-every must be a number in 0\.05\.\.3600/],
+    [['--soak=yes'], /--soak takes no value/],
   ] as const) {
     const error = await run([...args]).then(
       () => null,
@@ -61,4 +65,46 @@ t.test('--name=value works as --name value does, and --version prints the packag
   t.match(stdout, /result: every byte verified/);
   const version = await run(['--version']);
   t.equal(version.stdout.trim(), `viommu ${JSON.parse(readFileSync(new URL('package.json', root), 'utf8')).version}`);
+});
+
+t.test('a soak kills workers, saves and restores the platform mid-run, and writes its figures and chart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'viommu-soak-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'soak.json');
+  const { stdout } = await run([
+    '--seconds',
+    '8',
+    '--workers',
+    '2',
+    '--devices',
+    '1',
+    '--kill-every',
+    '1',
+    '--restore-at',
+    '0.5',
+    '--sample-every',
+    '0.1',
+    '--json',
+    file,
+  ]).catch((e: { stdout: string }) => e);
+  t.match(stdout, /soak: \d+ worker\(s\) killed, 1 save\/restore\(s\) \(restored state identical\)/);
+  const figures = JSON.parse(readFileSync(file, 'utf8'));
+  t.equal(figures.mismatches, 0);
+  t.equal(figures.unexpectedFailures, 0);
+  t.ok(figures.soak.workerKills >= 3, `${figures.soak.workerKills} workers killed`);
+  t.equal(figures.soak.workerKillsFailed, 0);
+  t.equal(figures.soak.restores, 1);
+  t.equal(figures.soak.restoreMismatch, null);
+  t.same(figures.soak.callbackErrors, []);
+  t.type(figures.rssSlopeBytesPerMinute, 'number');
+  t.type(figures.tablesSlopePerMinute, 'number');
+  t.ok(figures.soak.samples.length > 20, 'RSS and page tables sampled');
+  t.ok(
+    figures.soak.samples.every((s: { tables: number }) => s.tables > 0),
+    'page tables in use are sampled',
+  );
+  const svg = readFileSync(join(dir, 'soak.svg'), 'utf8');
+  t.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  t.match(svg, /save \+ restore/);
+  t.equal((svg.match(/<polyline/g) ?? []).length, 2, 'an RSS line and a page-table line');
 });

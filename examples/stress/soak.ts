@@ -1,5 +1,5 @@
 import { createPlatform, type FaultStats, type Platform, restorePlatform } from 'viommu';
-import { keepBusy, seededRandom } from '../traffic/device-stats.js';
+import { type DeviceStats, keepBusy, seededRandom } from '../traffic/device-stats.js';
 import type { StressOptions } from './options.js';
 import { deviceStatsOf, type StressProgress, type StressResult, startTraffic, summarize, type Traffic } from './runner.js';
 import { flatness, type Sample, type SoakFigures } from './soak-figures.js';
@@ -37,7 +37,8 @@ export async function runSoak(options: StressOptions, onProgress?: (progress: St
   const deadline = started + options.seconds * 1000;
   const samples: Sample[] = [];
   const events: Array<{ t: number; kind: 'restore' | 'kill' }> = [];
-  const finished: Traffic[] = [];
+  // Only the figures of finished traffic are kept: its drivers would keep a closed platform (and its memory) alive.
+  const finished: DeviceStats[] = [];
   const stats: FaultStats[] = [];
   let traffic: Traffic[] = [];
   let kills = 0;
@@ -50,7 +51,7 @@ export async function runSoak(options: StressOptions, onProgress?: (progress: St
   };
   const sampler = setInterval(sample, (options.sampleEvery ?? 1) * 1000);
   const ticker = setInterval(() => {
-    const all = deviceStatsOf([...finished, ...traffic]);
+    const all = [...finished, ...deviceStatsOf(traffic)];
     onProgress?.({
       elapsed: elapsed(),
       seconds: options.seconds,
@@ -88,7 +89,7 @@ export async function runSoak(options: StressOptions, onProgress?: (progress: St
       await platform.devicesIdle();
       stats.push(platform.faultStats());
       for (const t of traffic) await t.stop();
-      finished.push(...traffic);
+      finished.push(...deviceStatsOf(traffic));
       traffic = [];
       if (segmentEnd >= deadline) break;
       // The save and restore of the whole platform.
@@ -117,7 +118,7 @@ export async function runSoak(options: StressOptions, onProgress?: (progress: St
   }
   const seconds = elapsed();
   const soak = flatness(samples, events, options.seconds);
-  const base = summarize(deviceStatsOf(finished), seconds, options.workers, sumStats(stats));
+  const base = summarize(finished, seconds, options.workers, sumStats(stats));
   soak.workerKills = kills;
   soak.workerKillsFailed = killsFailed;
   soak.restores = events.filter((e) => e.kind === 'restore').length;

@@ -82,7 +82,8 @@ export class FaultDispatcher {
   /** Per device slot: deliveries it may still get now, and when that was worked out (ms). */
   readonly #budget: Float64Array;
   readonly #budgetAt: Float64Array;
-  /** Devices muted now (some entries of rings.muted are 1). */
+  /** Devices muted now (their entries of rings.muted are 1). */
+  readonly #mutedDevices: number[] = [];
   #mutedCount = 0;
   #closed = false;
   #running: Promise<void> | null = null;
@@ -158,6 +159,7 @@ export class FaultDispatcher {
     budget[device] = tokens;
     if (this.#rings.muted[device] === 0) {
       Atomics.store(this.#rings.muted, device, 1);
+      this.#mutedDevices.push(device);
       this.#mutedCount++;
     }
     return false;
@@ -166,13 +168,15 @@ export class FaultDispatcher {
   /** Lets muted devices whose budget is half refilled ring the doorbell again. */
   #unmuteRefilled(now: number): void {
     const muted = this.#rings.muted;
-    for (let device = 0; device < muted.length && this.#mutedCount > 0; device++) {
-      if (muted[device] === 0) continue;
+    const list = this.#mutedDevices;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const device = list[i]!;
       const tokens = this.#budget[device]! + ((now - this.#budgetAt[device]!) * FAULT_DELIVERIES_PER_SECOND) / 1000;
-      if (tokens >= FAULT_BURST / 2) {
-        Atomics.store(muted, device, 0);
-        this.#mutedCount--;
-      }
+      if (tokens < FAULT_BURST / 2) continue;
+      Atomics.store(muted, device, 0);
+      list[i] = list[list.length - 1]!;
+      list.pop();
+      this.#mutedCount--;
     }
   }
 

@@ -10,7 +10,10 @@ import {
   type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
   type Out,
-} from 'viommu';
+} from '../../machine/index.js';
+// The stress reaches the invalidation log and worker slots through internalsOf, which must be
+// the same module instance as createPlatform's: both come from the sources (bundled into the
+// benchmark), never one from the package and one from the sources.
 import { internalsOf } from '../../machine/platform.js';
 import { CANARY_WORD, GUARD_WORD, kLedgerSlot, kLedgerState, kLedgerUnmapSeq, kMapped, kUnmapped, LEDGER_FIELDS, patternWord } from './page-ledger.js';
 import { seededRandom } from '../../examples/traffic/device-stats.js';
@@ -59,7 +62,10 @@ function share(counts: readonly number[]): number {
 
 const PAGE = 4096;
 /** The worker side, next to this file: .ts from the sources, .js in the bench bundle. */
-const checker = new URL(`./stress-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+const fromSources = import.meta.url.endsWith('.ts');
+const checker = new URL(`./stress-worker.${fromSources ? 'ts' : 'js'}`, import.meta.url);
+/** In the bench bundle (.bench/), the DMA worker is the package's built one. */
+const workerUrl = fromSources ? undefined : new URL('../dist/workers/dma-worker.js', import.meta.url);
 
 function check(status: number, what: string): void {
   if (status !== STATUS_SUCCESS) throw new Error(`${what}: ${describeStatus(status)}`);
@@ -74,7 +80,7 @@ function check(status: number, what: string): void {
 export async function stress(seconds: number, options: { workers?: number; slots?: number; seed?: number; writeShare?: number } = {}): Promise<StressResult> {
   const workers = options.workers ?? 2;
   const slots = options.slots ?? 64;
-  const platform = await createPlatform({ workers, memoryBytes: 32 * 1024 * 1024 });
+  const platform = await createPlatform({ workers, memoryBytes: 32 * 1024 * 1024, ...(workerUrl === undefined ? {} : { workerUrl }) });
   try {
     const table: Out<DMA_IOMMU_INTERFACE_EX> = {};
     check(platform.IoGetIommuInterfaceEx(2, 0, table), 'IoGetIommuInterfaceEx');

@@ -371,24 +371,12 @@ export class Platform {
     }
   }
 
-  /**
-   * A worker died or was retired. Its thread id is gone with it (a Worker's threadId reads -1
-   * once it stopped), so every slot whose owner is no longer a live worker of the pool is
-   * freed: what that worker managed to report is delivered first, and its slot, ring and
-   * "busy" mark (which would hold back page-table reuse forever) go to a successor.
-   */
-  #workerGone(_threadId: number): void {
-    if (this.#pool === null) return;
-    const alive = new Set(this.#pool.threadIds);
-    const slots = this.#shared.workerSlots;
-    let drained = false;
-    for (let slot = 0; slot < slots.capacity; slot++) {
-      const owner = slots.ownerOf(slot);
-      if (owner === 0 || alive.has(owner)) continue;
-      if (!drained) this.#faults.drain();
-      drained = true;
-      slots.release(slot);
-    }
+  #workerGone(threadId: number): void {
+    const slot = this.#shared.workerSlots.slotOf(threadId);
+    if (slot < 0) return;
+    // Deliver what the worker managed to report, then free its slot and ring for a successor.
+    this.#faults.drain();
+    this.#shared.workerSlots.release(slot);
   }
 }
 

@@ -8,6 +8,7 @@ import {
   describeStatus,
   type DMA_IOMMU_INTERFACE_EX,
   type DMA_IOMMU_INTERFACE_V2,
+  type IOMMU_DMA_DEVICE,
   type IOMMU_DMA_DOMAIN,
   type Out,
   type PciFunction,
@@ -44,11 +45,11 @@ export interface Witness {
 export function createWitness(platform: Platform, random: () => number): Witness {
   const V2 = v2(platform);
   const fn = platform.bus.addFunction({ bus: 9, device: 0, function: 0 });
-  const device: Out<object> = {};
+  const device: Out<IOMMU_DMA_DEVICE> = {};
   const domain: Out<IOMMU_DMA_DOMAIN> = {};
   check(V2.CreateDevice(fn, null, device), 'CreateDevice');
   check(V2.CreateDomainEx(DomainTypeTranslate, { AsUlonglong: 0 }, null, null, domain), 'CreateDomainEx');
-  check(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+  check(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
   const pfns = platform.memory.allocatePages(PAGES);
   const bytes = new Uint8Array(PAGE);
   pfns.forEach((pfn, i) => {
@@ -57,7 +58,7 @@ export function createWitness(platform: Platform, random: () => number): Witness
     const description = { MapType: MapPhysicalAddressTypePfn, PfnArray: { PageFrame: [pfn], NumberOfPages: 1 } };
     check(
       V2.MapLogicalRangeEx(
-        domain.value,
+        domain.value!,
         i % 2 === 0 ? IOMMU_ACCESS_READ : IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE,
         description,
         BASE + i * PAGE,
@@ -68,7 +69,7 @@ export function createWitness(platform: Platform, random: () => number): Witness
       'MapLogicalRangeEx',
     );
   });
-  check(V2.ReserveLogicalAddressRange(domain.value, 8 * PAGE, BASE + 64 * PAGE, null, null, {}), 'ReserveLogicalAddressRange');
+  check(V2.ReserveLogicalAddressRange(domain.value!, 8 * PAGE, BASE + 64 * PAGE, null, null, {}), 'ReserveLogicalAddressRange');
   return { fn, domain: domain.value! };
 }
 

@@ -41,13 +41,13 @@ export function checkWorld(m: Model, w: World): void {
   const platform = w.platform;
   for (const domain of m.domains.values()) {
     const handle = w.domains.get(domain.id)!;
-    const summary = platform.describeDomain(handle);
+    const summary = platform.describeDomain(handle as never);
     if (summary === undefined) throw new Divergence(`domain ${domain.id} is live in the model but unknown to describeDomain`);
     expectEqual(summary.devices, domain.devices.size, `domain ${domain.id}: attached devices`);
     expectEqual(summary.tokens, domain.tokens.size, `domain ${domain.id}: tokens`);
     for (const page of pagesToCheck(m, domain)) {
       const offset = (page * 7) % PAGE;
-      const view = platform.inspectTranslation(handle, page * PAGE + offset);
+      const view = platform.inspectTranslation(handle as never, page * PAGE + offset);
       const expected = m.translate(domain, page);
       if ('fault' in expected) {
         // The inspector reports only what the tables say; pages beyond memory in identity domains are checked by DMA.
@@ -59,7 +59,7 @@ export function checkWorld(m: Model, w: World): void {
     }
   }
   for (const handle of w.dead.values()) {
-    if (platform.describeDomain(handle) !== undefined) throw new Divergence('a deleted domain handle is still known to describeDomain');
+    if (platform.describeDomain(handle as never) !== undefined) throw new Divergence('a deleted domain handle is still known to describeDomain');
   }
   const stats = platform.faultStats();
   const base = w.faultBase;

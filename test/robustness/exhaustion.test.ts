@@ -6,11 +6,11 @@ import {
   STATUS_INSUFFICIENT_RESOURCES,
   STATUS_SUCCESS,
   TranslationFault,
-  type DMA_IOMMU_INTERFACE_V2,
   type IOMMU_DMA_DOMAIN,
   type Platform,
 } from '../../machine/index.js';
 import { buddy, deviceInTranslateDomain, out, PAGE, pfnArray, platformFor, RW, v2Of, ZERO_FLAGS } from '../helpers/fixture.js';
+import { type UntypedV2, untyped } from '../helpers/untyped.js';
 
 /**
  * One test per resource that can run out: the refusal is a defined status or a named error,
@@ -20,26 +20,30 @@ import { buddy, deviceInTranslateDomain, out, PAGE, pfnArray, platformFor, RW, v
 
 const spinner = new URL('../fixtures/spin-reader.ts', import.meta.url);
 
-function createDomain(V2: DMA_IOMMU_INTERFACE_V2, type: number, allocator: object | null = null): { status: number; domain?: IOMMU_DMA_DOMAIN } {
+function createDomain(V2: UntypedV2, type: number, allocator: object | null = null): { status: number; domain?: IOMMU_DMA_DOMAIN } {
   const o = out<IOMMU_DMA_DOMAIN>();
-  const status = V2.CreateDomainEx(type, ZERO_FLAGS, allocator, null, o);
+  const status: number = V2.CreateDomainEx(type, ZERO_FLAGS, allocator, null, o);
   return { status, domain: o.value };
 }
 
 /** What a refused call must leave alone. */
 function state(platform: Platform, domains: readonly unknown[]): string {
-  return JSON.stringify({ domains: domains.map((d) => platform.describeDomain(d)), tables: platform.pageTablesInUse, free: platform.memory.freePageCount });
+  return JSON.stringify({
+    domains: domains.map((d) => platform.describeDomain(d as never)),
+    tables: platform.pageTablesInUse,
+    free: platform.memory.freePageCount,
+  });
 }
 
 t.test('page-table pool: mapping refuses with STATUS_INSUFFICIENT_RESOURCES, takes nothing, and works again once tables are freed', async (t) => {
   // 16 tables of 2 KiB. A no-allocator domain has 5 levels.
   const platform = await platformFor(t, { pageTableBytes: 16 * 2048 });
-  const V2 = v2Of(platform);
+  const V2 = untyped(v2Of(platform));
   const { domain } = createDomain(V2, DomainTypeTranslate);
   const frames = platform.memory.allocatePages(1);
   // Each mapping 2^39 bytes apart needs its own chain of lower tables.
   const mapped: number[] = [];
-  let status = STATUS_SUCCESS;
+  let status: number = STATUS_SUCCESS;
   for (let i = 0; status === STATUS_SUCCESS; i++) {
     const address = i * 2 ** 39;
     const before = state(platform, [domain]);
@@ -64,7 +68,7 @@ t.test('page-table pool: mapping refuses with STATUS_INSUFFICIENT_RESOURCES, tak
 t.test('invalidation log: a worker lapped by the log never uses a dead translation, idle or busy', async (t) => {
   // A log of 2 records: a handful of unmaps laps any worker that did not look in between.
   const platform = await platformFor(t, { workers: 1, invalidationLogCapacity: 2 });
-  const V2 = v2Of(platform);
+  const V2 = untyped(v2Of(platform));
   const { fn, domain } = deviceInTranslateDomain(platform, V2, { device: 1 }, null);
   const pages = platform.memory.allocatePages(16);
   platform.memory.write(pages[0]! * PAGE, [7, 7, 7, 7]);
@@ -108,7 +112,7 @@ t.test('invalidation log: a worker lapped by the log never uses a dead translati
 
 t.test('fault ring: when full, faults are dropped and counted, never lost; the ring takes records again once drained', async (t) => {
   const platform = await platformFor(t, { workers: 1, faultRingCapacity: 4 });
-  const V2 = v2Of(platform);
+  const V2 = untyped(v2Of(platform));
   const { fn, device } = deviceInTranslateDomain(platform, V2, { device: 1 });
   let delivered = 0;
   t.equal(V2.SetDeviceFaultReportingEx(device, fn.inputMappingId, true, { FaultHandler: () => delivered++ }), STATUS_SUCCESS);
@@ -128,7 +132,7 @@ t.test('fault ring: when full, faults are dropped and counted, never lost; the r
 
 t.test('domains: maxDomains reached gives STATUS_INSUFFICIENT_RESOURCES; deleting one makes room', async (t) => {
   const platform = await platformFor(t, { maxDomains: 3 });
-  const V2 = v2Of(platform);
+  const V2 = untyped(v2Of(platform));
   const domains = [0, 1, 2].map(() => createDomain(V2, DomainTypeTranslate, buddy()).domain!);
   const before = state(platform, domains);
   const refused = createDomain(V2, DomainTypeTranslate, buddy());
@@ -141,27 +145,27 @@ t.test('domains: maxDomains reached gives STATUS_INSUFFICIENT_RESOURCES; deletin
 
 t.test('ASIDs: the 257th unmanaged domain gives STATUS_INSUFFICIENT_RESOURCES; deleting one frees its ASID', async (t) => {
   const platform = await platformFor(t, { maxDomains: 300 });
-  const V2 = v2Of(platform);
+  const V2 = untyped(v2Of(platform));
   const domains = Array.from({ length: 256 }, () => createDomain(V2, DomainTypeUnmanaged));
   t.ok(
     domains.every((d) => d.status === STATUS_SUCCESS),
     '256 unmanaged domains',
   );
-  t.same(new Set(domains.map((d) => platform.describeDomain(d.domain)!.asid)).size, 256, 'each with its own ASID');
+  t.same(new Set(domains.map((d) => platform.describeDomain(d.domain as never)!.asid)).size, 256, 'each with its own ASID');
   const refused = createDomain(V2, DomainTypeUnmanaged);
   t.equal(refused.status, STATUS_INSUFFICIENT_RESOURCES);
   t.equal(refused.domain, undefined);
   t.equal(createDomain(V2, DomainTypeTranslate).status, STATUS_SUCCESS, 'a Translate domain needs no ASID');
-  const freed = platform.describeDomain(domains[100]!.domain)!.asid;
+  const freed = platform.describeDomain(domains[100]!.domain as never)!.asid;
   t.equal(V2.DeleteDomain(domains[100]!.domain), STATUS_SUCCESS);
   const again = createDomain(V2, DomainTypeUnmanaged);
   t.equal(again.status, STATUS_SUCCESS, 'an ASID is free again');
-  t.equal(platform.describeDomain(again.domain)!.asid, freed, 'the one just released');
+  t.equal(platform.describeDomain(again.domain as never)!.asid, freed, 'the one just released');
 });
 
 t.test('logical space: a small AddressWidth runs out with STATUS_INSUFFICIENT_RESOURCES, for maps and reservations; unmapping gives it back', async (t) => {
   const platform = await platformFor(t);
-  const V2 = v2Of(platform);
+  const V2 = untyped(v2Of(platform));
   // AddressWidth 14: 4 logical pages, page 0 never handed out.
   const { domain } = createDomain(V2, DomainTypeTranslate, buddy(14));
   const frames = platform.memory.allocatePages(2);

@@ -96,8 +96,8 @@ async function world(t: Test) {
   /** Everything a refused call must leave as it was. */
   const fingerprint = () =>
     JSON.stringify({
-      domains: domains.map((d) => platform.describeDomain(d)),
-      translations: probes.map((address) => platform.inspectTranslation(translate, address)),
+      domains: domains.map((d) => platform.describeDomain(d as never)),
+      translations: probes.map((address) => platform.inspectTranslation(translate as never, address)),
       tables: platform.pageTablesInUse,
       free: platform.memory.freePageCount,
       faults: platform.faultStats(),

@@ -76,7 +76,7 @@ const sweep = await iotlbSweep(quick);
 await progress('bytesPerMappedPage');
 const bytesPerPage = await bytesPerMappedPage();
 await progress(`concurrency stress (${stressSeconds} s)`);
-const stressResult = await stress(stressSeconds);
+const stressResult = await stress(stressSeconds, { untilCoveredSeconds: 30 });
 if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 
 const figures = {

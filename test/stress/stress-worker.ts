@@ -13,6 +13,10 @@ export interface CheckArgs {
    * worker is checking, so that churn and checks overlap for the whole run.
    */
   control: SharedArrayBuffer;
+  /** Int32 [worker][slot][read, write, transition]: set to 1 once reached, so the main thread can see coverage grow. */
+  reached: SharedArrayBuffer;
+  /** This worker's index in `reached`. */
+  worker: number;
   seed: number;
   /** Share of DMAs that are writes (default 1/8); 0 makes write coverage fail on purpose. */
   writeShare?: number;
@@ -73,6 +77,7 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
     result.firstViolation ??= what;
   };
   const control = new Int32Array(args.control);
+  const reached = new Int32Array(args.reached, args.worker * slots * 3 * 4, slots * 3);
   Atomics.add(control, kControlReady, 1);
   while (Atomics.load(control, kControlStop) === 0) {
     for (let n = 0; n < 64; n++) {
@@ -101,8 +106,12 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
           const expectedSlot = slot + offset / 4096;
           if (write) writes[expectedSlot]!++;
           else reads[expectedSlot]!++;
+          reached[expectedSlot * 3 + (write ? 1 : 0)] = 1;
           if (lastPage[expectedSlot] !== page) {
-            if (lastPage[expectedSlot]! >= 0) transitions[expectedSlot]!++;
+            if (lastPage[expectedSlot]! >= 0) {
+              transitions[expectedSlot]!++;
+              reached[expectedSlot * 3 + 2] = 1;
+            }
             lastPage[expectedSlot] = page;
           }
           const at = page * LEDGER_FIELDS;

@@ -77,7 +77,10 @@ function check(status: number, what: string): void {
  * them. Physical pages are reused only once every worker has synchronised past their unmap
  * (the same rule page tables follow), so a violation is always a real bug.
  */
-export async function stress(seconds: number, options: { workers?: number; slots?: number; seed?: number; writeShare?: number } = {}): Promise<StressResult> {
+export async function stress(
+  seconds: number,
+  options: { workers?: number; slots?: number; seed?: number; writeShare?: number; untilCoveredSeconds?: number } = {},
+): Promise<StressResult> {
   const workers = options.workers ?? 2;
   const slots = options.slots ?? 64;
   const platform = await createPlatform({ workers, memoryBytes: 32 * 1024 * 1024, ...(workerUrl === undefined ? {} : { workerUrl }) });
@@ -156,6 +159,9 @@ export async function stress(seconds: number, options: { workers?: number; slots
     for (let slot = 0; slot < slots; slot++) map(slot);
     const milliseconds = seconds * 1000;
     const control = new Int32Array(new SharedArrayBuffer(8));
+    const reached = new Int32Array(new SharedArrayBuffer(workers * slots * 3 * 4));
+    // Plain loads: a flag a worker set shows up here soon enough; it is only a stop condition.
+    const covered = () => reached.every((flag) => flag === 1);
     const checks = fns.map((fn, i) =>
       platform.runInWorker<CheckResult>(checker, 'check', {
         device: fn.slot,
@@ -163,6 +169,8 @@ export async function stress(seconds: number, options: { workers?: number; slots
         slots,
         ledger: ledger.buffer,
         control: control.buffer,
+        reached: reached.buffer,
+        worker: i,
         seed: (options.seed ?? 1) + i,
         writeShare: options.writeShare,
       }),
@@ -179,7 +187,10 @@ export async function stress(seconds: number, options: { workers?: number; slots
     while (Atomics.load(control, kControlReady) < workers && !settled) await new Promise((resolve) => setTimeout(resolve, 1));
     if (settled) await watched; // a checker failed before it started: its error, not a hang
     const started = performance.now();
-    while (performance.now() - started < milliseconds) {
+    // The churn runs `seconds`, then (if asked) on until every worker reached every slot every
+    // way, for at most `untilCoveredSeconds` more: a loaded machine must not make the check flaky.
+    const cap = milliseconds + (options.untilCoveredSeconds ?? 0) * 1000;
+    while (performance.now() - started < milliseconds || (performance.now() - started < cap && !covered())) {
       for (let n = 0; n < 32; n++) {
         if (random() < 1 / 16) {
           // Unmap a run of mapped slots in one call, then remap them one by one.

@@ -43,6 +43,9 @@ import { FaultRingWriter } from './fault-ring-writer.js';
 import { Iotlb, type IotlbOptions, SPAN_RUN } from './iotlb.js';
 import { isContiguousRun, walkManaged, walkResult } from './managed-walker.js';
 
+/** 2^53: the first address that is not a safe integer. */
+const TWO_53 = 2 ** 53;
+
 /** translate() succeeded; the physical fragments are in `fragments`. */
 export const DMA_OK = -1;
 /** The function may not master the bus (Bus Master Enable clear): the IOMMU never saw it. */
@@ -155,6 +158,9 @@ export class TranslationEngine {
     if (this.#logHeader[kSequenceField] !== this.sequence) this.#synchronise(Atomics.load(this.#logHeader, kSequenceField));
     if (device !== this.#contextDevice) this.#loadContext(device);
     this.fragmentCount = 0;
+    // An access whose last byte lies past 2^53 - 1 would have its end rounded by floating
+    // point (and reach past its last page): that part is in no address space.
+    if (iova > TWO_53 - length) return this.#pastSafeIntegers(device, iova, write);
     switch (this.#contextMode) {
       case MODE_TRANSLATE:
         return this.#translateManaged(device, iova, length, write);
@@ -176,6 +182,16 @@ export class TranslationEngine {
         // The domain went away under a DMA that had already read the device context.
         return this.#fault(device, this.#contextDomain, iova, write, TranslationFault);
     }
+  }
+
+  /** The part below 2^53 is translated as usual; the rest faults (TranslationFault at 2^53, no space reaches it). */
+  #pastSafeIntegers(device: number, iova: number, write: boolean): number {
+    const status = this.translate(device, iova, TWO_53 - iova, write);
+    if (status !== DMA_OK) return status;
+    this.fragmentCount = 0;
+    // Not behind the IOMMU: a bus error beyond memory, as for any address past it.
+    if (this.#contextMode === MODE_UNTRANSLATED) return AddressSizeFault;
+    return this.#fault(device, this.#contextDomain, TWO_53, write, TranslationFault);
   }
 
   /**

@@ -16,7 +16,9 @@ export async function checkedDma(m: Model, w: World, fnIndex: number, address: n
   // What the model says each touched page gives: a frame, or the first fault.
   let fault: { type: number; address: number } | null = null;
   const frames: number[] = [];
-  for (let p = first; p * PAGE < address + length; p++) {
+  // Pages counted exactly: near 2^53 a float sum of address and length rounds.
+  const pages = Math.floor(((address % PAGE) + length - 1) / PAGE) + 1;
+  for (let p = first; p < first + pages; p++) {
     let result: { frame: number; perm: number } | { fault: number };
     if (!f.behindIommu) result = p < MEMORY_PAGES ? { frame: p, perm: READ | WRITE } : { fault: 1 };
     else if (domain === undefined) result = { fault: 0 };

@@ -89,7 +89,8 @@ export async function runSoak(options: StressOptions, onProgress?: (progress: St
       await platform.devicesIdle();
       stats.push(platform.faultStats());
       for (const t of traffic) await t.stop();
-      finished.push(...deviceStatsOf(traffic));
+      // Sample faults name the platform's handles and functions: keeping them would keep it alive.
+      finished.push(...deviceStatsOf(traffic).map((device) => ({ ...device, sampleFaults: [] })));
       traffic = [];
       if (segmentEnd >= deadline) break;
       // The save and restore of the whole platform.

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createPlatform, type FaultStats, type Platform, restorePlatform } from 'viommu';
 import { type DeviceStats, keepBusy, seededRandom } from '../traffic/device-stats.js';
 import type { StressOptions } from './options.js';
@@ -46,8 +48,14 @@ export async function runSoak(options: StressOptions, onProgress?: (progress: St
   let restoreMismatch: string | null = null;
   let restoring = false;
   let pendingKill: Promise<unknown> | null = null;
+  // Each sample follows a full collection, so that it measures what is kept, not what is
+  // merely not collected yet (the tool runs without --expose-gc, hence the flag at run time).
+  setFlagsFromString('--expose-gc');
+  const collect = runInNewContext('gc') as () => void;
   const sample = () => {
-    if (!restoring) samples.push({ t: elapsed(), rssBytes: process.memoryUsage.rss(), tables: platform.pageTablesInUse });
+    if (restoring) return;
+    collect();
+    samples.push({ t: elapsed(), rssBytes: process.memoryUsage.rss(), tables: platform.pageTablesInUse });
   };
   const sampler = setInterval(sample, (options.sampleEvery ?? 1) * 1000);
   const ticker = setInterval(() => {

@@ -85,7 +85,7 @@ t.test('routines, mappings, DMA through a Web Worker and a fault: in Chromium ex
   );
   const last = inBrowser.faults[1]!;
   t.match(last, { addressValid: true, sameDomain: true, sameDevice: true, inputMappingId: 0x20, iommuBaseAddress: 0x2b400000 }, 'FAULT_INFORMATION fields');
-  t.same(inBrowser.faultStats, { raised: 2, delivered: 2, dropped: 0, suppressed: 0, pending: 0 });
+  t.same(inBrowser.faultStats, { raised: 2, delivered: 2, dropped: 0, suppressed: 0, pending: 0, collapsed: 0 });
   t.same(inBrowser.workers, { count: 2, distinctIds: 2 }, 'two Web Workers with worker slots of their own');
 });
 

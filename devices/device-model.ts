@@ -7,19 +7,28 @@ import type { RegisterFile } from '../hardware/register-file.js';
  *
  * A model describes its PCI identity and register file, says which register writes are
  * doorbells (FunctionModel, what the bus needs), and implements `process`, which runs in a
- * worker thread whenever the device has work. All of a device's state lives in its
- * registers, in guest memory (rings, buffers, reached by DMA through the IOMMU) and in
- * optional device-private shared memory, never in a worker, so any worker can run any
- * device's next batch. The platform guarantees that at most one worker runs a given device
+ * worker thread (or on the platform's own thread, with dataPlane 'main-thread') whenever the
+ * device has work. All of a device's state lives in its registers, in guest memory (rings,
+ * buffers, reached by DMA through the IOMMU) and in optional device-private shared memory,
+ * never in a worker, so any worker can run any device's next batch. The platform guarantees that at most one worker runs a given device
  * at a time.
  */
-export interface DeviceModel extends FunctionModel {
+export interface DeviceModel<Scratch = unknown> extends FunctionModel {
+  /**
+   * Optional: the working memory `process` reuses from one batch to the next (a command's
+   * buffers, staging areas), so that it allocates nothing per command and keeps nothing at
+   * module level. Made on first use, once per function and thread; never shared between
+   * threads, never saved, and holding nothing a later batch relies on.
+   */
+  createScratch?(): Scratch;
   /** Worker side: does a bounded batch of the device's pending work. */
-  process(context: DeviceWorkContext): void;
+  process(context: DeviceWorkContext<Scratch>): void;
 }
 
 /** What `process` gets: everything is the device's own, except `kick`, which reaches another device. */
-export interface DeviceWorkContext {
+export interface DeviceWorkContext<Scratch = unknown> {
+  /** What createScratch made for this function on this thread (undefined without createScratch). */
+  readonly scratch: Scratch;
   readonly registers: RegisterFile;
   /** This function's DMA port: every access goes through the IOMMU. */
   readonly port: DmaPort;

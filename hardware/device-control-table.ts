@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../base/buffers.js';
+
 /**
  * Per-function bookkeeping of the device models, in shared memory so that whichever worker
  * runs a device finds it: the device's lock, its pending-work flag, where its private memory
@@ -24,7 +26,7 @@ export const kControlPeer = 4;
 export const kControlModel = 5;
 
 export class DeviceControlTable {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly fields: Int32Array;
   readonly capacity: number;
 
@@ -32,13 +34,13 @@ export class DeviceControlTable {
     return capacity * CONTROL_RECORD_INTS * 4;
   }
 
-  static create(capacity: number): DeviceControlTable {
-    const table = new DeviceControlTable(new SharedArrayBuffer(DeviceControlTable.byteLengthFor(capacity)));
+  static create(capacity: number, allocate: BufferAllocator = sharedBuffer): DeviceControlTable {
+    const table = new DeviceControlTable(allocate(DeviceControlTable.byteLengthFor(capacity)));
     for (let slot = 0; slot < capacity; slot++) table.fields[slot * CONTROL_RECORD_INTS + kControlPeer] = -1;
     return table;
   }
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: ArrayBufferLike) {
     this.buffer = buffer;
     this.fields = new Int32Array(buffer);
     this.capacity = buffer.byteLength / (CONTROL_RECORD_INTS * 4);

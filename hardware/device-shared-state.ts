@@ -1,30 +1,32 @@
+import { type BufferAllocator, sharedBuffer } from '../base/buffers.js';
 import { DeviceControlTable } from './device-control-table.js';
 import { MAX_REGISTER_BYTES } from './function-model.js';
 
 /**
- * The device side's shared memory, handed to every worker once next to the IOMMU's:
+ * The device side's memory, handed to every worker once next to the IOMMU's:
  *   registers   one MAX_REGISTER_BYTES register file (BAR0) per function slot
  *   memory      the device memory arena: device-private storage (a disk's media, a NIC's
  *               receive queue), carved per function at addFunction; never reachable by DMA
  *   control     the device control table (locks, pending work, arena placement, peers)
  */
 export interface DeviceBuffers {
-  registers: SharedArrayBuffer;
-  memory: SharedArrayBuffer;
-  control: SharedArrayBuffer;
+  registers: ArrayBufferLike;
+  memory: ArrayBufferLike;
+  control: ArrayBufferLike;
 }
 
 export interface DeviceSharedState {
-  registers: SharedArrayBuffer;
+  registers: ArrayBufferLike;
   memory: Uint8Array;
   control: DeviceControlTable;
 }
 
-export function createDeviceBuffers(functions: number, memoryBytes: number): DeviceBuffers {
+/** The device side's buffers, from `allocate` (SharedArrayBuffers unless the data plane runs on this thread). */
+export function createDeviceBuffers(functions: number, memoryBytes: number, allocate: BufferAllocator = sharedBuffer): DeviceBuffers {
   return {
-    registers: new SharedArrayBuffer(functions * MAX_REGISTER_BYTES),
-    memory: new SharedArrayBuffer(memoryBytes),
-    control: DeviceControlTable.create(functions).buffer,
+    registers: allocate(functions * MAX_REGISTER_BYTES),
+    memory: allocate(memoryBytes),
+    control: DeviceControlTable.create(functions, allocate).buffer,
   };
 }
 

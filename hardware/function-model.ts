@@ -19,6 +19,23 @@ export interface FunctionModel {
   privateMemoryBytes(options: Readonly<Record<string, unknown>>): number;
   /** Register values at reset (main thread, once). */
   reset(registers: RegisterFile, options: Readonly<Record<string, unknown>>): void;
+  /**
+   * Optional: whether a driver may write the register at `offset` (default: every register).
+   * A driver's write anywhere else is dropped, as hardware ignores writes to read-only
+   * registers; the model itself still sets them (RegisterFile.set32).
+   */
+  registerWritable?(offset: number): boolean;
+  /**
+   * Optional: what a register write does at once, on the thread that wrote it, before any
+   * doorbell is served (write-1-to-set and write-1-to-clear registers such as NVMe's INTMS
+   * and INTMC). The value written is already in the register.
+   */
+  registerWritten?(registers: RegisterFile, offset: number, value: number): void;
+  /**
+   * Optional: whether the function asserts its INTx pin now, read from its registers (for
+   * machines without MSI, such as v86). Models without it have MSI only.
+   */
+  intxAsserted?(registers: RegisterFile): boolean;
 }
 
 /** Upper bound of a register file; the shared register arena reserves this much per function. */

@@ -1,3 +1,4 @@
+import { type BufferAllocator, isShared, sharedBuffer } from '../base/buffers.js';
 import { isInstanceOf } from '../base/values.js';
 import { Errors } from '../base/errors.js';
 import { PAGE_SIZE } from '../base/numbers.js';
@@ -10,32 +11,62 @@ export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
 const MAX_MEMORY_BYTES = 2 ** 40;
 
 /**
- * Guest RAM: one SharedArrayBuffer that the CPU (main thread) and every device worker see.
- * `read`/`write` are the CPU's view, with no IOMMU in the way. Out-of-range accesses throw;
- * nothing ever wraps.
+ * Guest RAM: one buffer that the CPU and every device see, a SharedArrayBuffer when device
+ * workers reach it. `read`/`write` are the CPU's view, with no IOMMU in the way.
+ * Out-of-range accesses throw; nothing ever wraps.
  */
 export class GuestMemory implements PhysicalMemory {
-  readonly buffer: SharedArrayBuffer;
-  readonly bytes: Uint8Array;
   readonly size: number;
   readonly pageCount: number;
+  #bytes: Uint8Array;
+  #view: DataView;
   readonly #pages: PhysicalPageAllocator;
-  readonly #view: DataView;
 
-  /** Either allocate `memoryBytes` of fresh RAM or adopt an emulator's own shared buffer. */
-  constructor(memory: number | SharedArrayBuffer = DEFAULT_MEMORY_BYTES) {
-    if (isInstanceOf(memory, SharedArrayBuffer)) {
+  /**
+   * Allocates `memory` bytes of fresh RAM with `allocate`, or adopts an emulator's own RAM:
+   * a whole SharedArrayBuffer, or a byte view of any buffer (v86's RAM is a slice of its
+   * WebAssembly memory) whose offset is a multiple of 8.
+   */
+  constructor(memory: number | SharedArrayBuffer | Uint8Array = DEFAULT_MEMORY_BYTES, allocate: BufferAllocator = sharedBuffer) {
+    let bytes: Uint8Array;
+    if (isInstanceOf<Uint8Array>(memory, Uint8Array)) {
       checkSize('guestMemory.byteLength', memory.byteLength);
-      this.buffer = memory;
+      if (memory.byteOffset % 8 !== 0) throw Errors.InvalidOption('guestMemory.byteOffset', 'a multiple of 8', memory.byteOffset);
+      bytes = memory;
+    } else if (typeof memory === 'object' && memory !== null && isShared(memory)) {
+      checkSize('guestMemory.byteLength', memory.byteLength);
+      bytes = new Uint8Array(memory);
     } else {
       checkSize('memoryBytes', memory);
-      this.buffer = new SharedArrayBuffer(memory);
+      bytes = new Uint8Array(allocate(memory));
     }
-    this.size = this.buffer.byteLength;
+    this.size = bytes.byteLength;
     this.pageCount = this.size / PAGE_SIZE;
-    this.bytes = new Uint8Array(this.buffer);
-    this.#view = new DataView(this.buffer);
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pages = new PhysicalPageAllocator(this.pageCount);
+  }
+
+  /** The RAM as bytes (a view of `buffer`, which it need not fill). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** The buffer that holds the RAM. */
+  get buffer(): ArrayBufferLike {
+    return this.#bytes.buffer;
+  }
+
+  /**
+   * Sees the same RAM through `bytes` from now on: an emulator whose WebAssembly memory grew
+   * has a new buffer with the same contents (the old one is detached). Same size only.
+   */
+  rebind(bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array) || bytes.byteLength !== this.size || bytes.byteOffset % 8 !== 0) {
+      throw Errors.InvalidArgument('bytes', `a Uint8Array of ${this.size} bytes at an offset that is a multiple of 8`, bytes);
+    }
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   get freePageCount(): number {
@@ -81,7 +112,7 @@ export class GuestMemory implements PhysicalMemory {
   /** A copy of `length` bytes at `physicalAddress`. */
   read(physicalAddress: number, length: number): Uint8Array {
     this.#check(physicalAddress, length);
-    return this.bytes.slice(physicalAddress, physicalAddress + length);
+    return this.#bytes.slice(physicalAddress, physicalAddress + length);
   }
 
   write(physicalAddress: number, data: ArrayLike<number>): void {
@@ -97,14 +128,14 @@ export class GuestMemory implements PhysicalMemory {
           throw Errors.ArgumentOutOfRange(`bytes[${i}]`, 'an integer in 0..255', byte);
       }
     }
-    this.bytes.set(data, physicalAddress);
+    this.#bytes.set(data, physicalAddress);
   }
 
   fill(physicalAddress: number, length: number, value: number): void {
     this.#check(physicalAddress, length);
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 255)
       throw Errors.ArgumentOutOfRange('value', 'an integer in 0..255', value);
-    this.bytes.fill(value, physicalAddress, physicalAddress + length);
+    this.#bytes.fill(value, physicalAddress, physicalAddress + length);
   }
 
   readU32(physicalAddress: number): number {

@@ -110,9 +110,17 @@ export class PciBus implements RequesterBus {
       this.#commandWritten(f, command),
     );
     if (info.registerBytes > 0) {
-      fn.registers = new RegisterFile(this.#devices.registers, slot * MAX_REGISTER_BYTES, info.registerBytes, (offset) => {
-        if (info.isDoorbell(offset)) this.#onDoorbell(fn);
-      });
+      const registers = new RegisterFile(
+        this.#devices.registers,
+        slot * MAX_REGISTER_BYTES,
+        info.registerBytes,
+        (offset, value) => {
+          info.registerWritten?.(registers, offset, value);
+          if (info.isDoorbell(offset)) this.#onDoorbell(fn);
+        },
+        info.registerWritable?.bind(info) ?? null,
+      );
+      fn.registers = registers;
       info.reset(fn.registers, fn.modelOptions);
     }
     const control = this.#devices.control;

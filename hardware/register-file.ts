@@ -10,13 +10,22 @@
 export class RegisterFile {
   readonly words: Int32Array;
   readonly size: number;
-  /** Called after the driver writes a register (main thread), with the byte offset. */
-  #onWrite: ((offset: number) => void) | null;
+  /** Called after the driver writes a register (main thread), with the byte offset and the value written. */
+  #onWrite: ((offset: number, value: number) => void) | null;
+  /** Which registers a driver may write (null: all); writes to the others are dropped. */
+  #writable: ((offset: number) => boolean) | null;
 
-  constructor(buffer: SharedArrayBuffer, byteOffset: number, size: number, onWrite: ((offset: number) => void) | null = null) {
+  constructor(
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    size: number,
+    onWrite: ((offset: number, value: number) => void) | null = null,
+    writable: ((offset: number) => boolean) | null = null,
+  ) {
     this.words = new Int32Array(buffer, byteOffset, size / 4);
     this.size = size;
     this.#onWrite = onWrite;
+    this.#writable = writable;
   }
 
   read32(offset: number): number {
@@ -24,8 +33,10 @@ export class RegisterFile {
   }
 
   write32(offset: number, value: number): void {
-    Atomics.store(this.words, this.#index(offset), value | 0);
-    this.#onWrite?.(offset);
+    const index = this.#index(offset);
+    if (this.#writable !== null && !this.#writable(offset)) return;
+    Atomics.store(this.words, index, value | 0);
+    this.#onWrite?.(offset, value >>> 0);
   }
 
   read64(offset: number): number {
@@ -34,7 +45,8 @@ export class RegisterFile {
 
   write64(offset: number, value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`register value must be a non-negative safe integer (got ${value})`);
-    Atomics.store(this.words, this.#index(offset + 4), Math.floor(value / 2 ** 32));
+    const high = this.#index(offset + 4);
+    if (this.#writable === null || this.#writable(offset + 4)) Atomics.store(this.words, high, Math.floor(value / 2 ** 32));
     this.write32(offset, value % 2 ** 32);
   }
 

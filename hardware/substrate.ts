@@ -42,8 +42,8 @@ export interface PhysicalMemory {
   /** Bytes of guest RAM (a multiple of 4096). */
   readonly size: number;
   readonly pageCount: number;
-  /** The RAM itself; shared with the device workers when it is a SharedArrayBuffer. */
-  readonly buffer: ArrayBufferLike;
+  /** The RAM itself (a view that may start anywhere in its buffer; shared with the device workers when that is a SharedArrayBuffer). */
+  readonly bytes: Uint8Array;
 }
 
 /** A memory descriptor list over guest physical pages (built by hardware/mdl.ts). */

@@ -8,7 +8,7 @@ export { createPlatform, Platform, type DeviceErrorHandler, type DmaRequest, typ
 export { restorePlatform, type RestoreOptions, type RestoredPlatform } from './snapshot/restore.js';
 export type { RebindNeeded } from './snapshot/restore-iommu.js';
 export { SNAPSHOT_VERSION } from './snapshot/snapshot-format.js';
-export type { ModuleUrl, PlatformOptions, ResolvedPlatformOptions } from './platform-options.js';
+export type { DataPlane, ModuleUrl, PlatformOptions, ResolvedPlatformOptions } from './platform-options.js';
 export type {
   DMA_IOMMU_INTERFACE_EX,
   DMA_IOMMU_INTERFACE_V2,
@@ -52,7 +52,7 @@ export * from '../hardware/pci-config-space.js';
 export { Errors } from '../base/errors.js';
 export { PAGE_SIZE } from '../base/numbers.js';
 export type { WorkerRuntime } from '../workers/worker-runtime.js';
-export { type DmaPort, DMA_OK, DMA_BLOCKED } from '../iommu/data-plane/dma-port.js';
+export { type DmaPort, DMA_OK, DMA_BLOCKED, type DeviceWriteObserver } from '../iommu/data-plane/dma-port.js';
 export { DriverBase, DriverError, type MappedBuffer } from '../devices/drivers/driver-base.js';
 export type { DriverHost } from '../devices/drivers/driver-host.js';
 export { CopyEngineDriver, type CopyCompletion, type CopyEngineDriverOptions } from '../devices/drivers/copy-engine-driver.js';

@@ -1,4 +1,5 @@
 import { isInstanceOf } from '../base/values.js';
+import { isShared } from '../base/buffers.js';
 import { Errors } from '../base/errors.js';
 import { warn } from '../base/warnings.js';
 import { DEFAULT_MEMORY_BYTES } from '../hardware/guest-memory.js';
@@ -17,11 +18,30 @@ export type ModuleUrl = string | { readonly href: string };
 /** The most DMA workers a platform runs. */
 const MAX_WORKERS = 64;
 
+/** Where device models run and DMA is translated: DMA worker threads, or the platform's own thread. */
+export type DataPlane = 'workers' | 'main-thread';
+
 export interface PlatformOptions {
   /** Guest RAM in bytes (default 64 MiB); ignored when `guestMemory` is given. */
   memoryBytes?: number;
-  /** An emulator's own guest RAM, adopted as is. */
-  guestMemory?: SharedArrayBuffer;
+  /**
+   * An emulator's own guest RAM, adopted as is: a SharedArrayBuffer, or a byte view of any
+   * buffer (its offset a multiple of 8). A view of a non-shared buffer (v86's WebAssembly
+   * memory) needs dataPlane 'main-thread': no worker can reach it.
+   */
+  guestMemory?: SharedArrayBuffer | Uint8Array;
+  /**
+   * 'workers' (default): device models run in DMA worker threads, over SharedArrayBuffers.
+   * 'main-thread': they run on the platform's own thread, synchronously, inside the register
+   * write that rings their doorbell, over plain ArrayBuffers: no worker and no
+   * SharedArrayBuffer at all (see docs/embedding.md). `workers` must then be 0 or absent.
+   */
+  dataPlane?: DataPlane;
+  /**
+   * dataPlane 'main-thread' only: told after a device wrote guest RAM, with the physical range
+   * [start, end). For emulators that cache code translated from guest memory (v86's JIT).
+   */
+  onDeviceWrite?: (start: number, end: number) => void;
   /** 'arm64' (default) or 'x64'. */
   arch?: Architecture;
   kernelDmaProtection?: boolean;
@@ -73,6 +93,8 @@ export interface PlatformOptions {
 const OPTION_NAMES: ReadonlySet<string> = new Set<keyof PlatformOptions>([
   'memoryBytes',
   'guestMemory',
+  'dataPlane',
+  'onDeviceWrite',
   'arch',
   'kernelDmaProtection',
   'dmaGuardPolicy',
@@ -96,12 +118,13 @@ const OPTION_NAMES: ReadonlySet<string> = new Set<keyof PlatformOptions>([
 ]);
 
 export type ResolvedPlatformOptions = Required<
-  Omit<PlatformOptions, 'guestMemory' | 'dmaGuardPolicy' | 'kernelDmaProtection' | 'userUnlocked' | 'deviceModels' | 'workerUrl'>
+  Omit<PlatformOptions, 'guestMemory' | 'dmaGuardPolicy' | 'kernelDmaProtection' | 'userUnlocked' | 'deviceModels' | 'workerUrl' | 'onDeviceWrite'>
 > & {
   deviceModels: string[];
   /** The DMA worker module's absolute URL. */
   workerUrl: string;
-  guestMemory: SharedArrayBuffer | undefined;
+  guestMemory: SharedArrayBuffer | Uint8Array | undefined;
+  onDeviceWrite: ((start: number, end: number) => void) | null;
   policy: DmaProtectionPolicy;
 };
 
@@ -130,8 +153,31 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   if (faultReportingEx !== 'implemented' && faultReportingEx !== 'windows') {
     throw Errors.InvalidOption('faultReportingEx', "'implemented' or 'windows'", faultReportingEx);
   }
-  if (options.guestMemory !== undefined && !isInstanceOf(options.guestMemory, SharedArrayBuffer)) {
-    throw Errors.InvalidOption('guestMemory', 'a SharedArrayBuffer', options.guestMemory);
+  const dataPlane = options.dataPlane ?? 'workers';
+  if (dataPlane !== 'workers' && dataPlane !== 'main-thread') throw Errors.InvalidOption('dataPlane', "'workers' or 'main-thread'", dataPlane);
+  const onThisThread = dataPlane === 'main-thread';
+  const guestMemory = options.guestMemory;
+  if (
+    guestMemory !== undefined &&
+    !isInstanceOf<Uint8Array>(guestMemory, Uint8Array) &&
+    !(typeof guestMemory === 'object' && guestMemory !== null && isShared(guestMemory))
+  ) {
+    throw Errors.InvalidOption('guestMemory', 'a SharedArrayBuffer or a Uint8Array', guestMemory);
+  }
+  if (isInstanceOf<Uint8Array>(guestMemory, Uint8Array) && !isShared(guestMemory.buffer) && !onThisThread) {
+    throw Errors.InvalidOption(
+      'guestMemory',
+      "a SharedArrayBuffer or a view of one (workers cannot reach a non-shared buffer: use dataPlane 'main-thread')",
+      guestMemory.buffer,
+    );
+  }
+  if (onThisThread && options.workers !== undefined && options.workers !== 0) {
+    throw Errors.InvalidOption('workers', "0 or absent with dataPlane 'main-thread' (device models run on the platform's thread)", options.workers);
+  }
+  if (options.onDeviceWrite !== undefined && typeof options.onDeviceWrite !== 'function')
+    throw Errors.InvalidOption('onDeviceWrite', 'a function', options.onDeviceWrite);
+  if (options.onDeviceWrite !== undefined && !onThisThread) {
+    throw Errors.InvalidOption('onDeviceWrite', "absent with dataPlane 'workers' (devices write guest RAM from worker threads)", options.onDeviceWrite);
   }
   const dmaGuardPolicy = options.dmaGuardPolicy ?? 1;
   if (dmaGuardPolicy !== 0 && dmaGuardPolicy !== 1 && dmaGuardPolicy !== 2) throw Errors.InvalidOption('dmaGuardPolicy', '0, 1 or 2', dmaGuardPolicy);
@@ -145,7 +191,9 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
     deviceModels: modelUrls,
     workerUrl: (options.workerUrl === undefined ? defaultDmaWorkerUrl() : absoluteUrl('workerUrl', options.workerUrl)).href,
     memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES,
-    guestMemory: options.guestMemory,
+    guestMemory,
+    dataPlane,
+    onDeviceWrite: options.onDeviceWrite ?? null,
     arch,
     policy: {
       kernelDmaProtection: boolean('kernelDmaProtection', options.kernelDmaProtection, true),
@@ -153,7 +201,7 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
       userUnlocked: boolean('userUnlocked', options.userUnlocked, true),
     },
     // The default follows the machine, within the range an explicit value must keep to.
-    workers: integer('workers', options.workers, Math.min(Math.max(hardwareConcurrency(), 1), MAX_WORKERS), 0, MAX_WORKERS),
+    workers: onThisThread ? 0 : integer('workers', options.workers, Math.min(Math.max(hardwareConcurrency(), 1), MAX_WORKERS), 0, MAX_WORKERS),
     faultReportingEx,
     maxDomains: integer('maxDomains', options.maxDomains, 1024, 1, 65536),
     maxFunctions: integer('maxFunctions', options.maxFunctions, 256, 1, 65536),

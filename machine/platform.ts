@@ -1,3 +1,4 @@
+import { localBuffer, sharedBuffer } from '../base/buffers.js';
 import { Errors } from '../base/errors.js';
 import type { NTSTATUS } from '../base/ntstatus.js';
 import { deviceModelOf } from '../devices/custom-models.js';
@@ -22,6 +23,7 @@ import type { IOMMU_DMA_DOMAIN, Out } from '../iommu/types.js';
 import type { DeviceWorkResult } from '../workers/device-runner.js';
 import { DeviceScheduler } from '../workers/device-scheduler.js';
 import { createDmaWorkerPool, loadModule } from '../workers/environment.js';
+import { InlinePool } from '../workers/inline-pool.js';
 import type { DmaWorkerPool } from '../workers/pool.js';
 import type { DmaResult, WorkerTask } from '../workers/tasks.js';
 import { checkDmaRequest, type DmaRequest } from './dma-request.js';
@@ -42,6 +44,12 @@ export interface PlatformInternals {
   readonly iommu: IommuCore;
   /** Runs `fn`'s device model as if its doorbell rang (a restored snapshot's unserved doorbells). */
   runDevice(fn: PciFunction): void;
+  /**
+   * dataPlane 'main-thread': sees guest RAM through `bytes` from now on, everywhere (the CPU's
+   * view, the engine, every port): the same memory in a new buffer, after an emulator's
+   * WebAssembly memory grew (machine/v86 calls it).
+   */
+  rebindGuestMemory(bytes: Uint8Array): void;
 }
 
 const internals = new WeakMap<Platform, PlatformInternals>();
@@ -62,7 +70,8 @@ export function internalsOf(platform: Platform): PlatformInternals {
 
 /**
  * A whole emulated machine around the IOMMU: guest memory, the PCI bus, the IOMMU's control
- * plane (the V2 routines, on this thread) and its data plane (the worker pool).
+ * plane (the V2 routines, on this thread) and its data plane (the worker pool, or this
+ * thread with options.dataPlane 'main-thread').
  */
 export class Platform {
   readonly arch: 'arm64' | 'x64';
@@ -73,6 +82,8 @@ export class Platform {
   readonly #v2: DMA_IOMMU_INTERFACE_V2;
   readonly #shared: SharedState;
   readonly #pool: DmaWorkerPool | null;
+  /** The data plane on this thread (dataPlane 'main-thread'), else null. */
+  readonly #inline: InlinePool | null;
   readonly #faults: FaultDispatcher;
   readonly #deviceBuffers: DeviceBuffers;
   readonly #scheduler: DeviceScheduler;
@@ -90,9 +101,11 @@ export class Platform {
     if (token !== kCreate) throw Errors.UseCreatePlatform();
     this.options = Object.freeze(options);
     this.arch = options.arch;
-    this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes);
-    this.#shared = createSharedState(this.memory.buffer, options);
-    this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes);
+    // On this thread alone, nothing needs to be shared: no SharedArrayBuffer at all.
+    const allocate = options.dataPlane === 'main-thread' ? localBuffer : sharedBuffer;
+    this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes, allocate);
+    this.#shared = createSharedState(this.memory.bytes, options, allocate);
+    this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes, allocate);
     const devices = attachDeviceState(this.#deviceBuffers);
     this.bus = new PciBus({
       capacity: options.maxFunctions,
@@ -101,8 +114,20 @@ export class Platform {
       onDoorbell: (fn) => this.#scheduler.kick(fn.slot),
       inputMappingBase: options.inputMappingBase,
     });
+    this.#inline =
+      options.dataPlane === 'main-thread'
+        ? new InlinePool({
+            state: this.#shared,
+            devices,
+            iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
+            customModels,
+            onWrite: options.onDeviceWrite,
+          })
+        : null;
+    const inline = this.#inline;
     this.#scheduler = new DeviceScheduler(this.bus, devices.control, {
       run: (slot) => this.#runTask<DeviceWorkResult>({ kind: 'device-work', device: slot }),
+      ...(inline === null ? {} : { runNow: (slot: number) => inline.runDeviceNow(slot) }),
       drainFaults: () => this.#faults.drain(),
       onError: (fn, error) => this.#deviceError(fn, error),
       onCallbackError: (error) => options.onCallbackError(error),
@@ -117,28 +142,37 @@ export class Platform {
     this.bus.setupIommu(this.#iommu.contexts);
     this.#v2 = buildInterfaceV2(this.#iommu);
     this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
-    this.#faults.start();
+    // With the data plane on this thread, faults are drained after each batch and DMA call
+    // (and by drainFaults()); there is no other thread to wait for, and local memory cannot be waited on.
+    if (inline === null) this.#faults.start();
     this.#pool =
-      options.workers === 0
-        ? null
-        : createDmaWorkerPool({
-            workers: options.workers,
-            workerUrl: new URL(options.workerUrl),
-            shared: sharedBuffersOf(this.#shared),
-            devices: this.#deviceBuffers,
-            deviceModelUrls: options.deviceModels,
-            iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
-            onWorkerGone: (threadId) => this.#workerGone(threadId),
-            // Once closing, a worker's late message is the shutdown's doing, not an error to report.
-            onError: (error) => {
-              if (!this.#closed) options.onCallbackError(error);
-            },
-          });
+      inline !== null
+        ? inline
+        : options.workers === 0
+          ? null
+          : createDmaWorkerPool({
+              workers: options.workers,
+              workerUrl: new URL(options.workerUrl),
+              shared: sharedBuffersOf(this.#shared),
+              devices: this.#deviceBuffers,
+              deviceModelUrls: options.deviceModels,
+              iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
+              onWorkerGone: (threadId) => this.#workerGone(threadId),
+              // Once closing, a worker's late message is the shutdown's doing, not an error to report.
+              onError: (error) => {
+                if (!this.#closed) options.onCallbackError(error);
+              },
+            });
     internals.set(this, {
       iommu: this.#iommu,
       runDevice: (fn) => {
         this.#checkDevice(fn);
         this.#scheduler.kick(fn.slot);
+      },
+      rebindGuestMemory: (bytes) => {
+        if (inline === null) throw Errors.InvalidOption('dataPlane', "'main-thread' to rebind guest memory", options.dataPlane);
+        this.memory.rebind(bytes);
+        inline.runtime.useGuestMemory(this.memory.bytes);
       },
     });
   }
@@ -268,11 +302,13 @@ export class Platform {
   /**
    * A DMA port for `pdo` on this thread, for emulators whose device models run on the main
    * thread (v86 and the like). It translates through the same IOMMU state, IOTLB-cached,
-   * and reports faults through a ring of its own; call platform.drainFaults() (or await
-   * anything) to have them delivered.
+   * and reports faults through the main thread's ring; call platform.drainFaults() (or, with
+   * worker threads, await anything) to have them delivered. With dataPlane 'main-thread' it is
+   * the very port the function's device model uses.
    */
   mainThreadPort(pdo: PciFunction): DmaPort {
     this.#checkDevice(pdo);
+    if (this.#inline !== null) return this.#inline.runtime.portFor(pdo.slot);
     if (this.#mainEngine === null) {
       // The main thread's ring is the last one; no worker ever claims it.
       const slot = this.#shared.faultRings.ringCount - 1;

@@ -33,20 +33,36 @@ export class DeviceRunner {
   readonly #runtime: WorkerRuntime;
   readonly #devices: DeviceSharedState;
   readonly #registers: (RegisterFile | undefined)[] = [];
+  /** Each function's scratch (DeviceModel.createScratch) on this thread. */
+  readonly #scratch: unknown[] = [];
   /** Built-in models, then custom ones as they are first needed. */
-  readonly #models: (DeviceModel | undefined)[] = [...MODEL_LIST];
+  readonly #models: (DeviceModel | undefined)[];
   readonly #customUrls: readonly string[];
 
-  constructor(runtime: WorkerRuntime, devices: DeviceSharedState, customUrls: readonly string[] = []) {
+  /** `customModels`: custom models already loaded, in order (the main thread's own data plane has them all). */
+  constructor(runtime: WorkerRuntime, devices: DeviceSharedState, customUrls: readonly string[] = [], customModels: readonly DeviceModel[] = []) {
     this.#runtime = runtime;
     this.#devices = devices;
     this.#customUrls = customUrls;
+    this.#models = [...MODEL_LIST, ...customModels];
   }
 
   async run(slot: number): Promise<DeviceWorkResult> {
-    const control = this.#devices.control;
-    const index = control.get(slot, kControlModel);
+    const index = this.#devices.control.get(slot, kControlModel);
     const model = this.#models[index] ?? (this.#models[index] = await this.#loadCustom(index));
+    return this.#runModel(slot, model);
+  }
+
+  /** run() without waiting: on the thread that calls it, now, for a model that is loaded already. */
+  runNow(slot: number): DeviceWorkResult {
+    const index = this.#devices.control.get(slot, kControlModel);
+    const model = this.#models[index];
+    if (model === undefined) throw new Error(`device model ${index} is not loaded on this thread`);
+    return this.#runModel(slot, model);
+  }
+
+  #runModel(slot: number, model: DeviceModel): DeviceWorkResult {
+    const control = this.#devices.control;
     const result: DeviceWorkResult = { ran: false, interrupts: [], kicks: [], again: false };
     if (!control.tryLock(slot)) return result;
     try {
@@ -54,6 +70,7 @@ export class DeviceRunner {
       const registers = (this.#registers[slot] ??= new RegisterFile(this.#devices.registers, slot * MAX_REGISTER_BYTES, Math.max(4, model.registerBytes)));
       const context: DeviceWorkContext = {
         registers,
+        scratch: (this.#scratch[slot] ??= model.createScratch?.()),
         port: this.#runtime.portFor(slot),
         privateMemory: this.#privateMemory(slot),
         slot,

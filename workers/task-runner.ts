@@ -11,8 +11,12 @@ import { type DmaWorkerData, WorkerRuntime } from './worker-runtime.js';
  * own, with this thread's IOTLB, and reports faults through this thread's fault ring.
  */
 export function createTaskRunner(data: DmaWorkerData, threadId: number): (task: WorkerTask) => Promise<unknown> {
-  const runtime = new WorkerRuntime(data, threadId);
-  const devices = new DeviceRunner(runtime, runtime.devices, data.deviceModelUrls);
+  const runtime = WorkerRuntime.inWorker(data, threadId);
+  return runTasksWith(runtime, new DeviceRunner(runtime, runtime.devices, data.deviceModelUrls));
+}
+
+/** The task runner of `runtime`, whatever thread it belongs to (workers/inline-pool.ts runs one on the platform's thread). */
+export function runTasksWith(runtime: WorkerRuntime, devices: DeviceRunner): (task: WorkerTask) => Promise<unknown> {
   const modules = new Map<string, Record<string, unknown>>();
 
   function runDma(device: number, address: number, length: number, write: Uint8Array | undefined): DmaResult {

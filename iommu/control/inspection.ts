@@ -39,7 +39,8 @@ export function inspectTranslation(core: IommuCore, domain: DomainState, address
     if ((flags & kArmConfigured) === 0) return { faultType: TranslationFault };
     if ((flags & kArmTranslationEnabled) === 0) return { physicalAddress: address, access: 3, leafBytes: PAGE_SIZE };
     const ttbr0 = (domains.get(domain.slot, kDomainTtbr0HighField) >>> 0) * 2 ** 32 + (domains.get(domain.slot, kDomainTtbr0LowField) >>> 0);
-    const ram = new Uint32Array(core.memory.buffer);
+    const bytes = core.memory.bytes;
+    const ram = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
     const result = walkArm64(ram, core.memory.size, ttbr0, domains.get(domain.slot, kDomainInputSizeField), address);
     if (result !== -1) return { faultType: result };
     return {

@@ -3,6 +3,13 @@ import { kSequenceField } from '../shared-memory/invalidation-log.js';
 
 export { DMA_BLOCKED, DMA_OK } from './translation-engine.js';
 
+/**
+ * Told after a device wrote guest RAM, with the physical range [start, end): for an emulator
+ * that caches code translated from guest memory (v86's JIT forgets those pages with
+ * cpu.jit_dirty_cache). Only ports on the emulator's own thread have one.
+ */
+export type DeviceWriteObserver = (start: number, end: number) => void;
+
 const PAGE = 4096;
 const TWO_32 = 2 ** 32;
 const READ = 1;
@@ -37,9 +44,10 @@ export class DmaPort {
   readonly engine: TranslationEngine;
   /** Result of the last operation (DMA_OK, DMA_BLOCKED or a fault type). */
   lastResult = DMA_OK;
-  readonly #ram: Uint8Array;
-  readonly #view: DataView;
+  #ram: Uint8Array;
+  #view: DataView;
   readonly #sequence: Int32Array;
+  readonly #onWrite: DeviceWriteObserver | null;
   /** Second fragment list, for copies that translate two ranges. */
   #sourceFragments = new Float64Array(64);
   /**
@@ -60,12 +68,19 @@ export class DmaPort {
   #replaceB = false;
 
   /** @internal Ports are made by the platform (mainThreadPort) and the worker runtime (portFor). */
-  constructor(engine: TranslationEngine, ram: Uint8Array, sequenceHeader: Int32Array, device: number) {
+  constructor(engine: TranslationEngine, ram: Uint8Array, sequenceHeader: Int32Array, device: number, onWrite: DeviceWriteObserver | null = null) {
     this.engine = engine;
     this.device = device;
     this.#ram = ram;
     this.#view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
     this.#sequence = sequenceHeader;
+    this.#onWrite = onWrite;
+  }
+
+  /** Moves guest RAM through `ram` from now on: the same memory seen through a new view (see TranslationEngine.useGuestMemory). */
+  useGuestMemory(ram: Uint8Array): void {
+    this.#ram = ram;
+    this.#view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
   }
 
   /** Reads `length` bytes at `iova` into `destination[offset..]`. */
@@ -92,6 +107,7 @@ export class DmaPort {
     const physical = this.#micro(iova, length, WRITE);
     if (physical >= 0) {
       copyBytes(source, offset, this.#ram, physical, length);
+      if (this.#onWrite !== null) this.#onWrite(physical, physical + length);
       return (this.lastResult = DMA_OK);
     }
     const result = this.#translate(iova, length, true);
@@ -103,6 +119,7 @@ export class DmaPort {
       copyBytes(source, at, this.#ram, fragments[2 * i]!, bytes);
       at += bytes;
     }
+    if (this.#onWrite !== null) this.#wrote();
     return result;
   }
 
@@ -111,6 +128,7 @@ export class DmaPort {
     const physical = this.#micro(iova, length, WRITE);
     if (physical >= 0) {
       this.#ram.fill(value, physical, physical + length);
+      if (this.#onWrite !== null) this.#onWrite(physical, physical + length);
       return (this.lastResult = DMA_OK);
     }
     const result = this.#translate(iova, length, true);
@@ -120,6 +138,7 @@ export class DmaPort {
       const physicalAt = fragments[2 * i]!;
       this.#ram.fill(value, physicalAt, physicalAt + fragments[2 * i + 1]!);
     }
+    if (this.#onWrite !== null) this.#wrote();
     return result;
   }
 
@@ -133,6 +152,7 @@ export class DmaPort {
       const to = this.#micro(destinationIova, length, WRITE);
       if (to >= 0) {
         this.#ram.copyWithin(to, from, from + length);
+        if (this.#onWrite !== null) this.#onWrite(to, to + length);
         return (this.lastResult = DMA_OK);
       }
     }
@@ -168,6 +188,7 @@ export class DmaPort {
         dOffset = 0;
       }
     }
+    if (this.#onWrite !== null) this.#wrote();
     return result;
   }
 
@@ -221,11 +242,13 @@ export class DmaPort {
     const offset = iova - this.#pageA;
     if (this.#sequence[0] === this.#microSequence && offset >= 0 && offset <= 4092 && (this.#accessA & 2) !== 0) {
       this.#view.setUint32(this.#physicalA + offset, value, true);
+      if (this.#onWrite !== null) this.#onWrite(this.#physicalA + offset, this.#physicalA + offset + 4);
       return (this.lastResult = -1);
     }
     const at = this.#micro(iova, 4, WRITE);
     if (at >= 0) {
       this.#view.setUint32(at, value, true);
+      if (this.#onWrite !== null) this.#onWrite(at, at + 4);
       return (this.lastResult = DMA_OK);
     }
     scratchView.setUint32(0, value, true);
@@ -238,6 +261,7 @@ export class DmaPort {
     if (at >= 0) {
       this.#view.setUint32(at, value % TWO_32, true);
       this.#view.setUint32(at + 4, Math.floor(value / TWO_32), true);
+      if (this.#onWrite !== null) this.#onWrite(at, at + 8);
       return (this.lastResult = DMA_OK);
     }
     scratchView.setUint32(0, value % TWO_32, true);
@@ -308,8 +332,20 @@ export class DmaPort {
   /** Slow path of a scalar write whose value is in the scratch word. */
   #writeSmall(iova: number, size: number): number {
     const result = this.#translate(iova, size, true);
-    if (result === DMA_OK) this.#gather(true);
+    if (result === DMA_OK) {
+      this.#gather(true);
+      if (this.#onWrite !== null) this.#wrote();
+    }
     return result;
+  }
+
+  /** Tells the write observer about every fragment of the last translation. */
+  #wrote(): void {
+    const fragments = this.engine.fragments;
+    for (let i = 0; i < this.engine.fragmentCount; i++) {
+      const start = fragments[2 * i]!;
+      this.#onWrite!(start, start + fragments[2 * i + 1]!);
+    }
   }
 
   /** Moves an access between guest memory and the scratch word, fragment by fragment. */

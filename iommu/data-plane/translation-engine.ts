@@ -80,7 +80,8 @@ export class TranslationEngine {
   readonly iotlb: Iotlb;
   /** Worker slot, which is also the index of this worker's fault ring. */
   readonly slot: number;
-  readonly ramBytes: number;
+  /** Bytes of guest RAM (DMA beyond it is an address-size fault). */
+  ramBytes: number;
   /** Physical fragments of the last successful translate(): [address, length] pairs. */
   fragments = new Float64Array(64);
   fragmentCount = 0;
@@ -97,7 +98,8 @@ export class TranslationEngine {
   readonly #dom: Int32Array;
   readonly #entries: Uint32Array;
   readonly #windows: Float64Array;
-  readonly #ram32: Uint32Array;
+  /** Guest RAM as words, for the guest's ARM64 tables (rebuilt by useGuestMemory). */
+  #ram32: Uint32Array;
   readonly #logHeader: Int32Array;
   readonly #logRecords: Float64Array;
   readonly #logCapacity: number;
@@ -120,12 +122,21 @@ export class TranslationEngine {
     this.#dom = state.domains.fields;
     this.#entries = state.pageTables.entries;
     this.#windows = state.identityWindows.values;
-    this.#ram32 = new Uint32Array(state.guestMemory);
+    this.#ram32 = wordsOf(state.guestMemory);
     this.#logHeader = state.invalidations.header;
     this.#logRecords = state.invalidations.records;
     this.#logCapacity = state.invalidations.capacity;
     this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts.capacity);
     this.sequence = state.invalidations.sequence();
+  }
+
+  /**
+   * Reads the guest's page tables from `ram` from now on: the same guest RAM, seen through a
+   * new view (an emulator's WebAssembly memory grew, which replaces its buffer).
+   */
+  useGuestMemory(ram: Uint8Array): void {
+    this.ramBytes = ram.byteLength;
+    this.#ram32 = wordsOf(ram);
   }
 
   /** Call before a task's first DMA: catches up with the log and marks the worker busy. */
@@ -461,4 +472,9 @@ export class TranslationEngine {
     this.#contextDevice = -1;
     if (this.#guardsReclamation) this.#state.workerSlots.markBusy(this.slot, sequence);
   }
+}
+
+/** Guest RAM as little-endian words (its byte offset is a multiple of 8: SharedBuffers). */
+function wordsOf(ram: Uint8Array): Uint32Array {
+  return new Uint32Array(ram.buffer, ram.byteOffset, ram.byteLength >>> 2);
 }

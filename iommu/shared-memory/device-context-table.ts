@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+
 /**
  * The device context table: for each PCI function slot, whether it may master the bus and
  * which domain (if any) translates its DMA. Workers read it at the start of every DMA.
@@ -27,7 +29,7 @@ export const kContextBehindIommu = 0x4;
 export const kContextFaultReporting = 0x8;
 
 export class DeviceContextTable {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly fields: Int32Array;
   readonly capacity: number;
 
@@ -35,13 +37,13 @@ export class DeviceContextTable {
     return capacity * CONTEXT_RECORD_INTS * 4;
   }
 
-  static create(capacity: number): DeviceContextTable {
-    const table = new DeviceContextTable(new SharedArrayBuffer(DeviceContextTable.byteLengthFor(capacity)));
+  static create(capacity: number, allocate: BufferAllocator = sharedBuffer): DeviceContextTable {
+    const table = new DeviceContextTable(allocate(DeviceContextTable.byteLengthFor(capacity)));
     for (let slot = 0; slot < capacity; slot++) table.fields[slot * CONTEXT_RECORD_INTS + kContextDomainField] = kNoDomain;
     return table;
   }
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: ArrayBufferLike) {
     this.buffer = buffer;
     this.fields = new Int32Array(buffer);
     this.capacity = buffer.byteLength / (CONTEXT_RECORD_INTS * 4);

@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+
 /**
  * The domain table: what a worker needs to translate for a domain, indexed by domain slot.
  *
@@ -44,7 +46,7 @@ export const kArmConfigured = 0x1;
 export const kArmTranslationEnabled = 0x2;
 
 export class DomainTable {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly fields: Int32Array;
   readonly capacity: number;
 
@@ -52,13 +54,13 @@ export class DomainTable {
     return capacity * DOMAIN_RECORD_INTS * 4;
   }
 
-  static create(capacity: number): DomainTable {
-    const table = new DomainTable(new SharedArrayBuffer(DomainTable.byteLengthFor(capacity)));
+  static create(capacity: number, allocate: BufferAllocator = sharedBuffer): DomainTable {
+    const table = new DomainTable(allocate(DomainTable.byteLengthFor(capacity)));
     for (let slot = 0; slot < capacity; slot++) table.fields[slot * DOMAIN_RECORD_INTS + kDomainTypeField] = kDomainFree;
     return table;
   }
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: ArrayBufferLike) {
     this.buffer = buffer;
     this.fields = new Int32Array(buffer);
     this.capacity = buffer.byteLength / (DOMAIN_RECORD_INTS * 4);

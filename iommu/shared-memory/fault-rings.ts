@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+
 /**
  * Fault rings: one single-producer/single-consumer ring per worker slot, all in one
  * SharedArrayBuffer. A worker whose DMA faults writes a fixed-size record and goes on; it
@@ -65,7 +67,7 @@ export const kFaultWriteNotRead = 0x1;
 export const kFaultAddressValid = 0x8;
 
 export class FaultRings {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly global: Int32Array;
   /** The whole buffer as Int32 (records) and Uint32 (ring headers); same memory. */
   readonly ints: Int32Array;
@@ -80,12 +82,12 @@ export class FaultRings {
     return (GLOBAL_HEADER_INTS + ringCount * (RING_HEADER_INTS + capacity * FAULT_RECORD_INTS) + devices) * 4;
   }
 
-  static create(ringCount: number, capacity: number, devices: number): FaultRings {
+  static create(ringCount: number, capacity: number, devices: number, allocate: BufferAllocator = sharedBuffer): FaultRings {
     if (!Number.isInteger(Math.log2(capacity))) throw new RangeError(`fault ring capacity must be a power of two (got ${capacity})`);
-    return new FaultRings(new SharedArrayBuffer(FaultRings.byteLengthFor(ringCount, capacity, devices)), ringCount, capacity);
+    return new FaultRings(allocate(FaultRings.byteLengthFor(ringCount, capacity, devices)), ringCount, capacity);
   }
 
-  constructor(buffer: SharedArrayBuffer, ringCount: number, capacity: number) {
+  constructor(buffer: ArrayBufferLike, ringCount: number, capacity: number) {
     this.buffer = buffer;
     this.ringCount = ringCount;
     this.capacity = capacity;

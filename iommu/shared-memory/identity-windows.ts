@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+
 /**
  * Identity windows: for each Translate domain, up to WINDOWS_PER_DOMAIN page ranges that are
  * identity mapped (MapIdentityRangeEx, ShouldMap reserved regions), so that a worker
@@ -14,18 +16,18 @@ export const WINDOWS_PER_DOMAIN = 8;
 export const WINDOW_DOUBLES = 3;
 
 export class IdentityWindows {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly values: Float64Array;
 
   static byteLengthFor(domains: number): number {
     return domains * WINDOWS_PER_DOMAIN * WINDOW_DOUBLES * 8;
   }
 
-  static create(domains: number): IdentityWindows {
-    return new IdentityWindows(new SharedArrayBuffer(IdentityWindows.byteLengthFor(domains)));
+  static create(domains: number, allocate: BufferAllocator = sharedBuffer): IdentityWindows {
+    return new IdentityWindows(allocate(IdentityWindows.byteLengthFor(domains)));
   }
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: ArrayBufferLike) {
     this.buffer = buffer;
     this.values = new Float64Array(buffer);
   }

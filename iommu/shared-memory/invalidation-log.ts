@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+
 /**
  * The invalidation log: how the control plane tells every worker which cached translations
  * died, without a message and without waiting for anyone.
@@ -34,7 +36,7 @@ export const kInvalidateDomain = 2;
 export const kInvalidateDevice = 3;
 
 export class InvalidationLog {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly header: Int32Array;
   readonly records: Float64Array;
   readonly capacity: number;
@@ -44,14 +46,14 @@ export class InvalidationLog {
     return HEADER_BYTES + capacity * LOG_RECORD_DOUBLES * 8;
   }
 
-  static create(capacity: number): InvalidationLog {
+  static create(capacity: number, allocate: BufferAllocator = sharedBuffer): InvalidationLog {
     if (!Number.isInteger(Math.log2(capacity))) throw new RangeError(`invalidation log capacity must be a power of two (got ${capacity})`);
-    const buffer = new SharedArrayBuffer(InvalidationLog.byteLengthFor(capacity));
+    const buffer = allocate(InvalidationLog.byteLengthFor(capacity));
     new Int32Array(buffer, 0, 2)[kCapacityField] = capacity;
     return new InvalidationLog(buffer);
   }
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: ArrayBufferLike) {
     this.buffer = buffer;
     this.header = new Int32Array(buffer, 0, 2);
     this.capacity = this.header[kCapacityField]!;

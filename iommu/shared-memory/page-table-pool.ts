@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+
 /**
  * The managed (Translate-domain) page tables, in one SharedArrayBuffer that workers walk
  * without help from the main thread.
@@ -55,7 +57,7 @@ export function levelsForAddressBits(addressBits: number): number {
 }
 
 export class PageTablePool {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly entries: Uint32Array;
   readonly tableCount: number;
 
@@ -64,12 +66,12 @@ export class PageTablePool {
   }
 
   /** Allocates a pool of `tableCount` tables (memory is committed lazily by the OS). */
-  static create(tableCount: number): PageTablePool {
-    return new PageTablePool(new SharedArrayBuffer(PageTablePool.byteLengthFor(tableCount)));
+  static create(tableCount: number, allocate: BufferAllocator = sharedBuffer): PageTablePool {
+    return new PageTablePool(allocate(PageTablePool.byteLengthFor(tableCount)));
   }
 
   /** Wraps a pool created elsewhere (another thread's view of the same memory). */
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: ArrayBufferLike) {
     this.buffer = buffer;
     this.entries = new Uint32Array(buffer);
     this.tableCount = buffer.byteLength / TABLE_BYTES;

@@ -1,3 +1,4 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
 import { WorkerSlots } from './worker-slots.js';
 import { DeviceContextTable } from './device-context-table.js';
 import { DomainTable } from './domain-table.js';
@@ -7,25 +8,28 @@ import { InvalidationLog } from './invalidation-log.js';
 import { PageTablePool, TABLE_BYTES } from './page-table-pool.js';
 
 /**
- * Every SharedArrayBuffer the data plane needs, as handed to each worker once (in piscina's
- * workerData). Nothing in here is reachable by DMA: only `guestMemory` is guest RAM.
+ * Every buffer the data plane needs, as handed to each worker once (in piscina's
+ * workerData): SharedArrayBuffers for a data plane in workers, plain ArrayBuffers for one on
+ * the calling thread (base/buffers.ts). Nothing in here is reachable by DMA but
+ * `guestMemory`, guest RAM: a byte view (any offset into its buffer, a multiple of 8 bytes,
+ * so that an emulator's RAM inside a larger WebAssembly memory serves as is).
  */
 export interface SharedBuffers {
-  guestMemory: SharedArrayBuffer;
-  pageTables: SharedArrayBuffer;
-  domains: SharedArrayBuffer;
-  identityWindows: SharedArrayBuffer;
-  contexts: SharedArrayBuffer;
-  invalidations: SharedArrayBuffer;
-  faultRings: SharedArrayBuffer;
+  guestMemory: Uint8Array;
+  pageTables: ArrayBufferLike;
+  domains: ArrayBufferLike;
+  identityWindows: ArrayBufferLike;
+  contexts: ArrayBufferLike;
+  invalidations: ArrayBufferLike;
+  faultRings: ArrayBufferLike;
   faultRingCount: number;
   faultRingCapacity: number;
-  workerSlots: SharedArrayBuffer;
+  workerSlots: ArrayBufferLike;
 }
 
 /** Typed views over SharedBuffers, built once per thread. */
 export interface SharedState {
-  guestMemory: SharedArrayBuffer;
+  guestMemory: Uint8Array;
   pageTables: PageTablePool;
   domains: DomainTable;
   identityWindows: IdentityWindows;
@@ -75,20 +79,21 @@ export interface SharedStateSizes {
 }
 
 /**
- * Allocates every shared structure of the IOMMU over `guestMemory`. Fault rings: one per
+ * Allocates every shared structure of the IOMMU over `guestMemory`, with `allocate`
+ * (SharedArrayBuffers unless the data plane runs on this thread). Fault rings: one per
  * worker, as many again for the workers that replace crashed ones, and the main thread's
  * (the last ring, which no worker slot owns).
  */
-export function createSharedState(guestMemory: SharedArrayBuffer, sizes: SharedStateSizes): SharedState {
+export function createSharedState(guestMemory: Uint8Array, sizes: SharedStateSizes, allocate: BufferAllocator = sharedBuffer): SharedState {
   const ringCount = sizes.workers * 2 + 2;
   return {
     guestMemory,
-    pageTables: PageTablePool.create(Math.floor(sizes.pageTableBytes / TABLE_BYTES)),
-    domains: DomainTable.create(sizes.maxDomains),
-    identityWindows: IdentityWindows.create(sizes.maxDomains),
-    contexts: DeviceContextTable.create(sizes.maxFunctions),
-    invalidations: InvalidationLog.create(sizes.invalidationLogCapacity),
-    faultRings: FaultRings.create(ringCount, sizes.faultRingCapacity, sizes.maxFunctions),
-    workerSlots: WorkerSlots.create(ringCount - 1),
+    pageTables: PageTablePool.create(Math.floor(sizes.pageTableBytes / TABLE_BYTES), allocate),
+    domains: DomainTable.create(sizes.maxDomains, allocate),
+    identityWindows: IdentityWindows.create(sizes.maxDomains, allocate),
+    contexts: DeviceContextTable.create(sizes.maxFunctions, allocate),
+    invalidations: InvalidationLog.create(sizes.invalidationLogCapacity, allocate),
+    faultRings: FaultRings.create(ringCount, sizes.faultRingCapacity, sizes.maxFunctions, allocate),
+    workerSlots: WorkerSlots.create(ringCount - 1, allocate),
   };
 }

@@ -1,3 +1,5 @@
+import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+
 /**
  * Worker slots: which thread owns which fault ring, and how far each busy worker has caught
  * up with the invalidation log (so that page tables can be recycled safely).
@@ -47,7 +49,7 @@ export interface WorkerStats {
 }
 
 export class WorkerSlots {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly fields: Int32Array;
   readonly #figures: Float64Array;
   readonly capacity: number;
@@ -56,11 +58,11 @@ export class WorkerSlots {
     return capacity * SLOT_RECORD_INTS * 4;
   }
 
-  static create(capacity: number): WorkerSlots {
-    return new WorkerSlots(new SharedArrayBuffer(WorkerSlots.byteLengthFor(capacity)));
+  static create(capacity: number, allocate: BufferAllocator = sharedBuffer): WorkerSlots {
+    return new WorkerSlots(allocate(WorkerSlots.byteLengthFor(capacity)));
   }
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: ArrayBufferLike) {
     this.buffer = buffer;
     this.fields = new Int32Array(buffer);
     this.#figures = new Float64Array(buffer);

@@ -37,8 +37,11 @@ t.test('Identify describes the controller and its 512-byte namespace', async (t)
   t.match(id.namespace.eui64, /^7e57[0-9a-f]{12}$/);
   t.same(await driver.identify(), id, 'Identify again says the same');
   // Identify variants through the admin queue.
-  t.equal((await driver.passthrough({ opcode: NVME.ADMIN_IDENTIFY, nsid: 2, prp1: 0, cdw10: NVME.CNS_NAMESPACE }, 'admin')).status, NVME.SC_INVALID_NAMESPACE);
-  t.equal((await driver.passthrough({ opcode: NVME.ADMIN_IDENTIFY, prp1: 0, cdw10: 0x10 }, 'admin')).status, NVME.SC_INVALID_FIELD, 'unknown CNS');
+  t.equal(
+    (await driver.passthrough({ opcode: NVME.ADMIN_IDENTIFY, nsid: 2, prp1: 0, cdw10: NVME.CNS_NAMESPACE }, 'admin')).status,
+    NVME.SC_INVALID_NAMESPACE | NVME.DNR,
+  );
+  t.equal((await driver.passthrough({ opcode: NVME.ADMIN_IDENTIFY, prp1: 0, cdw10: 0x10 }, 'admin')).status, NVME.SC_INVALID_FIELD | NVME.DNR, 'unknown CNS');
   await driver.stop();
 });
 
@@ -145,8 +148,8 @@ t.test('a full completion queue pauses the controller until the head doorbell mo
   t.same(
     [raw.completion(0), raw.completion(1)],
     [
-      { sqhd: 1, sqid: 0, cid: 0x100, phase: 1, status: NVME.SC_INVALID_OPCODE },
-      { sqhd: 2, sqid: 0, cid: 0x101, phase: 1, status: NVME.SC_INVALID_OPCODE },
+      { sqhd: 1, sqid: 0, cid: 0x100, phase: 1, status: NVME.SC_INVALID_OPCODE | NVME.DNR },
+      { sqhd: 2, sqid: 0, cid: 0x101, phase: 1, status: NVME.SC_INVALID_OPCODE | NVME.DNR },
     ],
   );
   t.equal(raw.completion(2).phase, 0, 'the third slot stays free: the queue is full at tail + 1 == head');
@@ -161,8 +164,8 @@ t.test('a full completion queue pauses the controller until the head doorbell mo
   t.same(
     [raw.completion(2), raw.completion(0)],
     [
-      { sqhd: 3, sqid: 0, cid: 0x102, phase: 1, status: NVME.SC_INVALID_OPCODE },
-      { sqhd: 4, sqid: 0, cid: 0x103, phase: 0, status: NVME.SC_INVALID_OPCODE },
+      { sqhd: 3, sqid: 0, cid: 0x102, phase: 1, status: NVME.SC_INVALID_OPCODE | NVME.DNR },
+      { sqhd: 4, sqid: 0, cid: 0x103, phase: 0, status: NVME.SC_INVALID_OPCODE | NVME.DNR },
     ],
     'two more once two were freed; the wrap flipped the phase',
   );
@@ -171,7 +174,7 @@ t.test('a full completion queue pauses the controller until the head doorbell mo
   raw.ringCq(1);
   await platform.devicesIdle();
   t.same(raw.vectors, [0, 0, 0]);
-  t.same(raw.completion(1), { sqhd: 5, sqid: 0, cid: 0x104, phase: 0, status: NVME.SC_INVALID_OPCODE });
+  t.same(raw.completion(1), { sqhd: 5, sqid: 0, cid: 0x104, phase: 0, status: NVME.SC_INVALID_OPCODE | NVME.DNR });
   t.equal(registers.read32(NVME.COMMANDS), 5);
   t.equal(registers.read32(NVME.ERRORS), 5);
 });
@@ -245,44 +248,44 @@ t.test('invalid commands complete with the status the spec names', async (t) => 
   const buffer = scatteredBuffer(platform, driver, 2, rng(5));
   const io = (command: Parameters<NvmeDriver['passthrough']>[0]) => driver.passthrough(command).then((c) => c.status);
   const admin = (command: Parameters<NvmeDriver['passthrough']>[0]) => driver.passthrough(command, 'admin').then((c) => c.status);
-  t.equal(await io({ opcode: 0x7f, nsid: 1 }), NVME.SC_INVALID_OPCODE, 'unknown I/O opcode');
-  t.equal(await admin({ opcode: 0xc0 }), NVME.SC_INVALID_OPCODE, 'unknown admin opcode');
+  t.equal(await io({ opcode: 0x7f, nsid: 1 }), NVME.SC_INVALID_OPCODE | NVME.DNR, 'unknown I/O opcode');
+  t.equal(await admin({ opcode: 0xc0 }), NVME.SC_INVALID_OPCODE | NVME.DNR, 'unknown admin opcode');
   t.same(await driver.read(blocks - 1, 1, buffer), { status: 0 }, 'the last block is in range');
-  t.same(await driver.read(blocks - 1, 2, buffer), { status: NVME.SC_LBA_OUT_OF_RANGE });
-  t.same(await driver.write(blocks, 1, buffer), { status: NVME.SC_LBA_OUT_OF_RANGE });
-  t.equal(await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova, cdw10: 0, cdw11: 1 }), NVME.SC_LBA_OUT_OF_RANGE, 'SLBA beyond 2^32');
-  t.equal(await io({ opcode: NVME.IO_READ, nsid: 2, prp1: buffer.iova }), NVME.SC_INVALID_NAMESPACE);
-  t.equal(await io({ opcode: NVME.IO_FLUSH, nsid: 0 }), NVME.SC_INVALID_NAMESPACE);
+  t.same(await driver.read(blocks - 1, 2, buffer), { status: NVME.SC_LBA_OUT_OF_RANGE | NVME.DNR });
+  t.same(await driver.write(blocks, 1, buffer), { status: NVME.SC_LBA_OUT_OF_RANGE | NVME.DNR });
+  t.equal(await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova, cdw10: 0, cdw11: 1 }), NVME.SC_LBA_OUT_OF_RANGE | NVME.DNR, 'SLBA beyond 2^32');
+  t.equal(await io({ opcode: NVME.IO_READ, nsid: 2, prp1: buffer.iova }), NVME.SC_INVALID_NAMESPACE | NVME.DNR);
+  t.equal(await io({ opcode: NVME.IO_FLUSH, nsid: 0 }), NVME.SC_INVALID_NAMESPACE | NVME.DNR);
   t.equal(await io({ opcode: NVME.IO_FLUSH, nsid: 0xffff_ffff }), 0, 'flush of all namespaces');
-  t.equal(await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova + 2 }), NVME.SC_INVALID_PRP_OFFSET, 'PRP1 must be dword aligned');
+  t.equal(await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova + 2 }), NVME.SC_INVALID_PRP_OFFSET | NVME.DNR, 'PRP1 must be dword aligned');
   t.equal(
     await io({ opcode: NVME.IO_READ, nsid: 1, prp1: buffer.iova + 4, prp2: buffer.iova + PAGE + 8, cdw12: 7 }),
-    NVME.SC_INVALID_PRP_OFFSET,
+    NVME.SC_INVALID_PRP_OFFSET | NVME.DNR,
     'PRP2 page entry with an offset',
   );
   const qid = (id: number, qsize: number) => ((qsize << 16) | id) >>> 0;
   const createCq = (id: number, qsize: number, cdw11: number, prp1 = buffer.iova) =>
     admin({ opcode: NVME.ADMIN_CREATE_IO_CQ, prp1, cdw10: qid(id, qsize), cdw11 });
-  t.equal(await createCq(1, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'CQ 1 exists');
-  t.equal(await createCq(0, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'QID 0 is the admin queue');
-  t.equal(await createCq(NVME.MAX_QUEUES, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'beyond the queues supported');
-  t.equal(await createCq(2, 0, 0x3), NVME.SC_INVALID_QUEUE_SIZE, 'a one-entry queue');
-  t.equal(await createCq(2, 4096, 0x3), NVME.SC_INVALID_QUEUE_SIZE, 'beyond CAP.MQES');
-  t.equal(await createCq(2, 3, 0x2), NVME.SC_INVALID_FIELD, 'PC 0: CAP.CQR requires contiguous queues');
-  t.equal(await createCq(2, 3, (40 << 16) | 0x3), NVME.SC_INVALID_INTERRUPT_VECTOR);
-  t.equal(await createCq(2, 3, 0x3, buffer.iova + 64), NVME.SC_INVALID_PRP_OFFSET, 'a queue base must be page aligned');
+  t.equal(await createCq(1, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER | NVME.DNR, 'CQ 1 exists');
+  t.equal(await createCq(0, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER | NVME.DNR, 'QID 0 is the admin queue');
+  t.equal(await createCq(NVME.MAX_QUEUES, 3, 0x3), NVME.SC_INVALID_QUEUE_IDENTIFIER | NVME.DNR, 'beyond the queues supported');
+  t.equal(await createCq(2, 0, 0x3), NVME.SC_INVALID_QUEUE_SIZE | NVME.DNR, 'a one-entry queue');
+  t.equal(await createCq(2, 4096, 0x3), NVME.SC_INVALID_QUEUE_SIZE | NVME.DNR, 'beyond CAP.MQES');
+  t.equal(await createCq(2, 3, 0x2), NVME.SC_INVALID_FIELD | NVME.DNR, 'PC 0: CAP.CQR requires contiguous queues');
+  t.equal(await createCq(2, 3, (40 << 16) | 0x3), NVME.SC_INVALID_INTERRUPT_VECTOR | NVME.DNR);
+  t.equal(await createCq(2, 3, 0x3, buffer.iova + 64), NVME.SC_INVALID_PRP_OFFSET | NVME.DNR, 'a queue base must be page aligned');
   const createSq = (id: number, cqid: number, pc = 1) =>
     admin({ opcode: NVME.ADMIN_CREATE_IO_SQ, prp1: buffer.iova + PAGE, cdw10: qid(id, 3), cdw11: ((cqid << 16) | pc) >>> 0 });
-  t.equal(await createSq(2, 9), NVME.SC_COMPLETION_QUEUE_INVALID, 'CQ 9 does not exist');
-  t.equal(await createSq(2, 0), NVME.SC_COMPLETION_QUEUE_INVALID, 'the admin CQ cannot take I/O');
-  t.equal(await createSq(1, 1), NVME.SC_INVALID_QUEUE_IDENTIFIER, 'SQ 1 exists');
-  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 1 }), NVME.SC_INVALID_QUEUE_DELETION, 'SQ 1 still uses CQ 1');
-  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_SQ, cdw10: 5 }), NVME.SC_INVALID_QUEUE_IDENTIFIER);
-  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 0 }), NVME.SC_INVALID_QUEUE_IDENTIFIER);
+  t.equal(await createSq(2, 9), NVME.SC_COMPLETION_QUEUE_INVALID | NVME.DNR, 'CQ 9 does not exist');
+  t.equal(await createSq(2, 0), NVME.SC_COMPLETION_QUEUE_INVALID | NVME.DNR, 'the admin CQ cannot take I/O');
+  t.equal(await createSq(1, 1), NVME.SC_INVALID_QUEUE_IDENTIFIER | NVME.DNR, 'SQ 1 exists');
+  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 1 }), NVME.SC_INVALID_QUEUE_DELETION | NVME.DNR, 'SQ 1 still uses CQ 1');
+  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_SQ, cdw10: 5 }), NVME.SC_INVALID_QUEUE_IDENTIFIER | NVME.DNR);
+  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 0 }), NVME.SC_INVALID_QUEUE_IDENTIFIER | NVME.DNR);
   // A second pair on CQ 2 works and is deleted in the right order.
   t.equal(await createCq(2, 3, (2 << 16) | 0x3), 0);
   t.equal(await createSq(2, 2), 0);
-  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 2 }), NVME.SC_INVALID_QUEUE_DELETION);
+  t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 2 }), NVME.SC_INVALID_QUEUE_DELETION | NVME.DNR);
   t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_SQ, cdw10: 2 }), 0);
   t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 2 }), 0);
   await t.rejects(driver.read(-1, 1, buffer), RangeError, 'the driver checks its own arguments');

@@ -1,12 +1,15 @@
-// Builds dist/: one ESM bundle per entry point (the library, each worker, the command-line
-// tools), the browser build (dist/browser/: the library and its Web Worker, self-contained),
-// and the package's type declarations as one file, dist/index.d.ts (see
-// declarations() below). Run by `npm run build`, and by `npm install` in a clone (prepare,
+// Builds dist/: one ESM bundle per entry point (the library and viommu/v86, each worker, the
+// command-line tools), the browser build (dist/browser/: the library and its Web Worker, and
+// viommu/v86, each self-contained), and the package's type declarations, dist/index.d.ts and
+// dist/v86.d.ts (see declarations() and v86Declarations() below). Run by `npm run build`, and by `npm install` in a clone (prepare,
 // with --prepare: the build tools are devDependencies, so a clone installed with
 // `npm install --omit=dev` has none of them; it says so and builds nothing rather than
 // failing the install).
-import { rmSync, writeFileSync } from 'node:fs';
-import { posix, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, posix, resolve } from 'node:path';
 
 const tools = await import('esbuild').catch((error) => {
   if (process.argv.includes('--prepare') && error?.code === 'ERR_MODULE_NOT_FOUND') return null;
@@ -19,8 +22,10 @@ if (tools === null) {
 const { build } = tools;
 
 const entries = [
-  // [entry, bundle (under dist/)]
-  ['machine/index.ts', 'index'],
+  // [entry, bundle (under dist/)], or [{ bundle: entry, ... }, where the bundles sit]:
+  // the library and its v86 binding (viommu/v86) are one build, split, so that the modules both
+  // use live in one shared chunk and the two entries see one Platform class and its internals.
+  [{ index: 'machine/index.ts', v86: 'machine/v86/index.ts' }, 'index'],
   ['workers/dma-worker.ts', 'workers/dma-worker'],
   // The tools import the package itself ('viommu', external below), as users' code would.
   ['examples/demo.ts', 'examples/demo'],
@@ -34,6 +39,9 @@ const WORKER_BUNDLE = 'workers/dma-worker.js';
 const browserEntries = [
   ['machine/index.ts', 'browser/index'],
   ['workers/dma-worker.browser.ts', 'browser/dma-worker'],
+  // Self-contained too, so its own copy of the platform: in a page, make the platform with
+  // createV86Platform (dataPlane 'main-thread': it needs no cross-origin isolation).
+  ['machine/v86/index.ts', 'browser/v86'],
 ];
 const BROWSER_WORKER_BUNDLE = 'browser/dma-worker.js';
 
@@ -89,14 +97,17 @@ await Promise.all([
   ...browserBuilds,
   ...entries.map(([entry, out]) =>
     build({
-      entryPoints: { [out]: entry },
+      entryPoints: typeof entry === 'string' ? { [out]: entry } : entry,
       outdir: 'dist',
       bundle: true,
+      splitting: typeof entry !== 'string',
+      // Chunks sit beside index.js, so that the worker's URL is the same from either.
+      chunkNames: 'shared-[hash]',
       platform: 'node',
       target: 'node20',
       format: 'esm',
       packages: 'external',
-      external: ['viommu'],
+      external: ['viommu', 'viommu/v86'],
       sourcemap: true,
       logLevel: 'warning',
       plugins: [workerUrlPlugin(out)],
@@ -104,6 +115,7 @@ await Promise.all([
   ),
 ]);
 writeFileSync('dist/index.d.ts', await declarations());
+writeFileSync('dist/v86.d.ts', v86Declarations());
 
 /**
  * The public API's declarations bundled into one file by dts-bundle-generator (which compiles
@@ -119,4 +131,39 @@ async function declarations() {
     preferredConfigPath: 'tsconfig.build.json',
   });
   return `// viommu's public API (generated from the TypeScript sources by build.mjs).\n${bundle}`;
+}
+
+/**
+ * viommu/v86's declarations in one file, dist/v86.d.ts: tsc's declarations of machine/v86/
+ * (`@internal` stripped), joined, with every type they take from the rest of the package
+ * imported from 'viommu' instead, so that both entries name one Platform, one PciFunction
+ * (a second copy of a class with private members would be a different type). Each of those
+ * types is a public export of 'viommu'; test/package/declarations.test.ts typechecks a
+ * consumer of both.
+ */
+function v86Declarations() {
+  const out = mkdtempSync(join(tmpdir(), 'viommu-v86-declarations-'));
+  try {
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out], { stdio: 'inherit' });
+    const fromViommu = new Set();
+    const bodies = ['emulator', 'binding', 'assignment', 'index'].map((name) =>
+      readFileSync(join(out, 'machine', 'v86', `${name}.d.ts`), 'utf8')
+        .split('\n')
+        .filter((line) => {
+          const imported = /^import (?:type )?\{([^}]*)\} from '(\.[^']*)';$/.exec(line);
+          if (imported !== null) {
+            // From another module of the binding: the same file now. From the package: 'viommu'.
+            if (!imported[2].startsWith('./')) for (const name of imported[1].split(',')) fromViommu.add(name.replace(/\btype\b/, '').trim());
+            return false;
+          }
+          return !/^export (?:type )?\{[^}]*\} from '\.\/[^']*';$/.test(line) && !/^\/\/# sourceMappingURL/.test(line);
+        })
+        .join('\n'),
+    );
+    const names = [...fromViommu].filter(Boolean).sort();
+    return `// viommu/v86's public API (generated from the TypeScript sources by build.mjs).\nimport type { ${names.join(', ')} } from 'viommu';\n${bodies.join('\n')}`;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }

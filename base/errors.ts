@@ -34,6 +34,7 @@ export const Errors = {
     ),
   WorkerGone: (threadId: number, how: string) => new Error(`DMA worker ${threadId} ${how}`),
   WorkerPoolClosed: () => new Error('the DMA worker pool is closed'),
+  RoutineFailed: (routine: string, status: string) => new Error(`${routine} failed: ${status}`),
   WorkerTaskFailed: (what: string, cause: unknown) =>
     new Error(`worker task '${what}' failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }),
 };

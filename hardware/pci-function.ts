@@ -1,5 +1,13 @@
 import { Errors } from '../base/errors.js';
-import { PCI_COMMAND, PCI_COMMAND_BUS_MASTER, PCI_COMMAND_MEMORY_SPACE, type BarDefinition, PciConfigSpace } from './pci-config-space.js';
+import type { FunctionModel } from './function-model.js';
+import {
+  type BarDefinition,
+  PCI_COMMAND,
+  PCI_COMMAND_BUS_MASTER,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_MEMORY_SPACE,
+  PciConfigSpace,
+} from './pci-config-space.js';
 import type { RegisterFile } from './register-file.js';
 import type { opaque } from '../base/opaque.js';
 import type { Requester } from './substrate.js';
@@ -63,15 +71,18 @@ export class PciFunction implements Requester {
   readonly modelOptions: Readonly<Record<string, unknown>>;
   /** The driver's MSI handler (setInterruptHandler). */
   #interruptHandler: InterruptHandler | null = null;
+  /** The model's INTx level (FunctionModel.intxAsserted), or null for a model with MSI only. */
+  readonly #intx: ((registers: RegisterFile) => boolean) | null;
   /** Interrupts delivered to the handler, and interrupts raised while no handler was set. */
   interruptsDelivered = 0;
   interruptsLost = 0;
 
   constructor(
     options: PciFunctionOptions & { slot: number; inputMappingBase: number },
-    identity: { vendorId: number; deviceId: number; classCode: number },
+    identity: Pick<FunctionModel, 'vendorId' | 'deviceId' | 'classCode' | 'intxAsserted'>,
     onCommand: (fn: PciFunction, command: number) => void,
   ) {
+    this.#intx = identity.intxAsserted?.bind(identity) ?? null;
     this.bus = options.bus;
     this.device = options.device;
     this.function = options.function;
@@ -114,6 +125,20 @@ export class PciFunction implements Requester {
     const command = this.config.read16(PCI_COMMAND);
     const flags = PCI_COMMAND_BUS_MASTER | PCI_COMMAND_MEMORY_SPACE;
     this.config.write16(PCI_COMMAND, enabled ? command | flags : command & ~PCI_COMMAND_BUS_MASTER);
+  }
+
+  /** Whether the function has an INTx pin (its model says when it is asserted), for machines without MSI. */
+  get hasIntx(): boolean {
+    return this.#intx !== null;
+  }
+
+  /**
+   * The level of the INTx pin now: the model asserts it (NVMe: a completion queue holds
+   * entries the driver has not consumed) and the Command register's Interrupt Disable is clear.
+   */
+  get intxAsserted(): boolean {
+    if (this.#intx === null || this.registers === null || (this.config.read16(PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) !== 0) return false;
+    return this.#intx(this.registers);
   }
 
   /** Installs (or, with null, removes) the driver's MSI handler. */

@@ -45,11 +45,12 @@ export interface PlatformInternals {
   /** Runs `fn`'s device model as if its doorbell rang (a restored snapshot's unserved doorbells). */
   runDevice(fn: PciFunction): void;
   /**
-   * dataPlane 'main-thread': sees guest RAM through `bytes` from now on, everywhere (the CPU's
-   * view, the engine, every port): the same memory in a new buffer, after an emulator's
-   * WebAssembly memory grew (machine/v86 calls it).
+   * dataPlane 'main-thread': asks `source` where guest RAM is before every device batch and
+   * DMA task, and follows it everywhere (the CPU's view, the engine, every port) when it
+   * moved: the same memory in a new buffer, after an emulator's WebAssembly memory grew
+   * (machine/v86 uses it). `source` returns the same view object until the RAM moves.
    */
-  rebindGuestMemory(bytes: Uint8Array): void;
+  followGuestMemory(source: () => Uint8Array): void;
 }
 
 const internals = new WeakMap<Platform, PlatformInternals>();
@@ -122,6 +123,7 @@ export class Platform {
             iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
             customModels,
             onWrite: options.onDeviceWrite,
+            rebind: (bytes) => this.memory.rebind(bytes),
           })
         : null;
     const inline = this.#inline;
@@ -169,10 +171,9 @@ export class Platform {
         this.#checkDevice(fn);
         this.#scheduler.kick(fn.slot);
       },
-      rebindGuestMemory: (bytes) => {
-        if (inline === null) throw Errors.InvalidOption('dataPlane', "'main-thread' to rebind guest memory", options.dataPlane);
-        this.memory.rebind(bytes);
-        inline.runtime.useGuestMemory(this.memory.bytes);
+      followGuestMemory: (source) => {
+        if (inline === null) throw Errors.InvalidOption('dataPlane', "'main-thread' for guest memory that moves", options.dataPlane);
+        inline.follow(source);
       },
     });
   }

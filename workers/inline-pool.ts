@@ -19,6 +19,8 @@ export interface InlinePoolOptions {
   customModels: readonly DeviceModel[];
   /** Told of every device write to guest RAM (options.onDeviceWrite), or null. */
   onWrite: DeviceWriteObserver | null;
+  /** Makes the platform see guest RAM through a new view (GuestMemory.rebind); the pool then uses it too. */
+  rebind: (bytes: Uint8Array) => void;
 }
 
 /**
@@ -37,21 +39,40 @@ export class InlinePool implements DmaWorkerPool {
   readonly runtime: WorkerRuntime;
   readonly #devices: DeviceRunner;
   readonly #run: (task: WorkerTask) => Promise<unknown>;
+  readonly #rebind: (bytes: Uint8Array) => void;
+  /** Where guest RAM is now, when it can move (follow()). */
+  #memorySource: (() => Uint8Array) | null = null;
   #closed = false;
 
   constructor(options: InlinePoolOptions) {
     this.runtime = WorkerRuntime.onMainThread(options.state, options.devices, options.iotlb, options.onWrite);
     this.#devices = new DeviceRunner(this.runtime, options.devices, [], options.customModels);
     this.#run = runTasksWith(this.runtime, this.#devices);
+    this.#rebind = (bytes) => {
+      options.rebind(bytes);
+      this.runtime.useGuestMemory(bytes);
+    };
+  }
+
+  /**
+   * Asks `source` where guest RAM is before every batch and task: an emulator whose
+   * WebAssembly memory grows gets a new buffer each time, and the old one is detached. The
+   * source should return the same view object until the RAM moves.
+   */
+  follow(source: () => Uint8Array): void {
+    this.#memorySource = source;
+    this.#refresh();
   }
 
   run<Result>(task: WorkerTask): Promise<Result> {
     if (this.#closed) return Promise.reject(Errors.PlatformClosed());
+    this.#refresh();
     return this.#run(task) as Promise<Result>;
   }
 
   /** One batch of device `slot`'s work, now, on this thread. */
   runDeviceNow(slot: number): DeviceWorkResult {
+    this.#refresh();
     const engine = this.runtime.engine;
     engine.beginTask();
     try {
@@ -63,5 +84,11 @@ export class InlinePool implements DmaWorkerPool {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  #refresh(): void {
+    if (this.#memorySource === null) return;
+    const bytes = this.#memorySource();
+    if (bytes !== this.runtime.ram) this.#rebind(bytes);
   }
 }

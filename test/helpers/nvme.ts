@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import {
+  type DataPlane,
   DomainTypeTranslate,
   IOMMU_ACCESS_READ,
   IOMMU_ACCESS_WRITE,
@@ -16,8 +17,11 @@ import { buddy, mdlOf, ok, out, PAGE, platformFor, v2Of, ZERO_FLAGS } from './fi
 
 export const BLOCK = 512;
 
-export async function nvmeWithDriver(t: Test, options: NvmeDriverOptions & { namespaceBytes?: number; memoryBytes?: number } = {}) {
-  const platform = await platformFor(t, { workers: 2, memoryBytes: options.memoryBytes ?? 32 * 1024 * 1024 });
+export async function nvmeWithDriver(t: Test, options: NvmeDriverOptions & { namespaceBytes?: number; memoryBytes?: number; dataPlane?: DataPlane } = {}) {
+  const platform = await platformFor(t, {
+    ...(options.dataPlane === 'main-thread' ? { dataPlane: 'main-thread', workers: 0 } : { workers: 2 }),
+    memoryBytes: options.memoryBytes ?? 32 * 1024 * 1024,
+  });
   const fn = platform.bus.addFunction({
     bus: 0,
     device: 5,
@@ -25,7 +29,8 @@ export async function nvmeWithDriver(t: Test, options: NvmeDriverOptions & { nam
     model: 'nvme',
     modelOptions: { namespaceBytes: options.namespaceBytes ?? 8 * 1024 * 1024 },
   });
-  const driver = await new NvmeDriver(platform, fn, options).start();
+  const { queueDepth, adminDepth, vector } = options;
+  const driver = await new NvmeDriver(platform, fn, { queueDepth, adminDepth, vector }).start();
   return { platform, fn, driver };
 }
 
@@ -82,8 +87,8 @@ export function allEqual(bytes: Uint8Array, value: number): boolean {
  * the V2 routines, maps one admin SQ page and one admin CQ page (or leaves the SQ unmapped),
  * programs AQA/ASQ/ACQ and enables the controller, then drives the doorbells itself.
  */
-export async function rawController(t: Test, options: { sqEntries: number; cqEntries: number; mapSq?: boolean }) {
-  const platform = await platformFor(t, { workers: 2 });
+export async function rawController(t: Test, options: { sqEntries: number; cqEntries: number; mapSq?: boolean; dataPlane?: DataPlane }) {
+  const platform = await platformFor(t, options.dataPlane === 'main-thread' ? { dataPlane: 'main-thread', workers: 0 } : { workers: 2 });
   const fn = platform.bus.addFunction({ bus: 0, device: 6, function: 0, model: 'nvme', modelOptions: { namespaceBytes: 64 * 1024 } });
   const V2 = v2Of(platform);
   const device = out<IOMMU_DMA_DEVICE>();
@@ -115,6 +120,24 @@ export async function rawController(t: Test, options: { sqEntries: number; cqEnt
     registers,
     vectors,
     sqIova,
+    /** Writes a whole admin command (CID `cid`) into SQ slot `index` (CPU view). */
+    command(
+      index: number,
+      cid: number,
+      fields: { opcode: number; nsid?: number; prp1?: number; prp2?: number; cdw10?: number; cdw11?: number; cdw12?: number },
+    ): void {
+      const at = sqPfn * PAGE + index * NVME.SQ_ENTRY_BYTES;
+      platform.memory.fill(at, NVME.SQ_ENTRY_BYTES, 0);
+      platform.memory.writeU32(at, (fields.opcode | (cid << 16)) >>> 0);
+      platform.memory.writeU32(at + 4, fields.nsid ?? 0);
+      platform.memory.writeU64(at + 24, fields.prp1 ?? 0);
+      platform.memory.writeU64(at + 32, fields.prp2 ?? 0);
+      platform.memory.writeU32(at + 40, fields.cdw10 ?? 0);
+      platform.memory.writeU32(at + 44, fields.cdw11 ?? 0);
+      platform.memory.writeU32(at + 48, fields.cdw12 ?? 0);
+    },
+    /** DW0 of completion entry `index`. */
+    dw0: (index: number) => platform.memory.readU32(cqPfn * PAGE + index * NVME.CQ_ENTRY_BYTES),
     /** Writes an admin command with `opcode` and `cid` into SQ slot `index` (CPU view). */
     submit(index: number, opcode: number, cid: number): void {
       const at = sqPfn * PAGE + index * NVME.SQ_ENTRY_BYTES;

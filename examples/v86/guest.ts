@@ -11,12 +11,22 @@ import { V86 } from 'v86';
  * writes "go". Shared by examples/v86-linux-nvme.ts, the guest tests and the benchmark.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FILES = ['bzImage', 'initrd.gz', 'bios.bin', 'vgabios.bin'] as const;
 
 /** Where the guest is: VIOMMU_GUEST_DIR when set, else .guest/ at the repository root. */
 export function guestDirectory(): string {
-  return process.env.VIOMMU_GUEST_DIR ? resolve(process.env.VIOMMU_GUEST_DIR) : join(ROOT, '.guest');
+  return process.env.VIOMMU_GUEST_DIR ? resolve(process.env.VIOMMU_GUEST_DIR) : join(repositoryRoot(), '.guest');
+}
+
+/** The checkout this module is in (it may run from a bundle elsewhere in it: the benchmark's .bench/). */
+function repositoryRoot(): string {
+  let folder = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(folder, 'scripts', 'guest', 'build-guest.mjs'))) {
+    const parent = dirname(folder);
+    if (parent === folder) return process.cwd();
+    folder = parent;
+  }
+  return folder;
 }
 
 /** The guest's files, or an error that says how to build them (the guest is not in git). */

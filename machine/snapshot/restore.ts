@@ -1,3 +1,4 @@
+import { isShared } from '../../base/buffers.js';
 import { isInstanceOf } from '../../base/values.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import { PCI_COMMAND } from '../../hardware/pci-config-space.js';
@@ -15,6 +16,7 @@ import { decodeSnapshot, integerIn, list, memoryImage, record, tuples } from './
 export type RestoreOptions = Pick<
   PlatformOptions,
   | 'guestMemory'
+  | 'dataPlane'
   | 'workers'
   | 'workerUrl'
   | 'deviceModels'
@@ -29,6 +31,7 @@ export type RestoreOptions = Pick<
 /** The options restorePlatform takes: every key of RestoreOptions, once. */
 const RESTORE_OPTION_NAMES = Object.keys({
   guestMemory: true,
+  dataPlane: true,
   workers: true,
   workerUrl: true,
   deviceModels: true,
@@ -71,9 +74,13 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
   if (saved.memory === null && options.guestMemory === undefined) {
     throw Errors.InvalidSnapshot('it holds no guest memory (saved with { guestMemory: false }): pass options.guestMemory');
   }
-  if (isInstanceOf(options.guestMemory, SharedArrayBuffer) && options.guestMemory.byteLength !== memoryBytes) {
-    throw Errors.InvalidOption('guestMemory', `a SharedArrayBuffer of ${memoryBytes} bytes (the snapshot's guest memory)`, options.guestMemory.byteLength);
+  const ram = options.guestMemory;
+  const ramBytes = isInstanceOf<Uint8Array>(ram, Uint8Array) || (typeof ram === 'object' && ram !== null && isShared(ram)) ? ram.byteLength : undefined;
+  if (ramBytes !== undefined && ramBytes !== memoryBytes) {
+    throw Errors.InvalidOption('guestMemory', `${memoryBytes} bytes of RAM (the snapshot's guest memory)`, ramBytes);
   }
+  // The saved worker count is how the old platform ran; on this thread there are none.
+  if (options.dataPlane === 'main-thread' && options.workers === undefined) delete machine.workers;
   const policy = record(record(saved.iommu, 'iommu').policy, 'iommu.policy');
   if (typeof policy.kernelDmaProtection !== 'boolean' || typeof policy.userUnlocked !== 'boolean') throw Errors.InvalidSnapshot('iommu.policy is malformed');
   // The platform starts with the saved policy; createPlatform checks the other options as usual.

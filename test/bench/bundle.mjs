@@ -15,6 +15,6 @@ await build({
   target: 'node20',
   format: 'esm',
   packages: 'external',
-  external: ['viommu'],
+  external: ['viommu', 'viommu/v86'],
   logLevel: 'warning',
 });

@@ -3,10 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { bytesPerMappedPage, dmaCopyRatio, faultFlood, faultLatency, faultRate, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
 import { stress } from '../stress/stress.js';
 import { runBrowserBenchmark } from './browser.js';
+import { type V86Figures, v86Comparison } from './v86.js';
 import { flag, numberIn, OptionError, type OptionValues, parseCommandLine, text, usageLines, value } from '../../examples/cli/command-line.js';
 
 /**
- * `npm run bench [-- --json FILE] [--quick] [--stress-seconds N] [--browser]`
+ * `npm run bench [-- --json FILE] [--quick] [--stress-seconds N] [--browser] [--v86]`
  * Prints a table of ratios against baselines measured in the same run (and writes the
  * figures as JSON with --json). Progress goes to stderr only on a terminal.
  */
@@ -15,6 +16,7 @@ const OPTIONS = {
   quick: flag('shorter runs (a smoke test of the benchmark, not figures to quote)'),
   'stress-seconds': value<number | undefined>('S', 'how long the concurrency stress runs (default 10, 2 with --quick)', undefined, numberIn(0.5, 3600)),
   browser: flag("only the DMA copy scenarios, in Chromium (Debian's chromium: scripts/install-browser.sh)"),
+  v86: flag('only the v86 side by side: Linux dd on the NVMe model behind Translate vs PassThrough (needs npm run guest:build)'),
 };
 const USAGE = `usage: npm run bench -- [options]\n\n${usageLines(OPTIONS)}`;
 let parsed: OptionValues<typeof OPTIONS> | 'help';
@@ -32,6 +34,11 @@ if (parsed === 'help') {
 const { quick, json: jsonFile } = parsed;
 // With --browser only the browser's scenarios run (test/bench/browser.ts), and the process ends there.
 if (parsed.browser) await runBrowserBenchmark({ quick, json: jsonFile });
+// With --v86 only the v86 side by side runs (test/bench/v86.ts).
+if (parsed.v86) {
+  await runV86();
+  process.exit(process.exitCode ?? 0);
+}
 const stressSeconds = parsed['stress-seconds'] ?? (quick ? 2 : 10);
 const steps = [
   'faultLatency',
@@ -146,3 +153,39 @@ const empty = [
 ].filter(Boolean);
 for (const problem of empty) console.error(`bench: ${problem}`);
 if (stressResult.violations > 0 || empty.length > 0) process.exitCode = 1;
+
+/** --v86: Linux in v86, the NVMe model behind Translate and PassThrough domains (test/bench/v86.ts). */
+async function runV86(): Promise<void> {
+  const started = performance.now();
+  const progress = (text: string) => {
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}...`);
+  };
+  const v86: V86Figures = await v86Comparison({ quick, progress });
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
+  const f = (n: number, digits = 2) => n.toFixed(digits);
+  const qemu = { read4k: 0.93, write4k: 0.9, read1m: 0.76, write1m: 0.95 };
+  const rows: Array<[string, string, string, string]> = (['read4k', 'write4k', 'read1m', 'write1m'] as const).map((key) => [
+    `v86.nvmeRatio.${key}`,
+    f(v86.nvmeRatio[key]),
+    '>= 0.95',
+    f(qemu[key]),
+  ]);
+  const mib = (mode: 'translate' | 'pass-through', mark: string) => v86.mibPerSecond[mode][mark as 'bench-read-4k'];
+  for (const mark of ['bench-write-4k', 'bench-write-1m', 'bench-read-4k', 'bench-read-1m']) {
+    rows.push([
+      `${mark} MiB/s io (wall)`,
+      `${f(mib('translate', mark).io, 1)} (${f(mib('translate', mark).wall, 1)}) / ${f(mib('pass-through', mark).io, 1)} (${f(mib('pass-through', mark).wall, 1)})`,
+      'Translate / PassThrough',
+      '-',
+    ]);
+  }
+  rows.push(['workload s: viommu / no IOMMU', `${f(v86.workloadSeconds.viommu, 1)} / ${f(v86.workloadSeconds.noIommu, 1)}`, '-', '-']);
+  const width = Math.max(...rows.map((r) => r[0].length));
+  console.log(
+    `viommu in v86 (${machine.cpus} cpus, ${machine.cpuModel}, Node ${process.version}; ${v86.rounds} round(s) of ${v86.benchMib} MiB${quick ? ', quick' : ''})`,
+  );
+  console.log(`  ${''.padEnd(width)}  ${'value'.padEnd(36)}  ${'target'.padEnd(24)}  QEMU 7.2 intel-iommu strict`);
+  for (const [name, value, target, reference] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(36)}  ${target.padEnd(24)}  ${reference}`);
+  if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify({ machine, quick, v86, seconds: (performance.now() - started) / 1000 }, null, 2)}\n`);
+}

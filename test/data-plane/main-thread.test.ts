@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   createPlatform,
+  restorePlatform,
   DomainTypeTranslate,
   IOMMU_ACCESS_READ,
   IOMMU_ACCESS_WRITE,
@@ -218,4 +219,23 @@ t.test('a view of a SharedArrayBuffer at an offset serves DMA workers too', asyn
   const { fn, pfns, iova } = mapped(platform, 1);
   t.same(await platform.dma(fn, { address: iova + 12, write: Uint8Array.of(1, 2, 3) }), { ok: true });
   t.same(Array.from(new Uint8Array(outer, PAGE + pfns[0]! * PAGE + 12, 3)), [1, 2, 3], 'a worker wrote at the view offset');
+});
+
+t.test("a snapshot restores onto the main-thread data plane, over the emulator's RAM", async (t) => {
+  const first = await platformFor(t, { workers: 1, memoryBytes: 16 * MiB });
+  const { fn, pfns, iova } = mapped(first, 1);
+  first.memory.write(pfns[0]! * PAGE, [5, 6, 7, 8]);
+  const saved = first.saveState({ guestMemory: false });
+  const ram = new Uint8Array(new ArrayBuffer(16 * MiB + PAGE), PAGE, 16 * MiB);
+  ram.set(first.memory.bytes);
+  const { platform } = await restorePlatform(saved, { dataPlane: 'main-thread', guestMemory: ram });
+  t.teardown(() => platform.close());
+  t.equal(platform.options.workers, 0, 'no workers, whatever the saved platform had');
+  t.equal(platform.memory.bytes, ram);
+  t.same(await platform.dma(platform.bus.find(0, 3, 0)!, { address: iova, length: 4 }), { ok: true, data: Uint8Array.of(5, 6, 7, 8) }, 'the mapping came back');
+  t.equal(fn.slot, platform.bus.find(0, 3, 0)!.slot);
+  await t.rejects(
+    restorePlatform(saved, { dataPlane: 'main-thread', guestMemory: new Uint8Array(8 * MiB) }),
+    /options.guestMemory must be 16777216 bytes of RAM/,
+  );
 });

@@ -17,6 +17,7 @@ t.test('bad benchmark options exit with status 2 and a message naming the option
     [['--quikc'], /bench: unknown option --quikc/],
     [['--quick=1'], /bench: --quick takes no value/],
     [['--browser=yes'], /bench: --browser takes no value/],
+    [['--v86=yes'], /bench: --v86 takes no value/],
   ] as const) {
     const result = await run([...args]);
     t.equal(result.code, 2, args.join(' '));

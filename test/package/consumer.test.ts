@@ -15,7 +15,7 @@ import t from 'tap';
  */
 const checkout = fileURLToPath(new URL('../../', import.meta.url));
 
-t.test('a separate project imports viommu from plain Node, DMAs through a mapping, and restores a snapshot', async (t) => {
+t.test('a separate project imports viommu (and viommu/v86) from plain Node, DMAs through a mapping, and restores a snapshot', async (t) => {
   const project = mkdtempSync(join(tmpdir(), 'viommu-consumer-'));
   t.teardown(() => rmSync(project, { recursive: true, force: true }));
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', dependencies: { viommu: `file:${checkout}` } }));
@@ -24,6 +24,7 @@ t.test('a separate project imports viommu from plain Node, DMAs through a mappin
   writeFileSync(
     join(project, 'main.js'),
     `import { createPlatform, restorePlatform, DomainTypeTranslate, MapPhysicalAddressTypeMdl, IOMMU_ACCESS_READ, TranslationFault } from 'viommu';
+import { createV86Platform, DeviceAssignment } from 'viommu/v86';
 const platform = await createPlatform({ workers: 1, memoryBytes: 8 * 1024 * 1024 });
 const pdo = platform.bus.addFunction({ bus: 0, device: 1, function: 0 });
 const table = {};
@@ -44,10 +45,22 @@ const readRestored = await restored.platform.dma(restored.platform.bus.find(0, 1
 await restored.platform.close();
 statuses.push(V2.UnmapLogicalRange(domain.value, iova.value, 1));
 const after = await platform.dma(pdo, { address: iova.value, length: 4 });
+// viommu/v86's hypervisor-style assignment (IOVA = GPA) on a platform from 'viommu'.
+const assigned = platform.bus.addFunction({ bus: 0, device: 2, function: 0 });
+new DeviceAssignment(platform, assigned, { ranges: [[0, 1024 * 1024]] });
+const identity = await platform.dma(assigned, { address: pfns[0] * 4096, length: 4 });
 await platform.close();
-console.log(JSON.stringify({ statuses, data: Array.from(read.data), restored: Array.from(readRestored.data), faulted: after.faultType === TranslationFault, logicalIsNotPhysical: iova.value !== pfns[0] * 4096 }));
+console.log(JSON.stringify({ statuses, data: Array.from(read.data), restored: Array.from(readRestored.data), faulted: after.faultType === TranslationFault, logicalIsNotPhysical: iova.value !== pfns[0] * 4096, v86: typeof createV86Platform, identity: Array.from(identity.data) }));
 `,
   );
   const { stdout } = await promisify(execFile)(process.execPath, ['main.js'], { cwd: project, timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
-  t.same(JSON.parse(stdout), { statuses: [0, 0, 0, 0, 0], data: [1, 2, 3, 4], restored: [1, 2, 3, 4], faulted: true, logicalIsNotPhysical: true });
+  t.same(JSON.parse(stdout), {
+    statuses: [0, 0, 0, 0, 0],
+    data: [1, 2, 3, 4],
+    restored: [1, 2, 3, 4],
+    faulted: true,
+    logicalIsNotPhysical: true,
+    v86: 'function',
+    identity: [1, 2, 3, 4],
+  });
 });

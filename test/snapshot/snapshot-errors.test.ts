@@ -81,7 +81,7 @@ t.test('restore options may not change the machine', async (t) => {
   });
   await t.rejects(
     restorePlatform(snapshot, { guestMemory: new SharedArrayBuffer(2 * 1024 * 1024) }),
-    /options.guestMemory must be a SharedArrayBuffer of 1048576 bytes/,
+    /options.guestMemory must be 1048576 bytes of RAM \(the snapshot's guest memory\)/,
   );
   await t.rejects(restorePlatform(snapshot, { workers: -1 }), /options.workers must be between 0 and 64/, 'run-time options are checked as usual');
   await t.rejects(restorePlatform(platform.saveState({ guestMemory: false })), /holds no guest memory .* pass options.guestMemory/);

@@ -46,6 +46,7 @@ export type { PhysicalMemory, Requester, RequesterBus } from '../hardware/substr
 export type { DmaProtectionPolicy, Architecture } from '../iommu/control/dma-protection-policy.js';
 export { availableDomainTypes } from '../iommu/control/dma-protection-policy.js';
 export { GuestMemory } from '../hardware/guest-memory.js';
+export type { BufferAllocator } from '../base/buffers.js';
 export type { PciBus } from '../hardware/pci-bus.js';
 export { PciFunction, type PciFunctionOptions } from '../hardware/pci-function.js';
 export * from '../hardware/pci-config-space.js';
@@ -70,5 +71,6 @@ export { NVME } from '../devices/models/nvme.js';
 export { NicDriver, type NicDriverOptions, type NicSendOptions, type NicStats } from '../devices/drivers/nic-driver.js';
 export { NIC } from '../devices/models/nic.js';
 export type { DeviceModel, DeviceWorkContext } from '../devices/device-model.js';
+export type { FunctionModel } from '../hardware/function-model.js';
 export { RegisterFile } from '../hardware/register-file.js';
 export type { InterruptHandler } from '../hardware/pci-function.js';

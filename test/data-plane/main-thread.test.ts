@@ -32,10 +32,10 @@ function mapped(platform: Awaited<ReturnType<typeof createPlatform>>, pages: num
   const domain = out<IOMMU_DMA_DOMAIN>();
   ok(V2.CreateDevice(fn, null, device), 'CreateDevice');
   ok(V2.CreateDomainEx(DomainTypeTranslate, ZERO_FLAGS, buddy(), null, domain), 'CreateDomainEx');
-  ok(V2.AttachDeviceEx(domain.value, device.value), 'AttachDeviceEx');
+  ok(V2.AttachDeviceEx(domain.value!, device.value!), 'AttachDeviceEx');
   const pfns = platform.memory.allocatePages(pages).reverse();
   const iova = out<number>();
-  ok(V2.MapLogicalRangeEx(domain.value, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, mdlOf(platform, pfns), null, null, null, iova), 'MapLogicalRangeEx');
+  ok(V2.MapLogicalRangeEx(domain.value!, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, mdlOf(platform, pfns), null, null, null, iova), 'MapLogicalRangeEx');
   return { V2, fn, domain: domain.value!, pfns, iova: iova.value! };
 }
 

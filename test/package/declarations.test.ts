@@ -41,16 +41,14 @@ t.test('the packed package: its files, its declarations without Node types, a co
     'package.json',
     'dist/index.js',
     'dist/index.d.ts',
+    'dist/v86.js',
+    'dist/v86.d.ts',
     'dist/workers/dma-worker.js',
     'dist/bin/viommu-stress.js',
   ]) {
     t.ok(files.includes(file), `the tarball holds ${file}`);
   }
-  t.same(
-    files.filter((f) => f.endsWith('.d.ts')),
-    ['dist/index.d.ts'],
-    'one declaration file',
-  );
+  t.same(files.filter((f) => f.endsWith('.d.ts')).sort(), ['dist/index.d.ts', 'dist/v86.d.ts'], 'one declaration file per entry (viommu, viommu/v86)');
   t.same(
     files.filter((f) => f.endsWith('.d.ts.map') || f.startsWith('docs/api/') || f.startsWith('dist/types/')),
     [],
@@ -60,6 +58,9 @@ t.test('the packed package: its files, its declarations without Node types, a co
   const declarations = readFileSync(join(checkout, 'dist/index.d.ts'), 'utf8');
   t.notMatch(declarations, /from ['"]node:|reference types=|NodeJS\.|import\(['"]node:/, 'the declarations name no Node module or Node type');
   t.notMatch(declarations, /\binternalsOf\b|setupIommu\(|readonly engine:/, '@internal members are left out');
+  const v86Declarations = readFileSync(join(checkout, 'dist/v86.d.ts'), 'utf8');
+  t.notMatch(v86Declarations, /from ['"]node:|reference types=|NodeJS\.|\bcpuOf\b/, 'viommu/v86: no Node type, no @internal member');
+  t.match(v86Declarations, /^import type \{[^}]*\bPlatform\b[^}]*\} from 'viommu';$/m, "viommu/v86 names the package's own Platform");
 
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'packed-consumer', private: true, type: 'module' }));
   await run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--omit=optional', '--ignore-scripts', tarball], {
@@ -109,7 +110,24 @@ t.test('the packed package: its files, its declarations without Node types, a co
     'on the line that swaps the device and the domain',
   );
 
-  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['types.ts'] }));
+  // viommu/v86 with a platform from either entry: one Platform type.
+  const v86 = [
+    "import { createPlatform, type FAULT_INFORMATION, type Platform } from 'viommu';",
+    "import { createV86Platform, DeviceAssignment, type V86Binding } from 'viommu/v86';",
+    'export async function bind(emulator: object): Promise<number> {',
+    '  const made: { platform: Platform; binding: V86Binding } = await createV86Platform(emulator, { arch: "arm64" });',
+    '  const fn = made.platform.bus.addFunction({ bus: 0, device: 7, function: 0, model: "nvme" });',
+    '  made.binding.attach(fn, { mmioBase: 0xfe000000 });',
+    '  const faults: FAULT_INFORMATION[] = [];',
+    '  const assignment = new DeviceAssignment(made.platform, fn, { onFault: (fault) => faults.push(fault) });',
+    '  const other = await createPlatform({ dataPlane: "main-thread" });',
+    '  new DeviceAssignment(other, other.bus.addFunction({ bus: 0, device: 1, function: 0 }), { domain: "pass-through" });',
+    '  return assignment.revoke([[0, 4096]]) + made.binding.stats.intxRaised;',
+    '}',
+    '',
+  ];
+  writeFileSync(join(project, 'v86.ts'), v86.join('\n'));
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['types.ts', 'v86.ts'] }));
   const clean = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: project, env, timeout: 120_000 }).then(
     () => '',
     (error: { stdout?: string }) => error.stdout ?? 'tsc failed',

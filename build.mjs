@@ -1,10 +1,10 @@
 // Builds dist/: one ESM bundle per entry point (the library and viommu/v86, each worker, the
 // command-line tools), the browser build (dist/browser/: the library and its Web Worker, and
 // viommu/v86, each self-contained), and the package's type declarations, dist/index.d.ts and
-// dist/v86.d.ts (see declarations() and v86Declarations() below). Run by `npm run build`, and by `npm install` in a clone (prepare,
-// with --prepare: the build tools are devDependencies, so a clone installed with
-// `npm install --omit=dev` has none of them; it says so and builds nothing rather than
-// failing the install).
+// dist/v86.d.ts (see declarations() and v86Declarations() below). Run by `npm run build`, and
+// by `npm install` in a clone (prepare, with --prepare: the build tools are devDependencies, so
+// a clone installed with `npm install --omit=dev` has none of them; it says so and builds
+// nothing rather than failing the install).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

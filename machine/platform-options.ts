@@ -129,8 +129,9 @@ export type ResolvedPlatformOptions = Required<
 };
 
 /**
- * Shared memory is the data plane: in a page that is not cross-origin isolated
- * SharedArrayBuffer does not exist, and nothing could work.
+ * Shared memory is the data plane of worker threads: in a page that is not cross-origin
+ * isolated SharedArrayBuffer does not exist, and no worker could do anything. (The data plane
+ * on the platform's own thread, dataPlane 'main-thread', needs none.)
  */
 export function requireSharedMemory(): void {
   if (typeof SharedArrayBuffer !== 'function') throw Errors.NoSharedArrayBuffer();
@@ -138,8 +139,8 @@ export function requireSharedMemory(): void {
 
 /** Checks every option once, naming the option at fault, and fills in the defaults. */
 export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedPlatformOptions {
-  requireSharedMemory();
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
+  if (options.dataPlane !== 'main-thread') requireSharedMemory();
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.has(key)) throw Errors.UnknownOption(key, [...OPTION_NAMES]);
     // Absent is undefined; null is a value, and not one any option takes.

@@ -58,7 +58,7 @@ export interface RestoredPlatform extends RestoredHandles {
  * A malformed snapshot throws a TypeError naming the part at fault, and nothing is left running.
  */
 export async function restorePlatform(snapshot: Uint8Array, options: RestoreOptions = {}): Promise<RestoredPlatform> {
-  requireSharedMemory();
+  if ((options as RestoreOptions | null)?.dataPlane !== 'main-thread') requireSharedMemory();
   const saved = decodeSnapshot(snapshot);
   if (typeof options !== 'object' || options === null) throw Errors.InvalidArgument('options', 'an object', options);
   for (const key of Object.keys(options)) {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
  * chart library as shipped:
  *
  *   'viommu'  ->  /dist/browser/index.js   (the package's browser entry; its worker beside it)
+ *   'viommu/v86'  ->  /dist/browser/v86.js (the v86 binding's browser build)
  *   'uplot'   ->  /vendor/uplot/uPlot.esm.js
  *
  * pageMounts() gives the server the folders behind those URLs.
@@ -47,6 +48,7 @@ export async function bundlePages(entryPoints: Record<string, string>, outdir: s
         name: 'page-imports-on-the-server',
         setup(pluginBuild) {
           pluginBuild.onResolve({ filter: /^viommu$/ }, () => ({ path: VIOMMU_URL, external: true }));
+          pluginBuild.onResolve({ filter: /^viommu\/v86$/ }, () => ({ path: '/dist/browser/v86.js', external: true }));
           pluginBuild.onResolve({ filter: /^uplot$/ }, () => ({ path: UPLOT_URL, external: true }));
         },
       },

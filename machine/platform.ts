@@ -1,4 +1,3 @@
-import { localBuffer, sharedBuffer } from '../base/buffers.js';
 import { Errors } from '../base/errors.js';
 import type { NTSTATUS } from '../base/ntstatus.js';
 import { deviceModelOf } from '../devices/custom-models.js';
@@ -17,15 +16,16 @@ import { TranslationEngine } from '../iommu/data-plane/translation-engine.js';
 import { faultInformationOf } from '../iommu/fault-information.js';
 import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from '../iommu/interface-table.js';
 import { reportStateChanges } from '../iommu/routines/state-change.js';
-import { createSharedState, type SharedState, sharedBuffersOf } from '../iommu/shared-memory/shared-state.js';
+import { createSharedState, type SharedState } from '../iommu/shared-memory/shared-state.js';
 import type { WorkerStats } from '../iommu/shared-memory/worker-slots.js';
 import type { IOMMU_DMA_DOMAIN, Out } from '../iommu/types.js';
 import type { DeviceWorkResult } from '../workers/device-runner.js';
 import { DeviceScheduler } from '../workers/device-scheduler.js';
-import { createDmaWorkerPool, loadModule } from '../workers/environment.js';
-import { InlinePool } from '../workers/inline-pool.js';
+import { loadModule } from '../workers/environment.js';
+import type { InlinePool } from '../workers/inline-pool.js';
 import type { DmaWorkerPool } from '../workers/pool.js';
 import type { DmaResult, WorkerTask } from '../workers/tasks.js';
+import { bufferAllocatorOf, createDataPlane } from './data-plane.js';
 import { checkDmaRequest, type DmaRequest } from './dma-request.js';
 import { type ModuleUrl, type PlatformOptions, type ResolvedPlatformOptions, resolvePlatformOptions } from './platform-options.js';
 import { capturePlatform } from './snapshot/capture.js';
@@ -103,7 +103,7 @@ export class Platform {
     this.options = Object.freeze(options);
     this.arch = options.arch;
     // On this thread alone, nothing needs to be shared: no SharedArrayBuffer at all.
-    const allocate = options.dataPlane === 'main-thread' ? localBuffer : sharedBuffer;
+    const allocate = bufferAllocatorOf(options);
     this.memory = new GuestMemory(options.guestMemory ?? options.memoryBytes, allocate);
     this.#shared = createSharedState(this.memory.bytes, options, allocate);
     this.#deviceBuffers = createDeviceBuffers(options.maxFunctions, options.deviceMemoryBytes, allocate);
@@ -115,18 +115,20 @@ export class Platform {
       onDoorbell: (fn) => this.#scheduler.kick(fn.slot),
       inputMappingBase: options.inputMappingBase,
     });
-    this.#inline =
-      options.dataPlane === 'main-thread'
-        ? new InlinePool({
-            state: this.#shared,
-            devices,
-            iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
-            customModels,
-            onWrite: options.onDeviceWrite,
-            rebind: (bytes) => this.memory.rebind(bytes),
-          })
-        : null;
-    const inline = this.#inline;
+    const { pool, inline } = createDataPlane(options, {
+      shared: this.#shared,
+      deviceBuffers: this.#deviceBuffers,
+      devices,
+      customModels,
+      rebind: (bytes) => this.memory.rebind(bytes),
+      onWorkerGone: (threadId) => this.#workerGone(threadId),
+      // Once closing, a worker's late message is the shutdown's doing, not an error to report.
+      onError: (error) => {
+        if (!this.#closed) options.onCallbackError(error);
+      },
+    });
+    this.#pool = pool;
+    this.#inline = inline;
     this.#scheduler = new DeviceScheduler(this.bus, devices.control, {
       run: (slot) => this.#runTask<DeviceWorkResult>({ kind: 'device-work', device: slot }),
       ...(inline === null ? {} : { runNow: (slot: number) => inline.runDeviceNow(slot) }),
@@ -147,24 +149,6 @@ export class Platform {
     // With the data plane on this thread, faults are drained after each batch and DMA call
     // (and by drainFaults()); there is no other thread to wait for, and local memory cannot be waited on.
     if (inline === null) this.#faults.start();
-    this.#pool =
-      inline !== null
-        ? inline
-        : options.workers === 0
-          ? null
-          : createDmaWorkerPool({
-              workers: options.workers,
-              workerUrl: new URL(options.workerUrl),
-              shared: sharedBuffersOf(this.#shared),
-              devices: this.#deviceBuffers,
-              deviceModelUrls: options.deviceModels,
-              iotlb: { entries: options.iotlbEntries, ways: options.iotlbWays },
-              onWorkerGone: (threadId) => this.#workerGone(threadId),
-              // Once closing, a worker's late message is the shutdown's doing, not an error to report.
-              onError: (error) => {
-                if (!this.#closed) options.onCallbackError(error);
-              },
-            });
     internals.set(this, {
       iommu: this.#iommu,
       runDevice: (fn) => {

@@ -1,7 +1,7 @@
 import { Errors } from '../base/errors.js';
 import type { DeviceModel } from '../devices/device-model.js';
 import type { DeviceSharedState } from '../hardware/device-shared-state.js';
-import type { DeviceWriteObserver } from '../iommu/data-plane/dma-port.js';
+import type { DeviceWriteObserver } from '../iommu/data-plane/observed-dma-port.js';
 import type { IotlbOptions } from '../iommu/data-plane/iotlb.js';
 import type { SharedState } from '../iommu/shared-memory/shared-state.js';
 import { DeviceRunner, type DeviceWorkResult } from './device-runner.js';

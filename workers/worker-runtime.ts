@@ -1,4 +1,5 @@
-import { DmaPort, type DeviceWriteObserver } from '../iommu/data-plane/dma-port.js';
+import { DmaPort } from '../iommu/data-plane/dma-port.js';
+import { type DeviceWriteObserver, ObservedDmaPort } from '../iommu/data-plane/observed-dma-port.js';
 import type { IotlbOptions } from '../iommu/data-plane/iotlb.js';
 import { TranslationEngine } from '../iommu/data-plane/translation-engine.js';
 import { attachSharedState, type SharedBuffers, type SharedState } from '../iommu/shared-memory/shared-state.js';
@@ -66,7 +67,11 @@ export class WorkerRuntime {
 
   /** The DMA port of the PCI function in context slot `device` (created on first use). */
   portFor(device: number): DmaPort {
-    return (this.#ports[device] ??= new DmaPort(this.engine, this.#ram, this.state.invalidations.header, device, this.#onWrite));
+    const header = this.state.invalidations.header;
+    return (this.#ports[device] ??=
+      this.#onWrite === null
+        ? new DmaPort(this.engine, this.#ram, header, device)
+        : new ObservedDmaPort(this.engine, this.#ram, header, device, this.#onWrite));
   }
 
   /** @internal Sees guest RAM through `ram` from now on (same memory, new view: see GuestMemory.rebind). */

@@ -3,13 +3,6 @@ import { kSequenceField } from '../shared-memory/invalidation-log.js';
 
 export { DMA_BLOCKED, DMA_OK } from './translation-engine.js';
 
-/**
- * Told after a device wrote guest RAM, with the physical range [start, end): for an emulator
- * that caches code translated from guest memory (v86's JIT forgets those pages with
- * cpu.jit_dirty_cache). Only ports on the emulator's own thread have one.
- */
-export type DeviceWriteObserver = (start: number, end: number) => void;
-
 const PAGE = 4096;
 const TWO_32 = 2 ** 32;
 const READ = 1;
@@ -47,7 +40,6 @@ export class DmaPort {
   #ram: Uint8Array;
   #view: DataView;
   readonly #sequence: Int32Array;
-  readonly #onWrite: DeviceWriteObserver | null;
   /** Second fragment list, for copies that translate two ranges. */
   #sourceFragments = new Float64Array(64);
   /**
@@ -68,13 +60,12 @@ export class DmaPort {
   #replaceB = false;
 
   /** @internal Ports are made by the platform (mainThreadPort) and the worker runtime (portFor). */
-  constructor(engine: TranslationEngine, ram: Uint8Array, sequenceHeader: Int32Array, device: number, onWrite: DeviceWriteObserver | null = null) {
+  constructor(engine: TranslationEngine, ram: Uint8Array, sequenceHeader: Int32Array, device: number) {
     this.engine = engine;
     this.device = device;
     this.#ram = ram;
     this.#view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
     this.#sequence = sequenceHeader;
-    this.#onWrite = onWrite;
   }
 
   /** Moves guest RAM through `ram` from now on: the same memory seen through a new view (see TranslationEngine.useGuestMemory). */
@@ -107,7 +98,6 @@ export class DmaPort {
     const physical = this.#micro(iova, length, WRITE);
     if (physical >= 0) {
       copyBytes(source, offset, this.#ram, physical, length);
-      if (this.#onWrite !== null) this.#onWrite(physical, physical + length);
       return (this.lastResult = DMA_OK);
     }
     const result = this.#translate(iova, length, true);
@@ -119,7 +109,6 @@ export class DmaPort {
       copyBytes(source, at, this.#ram, fragments[2 * i]!, bytes);
       at += bytes;
     }
-    if (this.#onWrite !== null) this.#wrote();
     return result;
   }
 
@@ -128,7 +117,6 @@ export class DmaPort {
     const physical = this.#micro(iova, length, WRITE);
     if (physical >= 0) {
       this.#ram.fill(value, physical, physical + length);
-      if (this.#onWrite !== null) this.#onWrite(physical, physical + length);
       return (this.lastResult = DMA_OK);
     }
     const result = this.#translate(iova, length, true);
@@ -138,7 +126,6 @@ export class DmaPort {
       const physicalAt = fragments[2 * i]!;
       this.#ram.fill(value, physicalAt, physicalAt + fragments[2 * i + 1]!);
     }
-    if (this.#onWrite !== null) this.#wrote();
     return result;
   }
 
@@ -152,7 +139,6 @@ export class DmaPort {
       const to = this.#micro(destinationIova, length, WRITE);
       if (to >= 0) {
         this.#ram.copyWithin(to, from, from + length);
-        if (this.#onWrite !== null) this.#onWrite(to, to + length);
         return (this.lastResult = DMA_OK);
       }
     }
@@ -188,7 +174,6 @@ export class DmaPort {
         dOffset = 0;
       }
     }
-    if (this.#onWrite !== null) this.#wrote();
     return result;
   }
 
@@ -242,13 +227,11 @@ export class DmaPort {
     const offset = iova - this.#pageA;
     if (this.#sequence[0] === this.#microSequence && offset >= 0 && offset <= 4092 && (this.#accessA & 2) !== 0) {
       this.#view.setUint32(this.#physicalA + offset, value, true);
-      if (this.#onWrite !== null) this.#onWrite(this.#physicalA + offset, this.#physicalA + offset + 4);
       return (this.lastResult = -1);
     }
     const at = this.#micro(iova, 4, WRITE);
     if (at >= 0) {
       this.#view.setUint32(at, value, true);
-      if (this.#onWrite !== null) this.#onWrite(at, at + 4);
       return (this.lastResult = DMA_OK);
     }
     scratchView.setUint32(0, value, true);
@@ -261,7 +244,6 @@ export class DmaPort {
     if (at >= 0) {
       this.#view.setUint32(at, value % TWO_32, true);
       this.#view.setUint32(at + 4, Math.floor(value / TWO_32), true);
-      if (this.#onWrite !== null) this.#onWrite(at, at + 8);
       return (this.lastResult = DMA_OK);
     }
     scratchView.setUint32(0, value % TWO_32, true);
@@ -332,20 +314,8 @@ export class DmaPort {
   /** Slow path of a scalar write whose value is in the scratch word. */
   #writeSmall(iova: number, size: number): number {
     const result = this.#translate(iova, size, true);
-    if (result === DMA_OK) {
-      this.#gather(true);
-      if (this.#onWrite !== null) this.#wrote();
-    }
+    if (result === DMA_OK) this.#gather(true);
     return result;
-  }
-
-  /** Tells the write observer about every fragment of the last translation. */
-  #wrote(): void {
-    const fragments = this.engine.fragments;
-    for (let i = 0; i < this.engine.fragmentCount; i++) {
-      const start = fragments[2 * i]!;
-      this.#onWrite!(start, start + fragments[2 * i + 1]!);
-    }
   }
 
   /** Moves an access between guest memory and the scratch word, fragment by fragment. */

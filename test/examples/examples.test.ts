@@ -5,6 +5,8 @@ import t from 'tap';
 /**
  * Every example runs here, from its TypeScript source, exactly as a reader would run it, so
  * that none of them can rot. Each must exit 0 and print what its comments promise.
+ * examples/v86-linux-nvme.ts, which boots Linux, runs in test/guest/linux-nvme.test.ts (one
+ * boot for both).
  */
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url);

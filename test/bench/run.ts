@@ -171,16 +171,18 @@ async function runV86(): Promise<void> {
     '>= 0.95',
     f(qemu[key]),
   ]);
+  for (const row of rows) row[1] = `${row[1]} (wall ${f(v86.nvmeRatioWall[row[0].slice('v86.nvmeRatio.'.length) as 'read4k'])})`;
   const mib = (mode: 'translate' | 'pass-through', mark: string) => v86.mibPerSecond[mode][mark as 'bench-read-4k'];
   for (const mark of ['bench-write-4k', 'bench-write-1m', 'bench-read-4k', 'bench-read-1m']) {
     rows.push([
-      `${mark} MiB/s io (wall)`,
-      `${f(mib('translate', mark).io, 1)} (${f(mib('translate', mark).wall, 1)}) / ${f(mib('pass-through', mark).io, 1)} (${f(mib('pass-through', mark).wall, 1)})`,
+      `${mark} MiB/s per CPU s (wall)`,
+      `${f(mib('translate', mark).cpu, 1)} (${f(mib('translate', mark).wall, 1)}) / ${f(mib('pass-through', mark).cpu, 1)} (${f(mib('pass-through', mark).wall, 1)})`,
       'Translate / PassThrough',
       '-',
     ]);
   }
-  rows.push(['workload s: viommu / no IOMMU', `${f(v86.workloadSeconds.viommu, 1)} / ${f(v86.workloadSeconds.noIommu, 1)}`, '-', '-']);
+  const { viommu, noIommu } = v86.workload;
+  rows.push(['workload s, CPU (wall)', `${f(viommu.cpu, 1)} (${f(viommu.wall, 1)}) / ${f(noIommu.cpu, 1)} (${f(noIommu.wall, 1)})`, 'viommu / no IOMMU', '-']);
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log(
     `viommu in v86 (${machine.cpus} cpus, ${machine.cpuModel}, Node ${process.version}; ${v86.rounds} round(s) of ${v86.benchMib} MiB${quick ? ', quick' : ''})`,

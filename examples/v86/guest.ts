@@ -55,6 +55,8 @@ export interface BootOptions {
   /** Size of each test pattern in MiB (viommu.mib, default 4) and of each benchmark transfer (viommu.bench_mib). */
   mib?: number;
   benchMib?: number;
+  /** The same for the 1 MiB-block benchmark transfers (viommu.bench_mib_1m; default benchMib). */
+  benchMib1m?: number;
   /** Guest RAM in MiB (default 128). */
   memoryMiB?: number;
   /** Called once the machine exists and before it starts: put devices on its bus here. */
@@ -105,6 +107,7 @@ export async function bootGuest(options: BootOptions): Promise<GuestRun> {
     `viommu.steps=${options.steps.join(',')}`,
     `viommu.mib=${options.mib ?? 4}`,
     `viommu.bench_mib=${options.benchMib ?? 16}`,
+    ...(options.benchMib1m === undefined ? [] : [`viommu.bench_mib_1m=${options.benchMib1m}`]),
   ];
   const wasm = join(dirname(createRequire(import.meta.url).resolve('v86')), 'v86.wasm');
   const emulator = new V86({

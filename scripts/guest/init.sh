@@ -8,7 +8,7 @@
 #   VIOMMU insmod <module> <param=value>...  parameters taken from the kernel command line
 #   VIOMMU insmod-failed <module>          a module did not load (the run goes on)
 #   VIOMMU disk <dev> bytes=<n> lbs=<n>    the namespace is there
-#   VIOMMU ready steps=<a,b,...> mib=<n> bench_mib=<n>
+#   VIOMMU ready steps=<a,b,...> mib=<n> bench_mib=<n> bench_mib_1m=<n>
 #   VIOMMU step <name>                     a step starts
 #   VIOMMU pattern <a|b|ab> <md5> bytes=<n>  md5 of the generated test data (ab = a then b)
 #   VIOMMU result <name> <ok|fail> <md5|-> rc=<dd exit> [match=<yes|no>]
@@ -31,6 +31,7 @@
 #   viommu.steps=<a,b,...>  steps to run, in order (default below)
 #   viommu.mib=<n>          size of each of the two test patterns in MiB (default 4)
 #   viommu.bench_mib=<n>    bytes moved by each benchmark mark, in MiB (default 16)
+#   viommu.bench_mib_1m=<n> the same for the two 1 MiB-block marks (default: bench_mib)
 #   viommu.dev=<name>       block device (default nvme0n1)
 #   viommu.wait=<s>         how long to wait for the device (default 60)
 #   <module>.<param>=<value>  passed to insmod for the modules in /lib/mods (insmod itself ignores the
@@ -48,7 +49,8 @@
 #                  revoked the device's access), result plus the new dmesg lines about nvme / I/O errors
 #   read-restored  await; then the read-4k read again (expected to succeed and match)
 #   bench          marks bench-write-4k, bench-write-1m, bench-read-4k, bench-read-1m: queue depth 1
-#                  (one dd), O_DIRECT, <bench_mib> MiB each, at offset 2*<mib> MiB; writes come from /dev/zero
+#                  (one dd), O_DIRECT, <bench_mib> MiB each (<bench_mib_1m> for the 1 MiB blocks), at offset
+#                  2*<mib> MiB; writes come from /dev/zero
 #   await:<name>   just an await (a sync point for the host)
 #
 # Pattern: 512-byte records "viommu-<tag> <record index, %08x> <493 filler chars>\n", the filler being the
@@ -68,6 +70,7 @@ say boot $(cat /proc/uptime)
 STEPS=info,pattern,write-4k,write-1m,read-4k,read-1m,read-revoked,read-restored,bench
 MIB=4
 BENCH_MIB=16
+BENCH_MIB_1M=
 DEV=nvme0n1
 WAIT=60
 for w in $(cat /proc/cmdline); do
@@ -75,6 +78,7 @@ for w in $(cat /proc/cmdline); do
     viommu.steps=*) STEPS=${w#*=} ;;
     viommu.mib=*) MIB=${w#*=} ;;
     viommu.bench_mib=*) BENCH_MIB=${w#*=} ;;
+    viommu.bench_mib_1m=*) BENCH_MIB_1M=${w#*=} ;;
     viommu.dev=*) DEV=${w#*=} ;;
     viommu.wait=*) WAIT=${w#*=} ;;
   esac
@@ -126,7 +130,8 @@ done
 DISK=/dev/$DEV
 BYTES=$(($(cat /sys/block/$DEV/size) * 512))
 say disk $DEV bytes=$BYTES lbs=$(cat /sys/block/$DEV/queue/logical_block_size)
-say ready steps=$STEPS mib=$MIB bench_mib=$BENCH_MIB
+[ -n "$BENCH_MIB_1M" ] || BENCH_MIB_1M=$BENCH_MIB
+say ready steps=$STEPS mib=$MIB bench_mib=$BENCH_MIB bench_mib_1m=$BENCH_MIB_1M
 
 md5() { md5sum | { read -r h _; echo "$h"; }; }
 
@@ -191,15 +196,19 @@ await() {
 mark() { # mark <name> <bs> <dd args...>: one timed dd
   name=$1 bs=$2
   shift 2
-  say mark $name begin bytes=$((BENCH_MIB * 1048576)) bs=$bs
+  mib=$BENCH_MIB
+  [ "$bs" = 1M ] && mib=$BENCH_MIB_1M
+  say mark $name begin bytes=$((mib * 1048576)) bs=$bs
   dd bs=$bs "$@" 2>/tmp/dd.err
   rc=$?
   say mark $name end rc=$rc
   [ $rc = 0 ] || { FAILED=$((FAILED + 1)); say dd-error "$(head -n 1 /tmp/dd.err)"; }
 }
 
-if [ $((BYTES)) -lt $(((2 * MIB + BENCH_MIB) * 1048576)) ]; then
-  say error "$DEV has $BYTES bytes; the steps need $(((2 * MIB + BENCH_MIB) * 1048576))"
+BENCH_MAX=$BENCH_MIB
+[ "$BENCH_MIB_1M" -le "$BENCH_MAX" ] || BENCH_MAX=$BENCH_MIB_1M
+if [ $((BYTES)) -lt $(((2 * MIB + BENCH_MAX) * 1048576)) ]; then
+  say error "$DEV has $BYTES bytes; the steps need $(((2 * MIB + BENCH_MAX) * 1048576))"
 fi
 
 for step in $(echo "$STEPS" | tr ',' ' '); do
@@ -235,9 +244,9 @@ for step in $(echo "$STEPS" | tr ',' ' '); do
     bench)
       o=$((2 * MIB))
       mark bench-write-4k 4k if=/dev/zero of=$DISK count=$((BENCH_MIB * 256)) seek=$((o * 256)) oflag=direct
-      mark bench-write-1m 1M if=/dev/zero of=$DISK count=$BENCH_MIB seek=$o oflag=direct
+      mark bench-write-1m 1M if=/dev/zero of=$DISK count=$BENCH_MIB_1M seek=$o oflag=direct
       mark bench-read-4k 4k if=$DISK of=/dev/null count=$((BENCH_MIB * 256)) skip=$((o * 256)) iflag=direct
-      mark bench-read-1m 1M if=$DISK of=/dev/null count=$BENCH_MIB skip=$o iflag=direct
+      mark bench-read-1m 1M if=$DISK of=/dev/null count=$BENCH_MIB_1M skip=$o iflag=direct
       ;;
     await:*) await ${step#await:} ;;
     *)

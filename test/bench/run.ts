@@ -185,7 +185,7 @@ async function runV86(): Promise<void> {
   rows.push(['workload s, CPU (wall)', `${f(viommu.cpu, 1)} (${f(viommu.wall, 1)}) / ${f(noIommu.cpu, 1)} (${f(noIommu.wall, 1)})`, 'viommu / no IOMMU', '-']);
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log(
-    `viommu in v86 (${machine.cpus} cpus, ${machine.cpuModel}, Node ${process.version}; ${v86.rounds} round(s) of ${v86.benchMib} MiB${quick ? ', quick' : ''})`,
+    `viommu in v86 (${machine.cpus} cpus, ${machine.cpuModel}, Node ${process.version}; ${v86.rounds} round(s) of ${v86.benchMib} MiB, ${v86.benchMib1m} MiB with 1 MiB blocks${quick ? ', quick' : ''})`,
   );
   console.log(`  ${''.padEnd(width)}  ${'value'.padEnd(36)}  ${'target'.padEnd(24)}  QEMU 7.2 intel-iommu strict`);
   for (const [name, value, target, reference] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(36)}  ${target.padEnd(24)}  ${reference}`);

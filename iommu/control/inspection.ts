@@ -1,4 +1,5 @@
-import { walkArm64, arm64WalkResult, kArmResultAccess, kArmResultPfn, kArmResultSpan } from '../data-plane/arm64-walker.js';
+import { walkArm64 } from '../data-plane/arm64-walker.js';
+import { Arm64Leaf } from '../data-plane/leaf-results.js';
 import { DomainTypePassThrough, DomainTypeTranslate, DomainTypeUnmanaged, TranslationFault } from '../../base/enums.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import {
@@ -40,13 +41,10 @@ export function inspectTranslation(core: IommuCore, domain: DomainState, address
     if ((flags & kArmTranslationEnabled) === 0) return { physicalAddress: address, access: 3, leafBytes: PAGE_SIZE };
     const ttbr0 = (domains.get(domain.slot, kDomainTtbr0HighField) >>> 0) * 2 ** 32 + (domains.get(domain.slot, kDomainTtbr0LowField) >>> 0);
     const ram = new Uint32Array(core.memory.buffer);
-    const result = walkArm64(ram, core.memory.size, ttbr0, domains.get(domain.slot, kDomainInputSizeField), address);
+    const leaf = new Arm64Leaf();
+    const result = walkArm64(ram, core.memory.size, ttbr0, domains.get(domain.slot, kDomainInputSizeField), address, leaf);
     if (result !== -1) return { faultType: result };
-    return {
-      physicalAddress: arm64WalkResult[kArmResultPfn]! * PAGE_SIZE + offset,
-      access: arm64WalkResult[kArmResultAccess]!,
-      leafBytes: arm64WalkResult[kArmResultSpan]! * PAGE_SIZE,
-    };
+    return { physicalAddress: leaf.pfn * PAGE_SIZE + offset, access: leaf.access, leafBytes: leaf.span * PAGE_SIZE };
   }
   return { faultType: TranslationFault };
 }

@@ -12,7 +12,7 @@ import {
   kDomainWalkCountField,
 } from '../shared-memory/domain-table.js';
 import { entryTarget, pagesPerEntry } from '../shared-memory/page-table-pool.js';
-import type { DomainState } from './handle-state.js';
+import { type DomainState, MAX_ADDRESS_BITS } from './handle-state.js';
 import type { IommuCore } from './iommu-core.js';
 import { ExtentKind } from './logical-space.js';
 
@@ -27,7 +27,7 @@ export function inspectTranslation(core: IommuCore, domain: DomainState, address
   const offset = address % PAGE_SIZE;
   if (domain.type === DomainTypePassThrough) return { physicalAddress: address, access: 3, leafBytes: PAGE_SIZE };
   if (domain.type === DomainTypeTranslate) {
-    const table = domain.table!;
+    const table = domain.table;
     const [entry, level] = table.lookup(page);
     if (entry === 0) return { faultType: TranslationFault };
     const span = pagesPerEntry(table.levels, level);
@@ -70,20 +70,21 @@ export interface DomainSummary {
 const kindNames = { [ExtentKind.Logical]: 'logical', [ExtentKind.Identity]: 'identity', [ExtentKind.Token]: 'token', [ExtentKind.Hole]: 'reserved' } as const;
 
 export function describeDomain(core: IommuCore, domain: DomainState): DomainSummary {
+  const translate = domain.type === DomainTypeTranslate ? domain : null;
   return {
     type: domain.type,
-    addressBits: domain.addressBits,
-    allocator: domain.allocator === null ? 'none' : 'buddy',
-    freeLogicalPages: domain.allocator?.freePages ?? null,
-    pageTables: domain.table?.tableCount ?? 0,
-    ranges: (domain.space?.extents() ?? []).map((extent) => ({
+    addressBits: translate?.addressBits ?? MAX_ADDRESS_BITS,
+    allocator: translate?.allocator == null ? 'none' : 'buddy',
+    freeLogicalPages: translate?.allocator?.freePages ?? null,
+    pageTables: translate?.table.tableCount ?? 0,
+    ranges: (translate?.space.extents() ?? []).map((extent) => ({
       kind: kindNames[extent.kind as keyof typeof kindNames],
       logicalAddress: extent.first * PAGE_SIZE,
       pages: extent.pages,
     })),
     devices: domain.devices.size,
-    tokens: domain.tokens.size,
-    asid: domain.asid,
+    tokens: translate?.tokens.size ?? 0,
+    asid: domain.type === DomainTypeUnmanaged ? domain.asid : -1,
     walks: core.shared.domains.get(domain.slot, kDomainWalkCountField),
   };
 }

@@ -1,3 +1,4 @@
+import { DomainTypeTranslate } from '../../base/enums.js';
 import type { PhysicalMemory, Requester, RequesterBus } from '../../hardware/substrate.js';
 import { kNoDomain } from '../shared-memory/device-context-table.js';
 import {
@@ -16,6 +17,7 @@ import type { DmaDeviceState, DomainState, TokenState } from './handle-state.js'
 import { DeviceContexts } from './device-contexts.js';
 import { HandleRegistry } from './handles.js';
 import { PageTableAllocator } from './page-table-allocator.js';
+import { RoutineScratch } from './routine-scratch.js';
 
 const ASID_COUNT = 256;
 
@@ -51,6 +53,8 @@ export class IommuCore {
   readonly deviceOfFunction = new Map<Requester, DmaDeviceState>();
   /** Live domains by slot. */
   readonly domainAt: (DomainState | undefined)[] = [];
+  /** What the map routines fill within one call (one routine runs at a time). */
+  readonly scratch = new RoutineScratch();
 
   #freeSlots: number[] = [];
   #serial = 0;
@@ -160,7 +164,7 @@ export class IommuCore {
    * fit). Call before publishing the invalidation of a removed identity range.
    */
   refreshIdentityWindows(domain: DomainState): void {
-    const extents = (domain.space?.extents() ?? [])
+    const extents = (domain.type === DomainTypeTranslate ? domain.space.extents() : [])
       .filter((extent) => extent.kind === ExtentKind.Identity)
       .sort((a, b) => b.pages - a.pages)
       .slice(0, WINDOWS_PER_DOMAIN);

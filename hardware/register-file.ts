@@ -1,3 +1,5 @@
+import { TWO_32 } from '../base/numbers.js';
+
 /**
  * A device's register file (BAR0) in shared memory: the driver on the main thread and the
  * device model in whichever worker runs it see the same registers. Registers are
@@ -29,13 +31,13 @@ export class RegisterFile {
   }
 
   read64(offset: number): number {
-    return this.read32(offset) + this.read32(offset + 4) * 2 ** 32;
+    return this.read32(offset) + this.read32(offset + 4) * TWO_32;
   }
 
   write64(offset: number, value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`register value must be a non-negative safe integer (got ${value})`);
-    Atomics.store(this.words, this.#index(offset + 4), Math.floor(value / 2 ** 32));
-    this.write32(offset, value % 2 ** 32);
+    Atomics.store(this.words, this.#index(offset + 4), Math.floor(value / TWO_32));
+    this.write32(offset, value % TWO_32);
   }
 
   /** Device side: sets a register without triggering doorbell handling. */
@@ -44,8 +46,8 @@ export class RegisterFile {
   }
 
   set64(offset: number, value: number): void {
-    Atomics.store(this.words, (offset >> 2) + 1, Math.floor(value / 2 ** 32));
-    Atomics.store(this.words, offset >> 2, value % 2 ** 32);
+    Atomics.store(this.words, (offset >> 2) + 1, Math.floor(value / TWO_32));
+    Atomics.store(this.words, offset >> 2, value % TWO_32);
   }
 
   #index(offset: number): number {

@@ -1,10 +1,9 @@
+import { PAGE_SIZE } from '../../base/numbers.js';
 import type { GuestMemory } from '../../hardware/guest-memory.js';
 import { NIC as R } from '../models/nic.js';
 import type { MappedBuffer } from './driver-base.js';
 
 /** Options, types and helpers of NicDriver (devices/drivers/nic-driver.ts). */
-
-const PAGE = 4096;
 
 export interface NicDriverOptions {
   /** TX ring entries, a power of two (default 64). */
@@ -94,7 +93,7 @@ export function splitFragments(length: number, fragments: NicSendOptions['fragme
 export function writeGuest(memory: GuestMemory, buffer: MappedBuffer, offset: number, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.length; ) {
     const at = offset + done;
-    const n = Math.min(PAGE - (at % PAGE), bytes.length - done);
+    const n = Math.min(PAGE_SIZE - (at % PAGE_SIZE), bytes.length - done);
     memory.write(buffer.physical(at), bytes.subarray(done, done + n));
     done += n;
   }
@@ -105,7 +104,7 @@ export function readGuest(memory: GuestMemory, buffer: MappedBuffer, offset: num
   const out = new Uint8Array(length);
   for (let done = 0; done < length; ) {
     const at = offset + done;
-    const n = Math.min(PAGE - (at % PAGE), length - done);
+    const n = Math.min(PAGE_SIZE - (at % PAGE_SIZE), length - done);
     out.set(memory.bytes.subarray(buffer.physical(at), buffer.physical(at) + n), done);
     done += n;
   }

@@ -1,3 +1,4 @@
+import { PAGE_SIZE } from '../../base/numbers.js';
 import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../base/enums.js';
 import { NIC as R } from '../models/nic.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
@@ -16,8 +17,6 @@ import {
 } from './nic-driver-support.js';
 
 export type { NicDriverOptions, NicSendOptions, NicStats } from './nic-driver-support.js';
-
-const PAGE = 4096;
 
 interface PendingSend {
   fragments: Uint8Array[];
@@ -420,7 +419,7 @@ export class NicDriver extends DriverBase {
 
   /** Allocates pages for a data buffer (guards on both sides) and maps them with `access`. */
   #buffer(bytes: number, access: number): DmaBuffer {
-    const pages = Math.ceil((bytes + 2 * NicDriver.BUFFER_OFFSET) / PAGE);
+    const pages = Math.ceil((bytes + 2 * NicDriver.BUFFER_OFFSET) / PAGE_SIZE);
     const pfns = this.platform.memory.allocatePages(pages);
     this.#bufferPages.push(...pfns);
     return { pfns, mapping: this.mapBuffer(pfns, access), revoked: false };

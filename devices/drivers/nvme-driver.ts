@@ -1,4 +1,5 @@
 import { nextMacrotask } from '../../base/macrotask.js';
+import { TWO_32 } from '../../base/numbers.js';
 import { cqHeadDoorbell, NVME as R, sqTailDoorbell } from '../models/nvme.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DriverHost } from './driver-host.js';
@@ -299,7 +300,7 @@ export class NvmeDriver extends DriverBase {
     } else if (remaining > 0) {
       prp2 = iova + first;
     }
-    const command = { opcode, nsid: 1, prp1: iova, prp2, cdw10: lba % 2 ** 32, cdw11: Math.floor(lba / 2 ** 32), cdw12: blocks - 1 };
+    const command = { opcode, nsid: 1, prp1: iova, prp2, cdw10: lba % TWO_32, cdw11: Math.floor(lba / TWO_32), cdw12: blocks - 1 };
     return this.#submit(io, command, prpPages).then(({ status }) => ({ status }));
   }
 

@@ -1,7 +1,7 @@
 import { walkArm64 } from '../data-plane/arm64-walker.js';
 import { Arm64Leaf } from '../data-plane/leaf-results.js';
 import { DomainTypePassThrough, DomainTypeTranslate, DomainTypeUnmanaged, TranslationFault } from '../../base/enums.js';
-import { PAGE_SIZE } from '../../base/numbers.js';
+import { PAGE_SIZE, TWO_32 } from '../../base/numbers.js';
 import {
   kArmConfigured,
   kArmTranslationEnabled,
@@ -39,7 +39,7 @@ export function inspectTranslation(core: IommuCore, domain: DomainState, address
     const flags = domains.get(domain.slot, kDomainArmFlagsField);
     if ((flags & kArmConfigured) === 0) return { faultType: TranslationFault };
     if ((flags & kArmTranslationEnabled) === 0) return { physicalAddress: address, access: 3, leafBytes: PAGE_SIZE };
-    const ttbr0 = (domains.get(domain.slot, kDomainTtbr0HighField) >>> 0) * 2 ** 32 + (domains.get(domain.slot, kDomainTtbr0LowField) >>> 0);
+    const ttbr0 = (domains.get(domain.slot, kDomainTtbr0HighField) >>> 0) * TWO_32 + (domains.get(domain.slot, kDomainTtbr0LowField) >>> 0);
     const ram = new Uint32Array(core.memory.buffer);
     const leaf = new Arm64Leaf();
     const result = walkArm64(ram, core.memory.size, ttbr0, domains.get(domain.slot, kDomainInputSizeField), address, leaf);

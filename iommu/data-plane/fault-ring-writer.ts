@@ -1,3 +1,4 @@
+import { TWO_32 } from '../../base/numbers.js';
 import {
   FAULT_RECORD_INTS,
   type FaultRings,
@@ -124,8 +125,8 @@ export class FaultRingWriter {
     ints[at + kRecordDevice] = device;
     ints[at + kRecordDomain] = domain;
     ints[at + kRecordDomainSerial] = domainSerial;
-    ints[at + kRecordAddressLow] = address % 4294967296;
-    ints[at + kRecordAddressHigh] = Math.floor(address / 4294967296);
+    ints[at + kRecordAddressLow] = address % TWO_32;
+    ints[at + kRecordAddressHigh] = Math.floor(address / TWO_32);
     ints[at + kRecordFlags] = flags;
     ints[at + kRecordType] = type;
     ints[at + kRecordInputMappingId] = inputMappingId;

@@ -1,3 +1,4 @@
+import { TWO_32 } from '../../base/numbers.js';
 import type { GuestMemory } from '../../hardware/guest-memory.js';
 import type { PciBus } from '../../hardware/pci-bus.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
@@ -169,7 +170,7 @@ function captureArm64(iommu: IommuCore, domain: DomainState): SavedDomain['arm64
   const flags = fields.get(domain.slot, kDomainArmFlagsField);
   if ((flags & kArmConfigured) === 0) return null;
   return {
-    Ttbr0: (fields.get(domain.slot, kDomainTtbr0HighField) >>> 0) * 2 ** 32 + (fields.get(domain.slot, kDomainTtbr0LowField) >>> 0),
+    Ttbr0: (fields.get(domain.slot, kDomainTtbr0HighField) >>> 0) * TWO_32 + (fields.get(domain.slot, kDomainTtbr0LowField) >>> 0),
     InputSize0: fields.get(domain.slot, kDomainInputSizeField),
     TranslationEnabled: (flags & kArmTranslationEnabled) !== 0,
   };

@@ -3,7 +3,7 @@ import { Errors } from '../base/errors.js';
 import { warn } from '../base/warnings.js';
 import { DEFAULT_MEMORY_BYTES } from '../hardware/guest-memory.js';
 import type { PciFunction } from '../hardware/pci-function.js';
-import type { Architecture, DmaProtectionPolicy } from '../iommu/control/dma-protection-policy.js';
+import { type Architecture, type DmaProtectionPolicy, policyFieldProblem } from '../iommu/control/dma-protection-policy.js';
 import { defaultDmaWorkerUrl } from '../workers/dma-worker-url.js';
 import { hardwareConcurrency } from '../workers/environment.js';
 
@@ -133,8 +133,7 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   if (options.guestMemory !== undefined && !isInstanceOf(options.guestMemory, SharedArrayBuffer)) {
     throw Errors.InvalidOption('guestMemory', 'a SharedArrayBuffer', options.guestMemory);
   }
-  const dmaGuardPolicy = options.dmaGuardPolicy ?? 1;
-  if (dmaGuardPolicy !== 0 && dmaGuardPolicy !== 1 && dmaGuardPolicy !== 2) throw Errors.InvalidOption('dmaGuardPolicy', '0, 1 or 2', dmaGuardPolicy);
+  const dmaGuardPolicy = policyOption('dmaGuardPolicy', options.dmaGuardPolicy, 1);
   for (const name of ['onCallbackError', 'onDeviceError'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw Errors.InvalidOption(name, 'a function', options[name]);
   }
@@ -148,9 +147,9 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
     guestMemory: options.guestMemory,
     arch,
     policy: {
-      kernelDmaProtection: boolean('kernelDmaProtection', options.kernelDmaProtection, true),
+      kernelDmaProtection: policyOption('kernelDmaProtection', options.kernelDmaProtection, true),
       dmaGuardPolicy,
-      userUnlocked: boolean('userUnlocked', options.userUnlocked, true),
+      userUnlocked: policyOption('userUnlocked', options.userUnlocked, true),
     },
     // The default follows the machine, within the range an explicit value must keep to.
     workers: integer('workers', options.workers, Math.min(Math.max(hardwareConcurrency(), 1), MAX_WORKERS), 0, MAX_WORKERS),
@@ -173,10 +172,12 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   };
 }
 
-function boolean(path: string, value: unknown, fallback: boolean): boolean {
+/** A field of the DMA-protection policy given as an option (checked as setPolicy and restore check it). */
+function policyOption<Key extends keyof DmaProtectionPolicy>(key: Key, value: unknown, fallback: DmaProtectionPolicy[Key]): DmaProtectionPolicy[Key] {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw Errors.InvalidOption(path, 'a boolean', value);
-  return value;
+  const problem = policyFieldProblem(key, value);
+  if (problem !== null) throw Errors.InvalidOption(key, problem, value);
+  return value as DmaProtectionPolicy[Key];
 }
 
 function integer(path: string, value: unknown, fallback: number, min: number, max: number): number {

@@ -2,6 +2,7 @@ import { isInstanceOf } from '../../base/values.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import { PCI_COMMAND } from '../../hardware/pci-config-space.js';
 import { Errors } from '../../base/errors.js';
+import { policyFieldProblem } from '../../iommu/control/dma-protection-policy.js';
 import { createPlatform, internalsOf, type Platform } from '../platform.js';
 import { type PlatformOptions, requireSharedMemory } from '../platform-options.js';
 import { applyMemoryImage } from './memory-image.js';
@@ -75,13 +76,17 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
     throw Errors.InvalidOption('guestMemory', `a SharedArrayBuffer of ${memoryBytes} bytes (the snapshot's guest memory)`, options.guestMemory.byteLength);
   }
   const policy = record(record(saved.iommu, 'iommu').policy, 'iommu.policy');
-  if (typeof policy.kernelDmaProtection !== 'boolean' || typeof policy.userUnlocked !== 'boolean') throw Errors.InvalidSnapshot('iommu.policy is malformed');
+  if (policyFieldProblem('kernelDmaProtection', policy.kernelDmaProtection) !== null || policyFieldProblem('userUnlocked', policy.userUnlocked) !== null) {
+    throw Errors.InvalidSnapshot('iommu.policy is malformed');
+  }
+  if (policyFieldProblem('dmaGuardPolicy', policy.dmaGuardPolicy) !== null)
+    throw Errors.InvalidSnapshot('iommu.policy.dmaGuardPolicy is not an integer in 0..2');
   // The platform starts with the saved policy; createPlatform checks the other options as usual.
   const platform = await createPlatform({
     ...(machine as PlatformOptions),
-    kernelDmaProtection: policy.kernelDmaProtection,
-    dmaGuardPolicy: integerIn(policy.dmaGuardPolicy, 0, 2, 'iommu.policy.dmaGuardPolicy') as 0 | 1 | 2,
-    userUnlocked: policy.userUnlocked,
+    kernelDmaProtection: policy.kernelDmaProtection as boolean,
+    dmaGuardPolicy: policy.dmaGuardPolicy as 0 | 1 | 2,
+    userUnlocked: policy.userUnlocked as boolean,
     ...options,
   });
   try {

@@ -1,3 +1,4 @@
+import { Errors } from '../base/errors.js';
 import { TWO_32 } from '../base/numbers.js';
 
 /**
@@ -35,7 +36,7 @@ export class RegisterFile {
   }
 
   write64(offset: number, value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`register value must be a non-negative safe integer (got ${value})`);
+    if (!Number.isSafeInteger(value) || value < 0) throw Errors.ArgumentOutOfRange('register value', 'a non-negative safe integer', value);
     Atomics.store(this.words, this.#index(offset + 4), Math.floor(value / TWO_32));
     this.write32(offset, value % TWO_32);
   }
@@ -52,7 +53,7 @@ export class RegisterFile {
 
   #index(offset: number): number {
     if (!Number.isInteger(offset) || offset < 0 || offset + 4 > this.size || offset % 4 !== 0) {
-      throw new RangeError(`register offset 0x${Number(offset).toString(16)} is not an aligned 32-bit register of this ${this.size}-byte BAR`);
+      throw Errors.NotARegister(offset, this.size);
     }
     return offset >> 2;
   }

@@ -1,3 +1,4 @@
+import { Errors } from '../../base/errors.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, IommuDmaLogicalAllocatorBuddy, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
 import { checkAccess, checkBuffer } from './arguments.js';
@@ -129,7 +130,7 @@ export class DriverBase {
   /** Removes a mapping made by mapBuffer; the device faults if it touches it afterwards. */
   unmapBuffer(buffer: MappedBuffer): void {
     checkBuffer('buffer', buffer);
-    if (!this.#buffers.delete(buffer.iova)) throw new RangeError(`no buffer mapped at IOVA 0x${buffer.iova.toString(16)}`);
+    if (!this.#buffers.delete(buffer.iova)) throw Errors.BufferNotMapped('buffer', buffer.iova);
     this.#check(this.V2.UnmapLogicalRange(this.domain, buffer.iova, buffer.pfns.length), 'UnmapLogicalRange');
   }
 

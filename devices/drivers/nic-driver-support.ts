@@ -1,3 +1,4 @@
+import { Errors } from '../../base/errors.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import type { GuestMemory } from '../../hardware/guest-memory.js';
 import { NIC as R } from '../models/nic.js';
@@ -57,13 +58,13 @@ export interface DmaBuffer {
 
 export function ringEntries(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 2 || value > R.MAX_RING_ENTRIES || (value & (value - 1)) !== 0) {
-    throw new RangeError(`${name} must be a power of two in 2..${R.MAX_RING_ENTRIES} (got ${value})`);
+    throw Errors.OptionOutOfRange(name, `a power of two in 2..${R.MAX_RING_ENTRIES}`, value);
   }
   return value;
 }
 
 export function bufferBytes(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > 0xffff) throw new RangeError(`${name} must be an integer in 1..65535 (got ${value})`);
+  if (!Number.isInteger(value) || value < 1 || value > 0xffff) throw Errors.OptionOutOfRange(name, 'an integer in 1..65535', value);
   return value;
 }
 
@@ -76,15 +77,15 @@ export function splitFragments(length: number, fragments: NicSendOptions['fragme
     const lengths = fragments as readonly number[];
     const sum = lengths.reduce((total, n) => total + n, 0);
     if (lengths.length === 0 || lengths.length > limit || sum !== length || lengths.some((n) => !Number.isInteger(n) || n < 0 || n > bufferBytes)) {
-      throw new RangeError(`fragments must be 1..${limit} lengths of 0..${bufferBytes} bytes summing to ${length}`);
+      throw Errors.OptionOutOfRange('fragments', `1..${limit} lengths of 0..${bufferBytes} bytes summing to ${length}`, fragments);
     }
     return [...lengths];
   }
   const wanted = fragments ?? 1;
   if (typeof wanted !== 'number' || !Number.isInteger(wanted) || wanted < 1)
-    throw new RangeError('fragments must be a positive integer or an array of lengths');
+    throw Errors.OptionOutOfRange('fragments', 'a positive integer or an array of lengths', wanted);
   const count = Math.max(wanted, Math.ceil(length / bufferBytes), 1);
-  if (count > limit) throw new RangeError(`a packet of ${length} bytes needs ${count} descriptors; the TX ring holds ${limit}`);
+  if (count > limit) throw Errors.ArgumentOutOfRange('bytes', `a packet of at most ${limit} descriptors (${length} bytes need ${count})`, length);
   const base = Math.floor(length / count);
   return Array.from({ length: count }, (_, i) => base + (i < length % count ? 1 : 0));
 }

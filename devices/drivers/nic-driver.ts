@@ -1,3 +1,4 @@
+import { Errors } from '../../base/errors.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../base/enums.js';
 import { NIC as R } from '../models/nic.js';
@@ -82,14 +83,14 @@ export class NicDriver extends DriverBase {
 
   constructor(platform: DriverHost, fn: PciFunction, options: NicDriverOptions = {}) {
     super(platform, fn);
-    if (fn.model !== 'nic') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'nic'`);
+    if (fn.model !== 'nic') throw Errors.WrongDeviceModel('fn', fn.bdf, fn.model, 'nic');
     this.txEntries = ringEntries('txEntries', options.txEntries ?? 64);
     this.rxEntries = ringEntries('rxEntries', options.rxEntries ?? 64);
     this.txBufferBytes = bufferBytes('txBufferBytes', options.txBufferBytes ?? 2048);
     this.rxBufferBytes = bufferBytes('rxBufferBytes', options.rxBufferBytes ?? 2048);
     const rxBuffers = options.rxBuffers ?? this.rxEntries - 1;
     if (!Number.isInteger(rxBuffers) || rxBuffers < 1 || rxBuffers > this.rxEntries - 1) {
-      throw new RangeError(`rxBuffers must be an integer in 1..${this.rxEntries - 1} (got ${rxBuffers})`);
+      throw Errors.OptionOutOfRange('rxBuffers', `an integer in 1..${this.rxEntries - 1}`, rxBuffers);
     }
     this.#options = { ...options, rxBuffers };
     this.#txVector = options.txVector ?? 1;
@@ -101,7 +102,7 @@ export class NicDriver extends DriverBase {
    * enables it with the receive buffers posted.
    */
   async start(): Promise<this> {
-    if (this.#running) throw new Error('the NIC driver is already started');
+    if (this.#running) throw Errors.DriverAlreadyStarted('NIC');
     const registers = this.fn.registers!;
     // A device left enabled by someone else resets before it gets new rings.
     registers.write32(R.CTRL, 0);
@@ -190,8 +191,8 @@ export class NicDriver extends DriverBase {
    * device's to judge.
    */
   send(bytes: Uint8Array, options: NicSendOptions = {}): Promise<number> {
-    if (!this.#running) return Promise.reject(new Error('the NIC driver is not started'));
-    if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError('bytes must be a Uint8Array'));
+    if (!this.#running) return Promise.reject(Errors.DriverNotStarted('NIC'));
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(Errors.InvalidArgument('bytes', 'a Uint8Array', bytes));
     let lengths: number[];
     try {
       lengths = splitFragments(bytes.length, options.fragments, this.txBufferBytes, this.txEntries - 1);
@@ -214,7 +215,7 @@ export class NicDriver extends DriverBase {
   receive(): Promise<Uint8Array> {
     const packet = this.#received.shift();
     if (packet !== undefined) return Promise.resolve(packet);
-    if (!this.#running) return Promise.reject(new Error('the NIC driver is not started'));
+    if (!this.#running) return Promise.reject(Errors.DriverNotStarted('NIC'));
     return new Promise((resolve, reject) => this.#receivers.push({ resolve, reject }));
   }
 
@@ -252,7 +253,11 @@ export class NicDriver extends DriverBase {
    */
   revokeTxBuffer(ahead = 0): MappedBuffer {
     if (!Number.isInteger(ahead) || ahead < 0 || this.#txTail - this.#txReaped + ahead >= this.txEntries) {
-      throw new RangeError(`TX entry ${ahead} ahead is in flight or beyond the ring`);
+      throw Errors.ArgumentOutOfRange(
+        'ahead',
+        `the distance to a TX entry neither in flight nor beyond the ring (0..${this.txEntries - 1 - (this.#txTail - this.#txReaped)})`,
+        ahead,
+      );
     }
     return this.#revoke(this.#txSlots[(this.#txTail + ahead) % this.txEntries]!);
   }
@@ -262,7 +267,10 @@ export class NicDriver extends DriverBase {
    * device fills. The device's write into it faults; the driver maps it again when reaped.
    */
   revokeRxBuffer(ahead = 0): MappedBuffer {
-    if (!Number.isInteger(ahead) || ahead < 0 || ahead >= this.#rxTail - this.#rxNext) throw new RangeError(`no receive buffer posted ${ahead} entries ahead`);
+    const posted = this.#rxTail - this.#rxNext;
+    if (!Number.isInteger(ahead) || ahead < 0 || ahead >= posted) {
+      throw Errors.ArgumentOutOfRange('ahead', `the distance to a posted receive buffer (${posted === 0 ? 'none is posted' : `0..${posted - 1}`})`, ahead);
+    }
     return this.#revoke(this.#rxPosted[(this.#rxNext + ahead) % this.rxEntries]!);
   }
 
@@ -327,7 +335,7 @@ export class NicDriver extends DriverBase {
     this.fn.registers!.write32(R.CTRL, 0);
     await this.platform.devicesIdle();
     this.fn.setInterruptHandler(null);
-    const stopped = () => new Error('the NIC driver was stopped');
+    const stopped = () => Errors.DriverStopped('NIC');
     for (const send of [...this.#inFlight.splice(0), ...this.#backlog.splice(0)]) send.reject(stopped());
     for (const receiver of this.#receivers.splice(0)) receiver.reject(stopped());
     this.detach();
@@ -367,8 +375,7 @@ export class NicDriver extends DriverBase {
       posted = true;
     }
     if (posted && !this.#doorbellQueued) {
-      // Sends queued in the same turn share one doorbell (one device batch), as with xmit_more;
-      // the microtask also keeps the doorbell out of the MSI handler (see #scheduleRefill).
+      // Sends queued in the same turn share one doorbell (one device batch), as with xmit_more.
       this.#doorbellQueued = true;
       queueMicrotask(() => {
         this.#doorbellQueued = false;
@@ -378,10 +385,11 @@ export class NicDriver extends DriverBase {
   }
 
   /**
-   * Posts the reaped buffers again from a microtask (a DPC, so to speak) rather than from
-   * inside the MSI handler: the scheduler delivers a batch's interrupts after it marked the
-   * batch done and before it decides whether to run the device again, so an RX_TAIL doorbell
-   * written right there would start a second, concurrent batch of the same device.
+   * Posts the reaped buffers again from a microtask (a DPC, so to speak), once for all the
+   * reaping of this turn: one RX_TAIL doorbell for the buffers of every packet reaped. Ringing
+   * it from the MSI handler would be safe too: the scheduler keeps the device in flight while
+   * it delivers the batch's interrupts, so the doorbell only marks work pending and the device
+   * runs again after the batch, never beside it (DeviceScheduler#finished).
    */
   #scheduleRefill(): void {
     if (this.#refillQueued) return;
@@ -426,7 +434,7 @@ export class NicDriver extends DriverBase {
   }
 
   #revoke(buffer: DmaBuffer): MappedBuffer {
-    if (buffer.revoked) throw new Error('that buffer is already unmapped');
+    if (buffer.revoked) throw Errors.BufferAlreadyUnmapped("that ring entry's buffer");
     this.unmapBuffer(buffer.mapping);
     buffer.revoked = true;
     return buffer.mapping;

@@ -1,4 +1,5 @@
 import { nextMacrotask } from '../../base/macrotask.js';
+import { Errors } from '../../base/errors.js';
 import { TWO_32 } from '../../base/numbers.js';
 import { cqHeadDoorbell, NVME as R, sqTailDoorbell } from '../models/nvme.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
@@ -99,12 +100,12 @@ export class NvmeDriver extends DriverBase {
 
   constructor(platform: DriverHost, fn: PciFunction, options: NvmeDriverOptions = {}) {
     super(platform, fn);
-    if (fn.model !== 'nvme') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'nvme'`);
+    if (fn.model !== 'nvme') throw Errors.WrongDeviceModel('fn', fn.bdf, fn.model, 'nvme');
     this.queueDepth = checkDepth('queueDepth', options.queueDepth ?? 64);
     this.adminDepth = checkDepth('adminDepth', options.adminDepth ?? 16);
     this.vector = options.vector ?? 1;
     if (!Number.isInteger(this.vector) || this.vector < 1 || this.vector >= R.MAX_VECTORS)
-      throw new RangeError(`vector must be in 1..${R.MAX_VECTORS - 1} (got ${this.vector})`);
+      throw Errors.OptionOutOfRange('vector', `an integer in 1..${R.MAX_VECTORS - 1}`, this.vector);
   }
 
   /** Resets and enables the controller, identifies it and creates I/O queue pair 1. */
@@ -279,15 +280,21 @@ export class NvmeDriver extends DriverBase {
 
   #transfer(opcode: number, lba: number, blocks: number, buffer: MappedBuffer, offset: number): Promise<{ status: number }> {
     const bytes = blocks * R.LBA_BYTES;
-    if (!Number.isSafeInteger(lba) || lba < 0) return Promise.reject(new RangeError(`lba must be a non-negative integer (got ${lba})`));
-    if (!Number.isInteger(blocks) || blocks < 1 || blocks > 65536) return Promise.reject(new RangeError(`blocks must be in 1..65536 (got ${blocks})`));
+    if (!Number.isSafeInteger(lba) || lba < 0) return Promise.reject(Errors.ArgumentOutOfRange('lba', 'a non-negative integer', lba));
+    if (!Number.isInteger(blocks) || blocks < 1 || blocks > 65536) return Promise.reject(Errors.ArgumentOutOfRange('blocks', 'an integer in 1..65536', blocks));
     if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0 || offset + bytes > buffer.bytes) {
-      return Promise.reject(new RangeError(`offset ${offset} + ${bytes} bytes must be dword aligned and lie within the ${buffer.bytes}-byte buffer`));
+      return Promise.reject(Errors.ArgumentOutOfRange('offset', `dword aligned, with its ${bytes} bytes within the ${buffer.bytes}-byte buffer`, offset));
     }
     const io = this.#io;
     if (io === null || !this.#running) return Promise.reject(new NvmeError('stopped', 'the driver is not started'));
     if (bytes > this.identity.maxTransferBytes)
-      return Promise.reject(new RangeError(`${bytes} bytes exceed the controller's maximum transfer (${this.identity.maxTransferBytes})`));
+      return Promise.reject(
+        Errors.ArgumentOutOfRange(
+          'blocks',
+          `at most ${this.identity.maxTransferBytes / R.LBA_BYTES} (the controller's maximum transfer of ${this.identity.maxTransferBytes} bytes)`,
+          blocks,
+        ),
+      );
     if (this.#full(io) || this.fatal) return Promise.reject(this.fatal ? this.#fatalError() : this.#fullError());
     const iova = buffer.iova + offset;
     const first = Math.min(bytes, PAGE - (iova % PAGE));
@@ -368,10 +375,13 @@ export class NvmeDriver extends DriverBase {
   }
 
   /**
-   * Writes CQyHDBL with the new head, from a microtask (a DPC, so to speak) rather than from
-   * inside the MSI handler: the scheduler delivers interrupts after it has marked the batch
-   * done but before it decides whether to run the device again, so a doorbell written right
-   * there would start a second, concurrent batch (see the report on DeviceScheduler#finished).
+   * Writes CQyHDBL with the new head from a microtask (a DPC, so to speak), once per queue
+   * for all the reaping done in this turn of the event loop (every interrupt of one batch, or
+   * reap() called by hand): one register write, however many completions were reaped.
+   * Writing it from the MSI handler itself would be safe too: the scheduler keeps the device
+   * in flight while it delivers the batch's interrupts, so a doorbell rung there only marks
+   * work pending and the device runs again after the batch, never beside it
+   * (DeviceScheduler#finished).
    */
   #ringCqHead(queue: Queue): void {
     if (queue.doorbellDue) return;
@@ -396,7 +406,7 @@ export class NvmeDriver extends DriverBase {
 }
 
 function checkDepth(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 2 || value > R.MQES + 1) throw new RangeError(`${name} must be an integer in 2..${R.MQES + 1} (got ${value})`);
+  if (!Number.isInteger(value) || value < 2 || value > R.MQES + 1) throw Errors.OptionOutOfRange(name, `an integer in 2..${R.MQES + 1}`, value);
   return value;
 }
 

@@ -1,10 +1,11 @@
 import { Errors } from '../../base/errors.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import type { GuestMemory } from '../../hardware/guest-memory.js';
+import type { RegisterFile } from '../../hardware/register-file.js';
 import { NIC as R } from '../models/nic.js';
 import type { MappedBuffer } from './driver-base.js';
 
-/** Options, types and helpers of NicDriver (devices/drivers/nic-driver.ts). */
+/** Options, types and helpers of NicDriver (devices/drivers/nic-driver.ts): option checks, guest copies, register readers. */
 
 export interface NicDriverOptions {
   /** TX ring entries, a power of two (default 64). */
@@ -46,6 +47,27 @@ export interface NicStats {
   rxBytes: number;
   rxDropped: number;
   rxErrors: number;
+}
+
+/** Whether a direction halted on a descriptor-ring fault, and the fault types (NicDriver.halted). */
+export interface NicHalts {
+  tx: boolean;
+  rx: boolean;
+  txFault: number;
+  rxFault: number;
+}
+
+/** A send waiting for ring space. */
+export interface PendingSend {
+  fragments: Uint8Array[];
+  resolve: (status: number) => void;
+  reject: (error: Error) => void;
+}
+
+/** A send posted to the device. */
+export interface InFlightSend extends PendingSend {
+  /** Free-running index of the packet's EOP descriptor. */
+  last: number;
 }
 
 /** A data buffer of the driver: its own pages and their current mapping. */
@@ -90,6 +112,13 @@ export function splitFragments(length: number, fragments: NicSendOptions['fragme
   return Array.from({ length: count }, (_, i) => base + (i < length % count ? 1 : 0));
 }
 
+/** Writes a TX or RX descriptor at guest physical `at`: buffer IOVA, the word of length and flags, and a clear status (the device's to set). */
+export function writeDescriptor(memory: GuestMemory, at: number, iova: number, word: number): void {
+  memory.writeU64(at, iova);
+  memory.writeU32(at + 8, word);
+  memory.writeU32(at + 12, 0);
+}
+
 /** Copies `bytes` into a mapped buffer at `offset` (the CPU's view), page by page. */
 export function writeGuest(memory: GuestMemory, buffer: MappedBuffer, offset: number, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.length; ) {
@@ -110,4 +139,36 @@ export function readGuest(memory: GuestMemory, buffer: MappedBuffer, offset: num
     done += n;
   }
   return out;
+}
+
+/** The MAC address in the device's registers, "02:7e:57:…". */
+export function macOf(registers: RegisterFile): string {
+  const low = registers.read32(R.MAC_LOW);
+  const high = registers.read32(R.MAC_HIGH);
+  const bytes = [low & 0xff, (low >>> 8) & 0xff, (low >>> 16) & 0xff, low >>> 24, high & 0xff, (high >>> 8) & 0xff];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The device's counters, from its registers. */
+export function statsOf(r: RegisterFile): NicStats {
+  return {
+    txPackets: r.read32(R.TX_PACKETS),
+    txBytes: r.read32(R.TX_BYTES),
+    txErrors: r.read32(R.TX_ERRORS),
+    rxPackets: r.read32(R.RX_PACKETS),
+    rxBytes: r.read32(R.RX_BYTES),
+    rxDropped: r.read32(R.RX_DROPPED),
+    rxErrors: r.read32(R.RX_ERRORS),
+  };
+}
+
+/** The device's halts, from its registers. */
+export function haltsOf(r: RegisterFile): NicHalts {
+  const status = r.read32(R.STATUS);
+  return {
+    tx: (status & R.STATUS_TX_HALTED) !== 0,
+    rx: (status & R.STATUS_RX_HALTED) !== 0,
+    txFault: r.read32(R.TX_HALT_FAULT),
+    rxFault: r.read32(R.RX_HALT_FAULT),
+  };
 }

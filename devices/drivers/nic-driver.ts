@@ -8,27 +8,23 @@ import { DriverBase, type MappedBuffer } from './driver-base.js';
 import {
   bufferBytes,
   type DmaBuffer,
+  haltsOf,
+  type InFlightSend,
+  macOf,
   type NicDriverOptions,
+  type NicHalts,
   type NicSendOptions,
   type NicStats,
-  readGuest,
+  type PendingSend,
   ringEntries,
   splitFragments,
+  statsOf,
+  writeDescriptor,
   writeGuest,
 } from './nic-driver-support.js';
+import { ReceivedPackets } from './nic-received-packets.js';
 
 export type { NicDriverOptions, NicSendOptions, NicStats } from './nic-driver-support.js';
-
-interface PendingSend {
-  fragments: Uint8Array[];
-  resolve: (status: number) => void;
-  reject: (error: Error) => void;
-}
-
-interface InFlightSend extends PendingSend {
-  /** Free-running index of the packet's EOP descriptor. */
-  last: number;
-}
 
 /**
  * The driver of the 'nic' model (devices/models/nic.ts), written against the V2 table and
@@ -66,11 +62,7 @@ export class NicDriver extends DriverBase {
   #inFlight: InFlightSend[] = [];
   #doorbellQueued = false;
   #refillQueued = false;
-  /** Parts of the packet being reassembled, and the error status of its chain (0: none). */
-  #chain: Uint8Array[] = [];
-  #chainError = 0;
-  #received: Uint8Array[] = [];
-  #receivers: { resolve: (packet: Uint8Array) => void; reject: (error: Error) => void }[] = [];
+  readonly #packets: ReceivedPackets;
   #running = false;
   /** Driver-side counts: packets sent (resolved), of which failed; packets delivered, chains dropped with ERROR; RX descriptors reaped. */
   txCompleted = 0;
@@ -93,6 +85,7 @@ export class NicDriver extends DriverBase {
       throw Errors.OptionOutOfRange('rxBuffers', `an integer in 1..${this.rxEntries - 1}`, rxBuffers);
     }
     this.#options = { ...options, rxBuffers };
+    this.#packets = new ReceivedPackets(options.onPacket);
     this.#txVector = options.txVector ?? 1;
     this.#rxVector = options.rxVector ?? 2;
   }
@@ -131,37 +124,17 @@ export class NicDriver extends DriverBase {
 
   /** The device's MAC address, "02:7e:57:…". */
   get mac(): string {
-    const registers = this.fn.registers!;
-    const low = registers.read32(R.MAC_LOW);
-    const high = registers.read32(R.MAC_HIGH);
-    const bytes = [low & 0xff, (low >>> 8) & 0xff, (low >>> 16) & 0xff, low >>> 24, high & 0xff, (high >>> 8) & 0xff];
-    return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+    return macOf(this.fn.registers!);
   }
 
   /** The device's counters. */
   stats(): NicStats {
-    const r = this.fn.registers!;
-    return {
-      txPackets: r.read32(R.TX_PACKETS),
-      txBytes: r.read32(R.TX_BYTES),
-      txErrors: r.read32(R.TX_ERRORS),
-      rxPackets: r.read32(R.RX_PACKETS),
-      rxBytes: r.read32(R.RX_BYTES),
-      rxDropped: r.read32(R.RX_DROPPED),
-      rxErrors: r.read32(R.RX_ERRORS),
-    };
+    return statsOf(this.fn.registers!);
   }
 
   /** Whether a direction halted on a descriptor-ring fault, and the fault types. */
-  get halted(): { tx: boolean; rx: boolean; txFault: number; rxFault: number } {
-    const r = this.fn.registers!;
-    const status = r.read32(R.STATUS);
-    return {
-      tx: (status & R.STATUS_TX_HALTED) !== 0,
-      rx: (status & R.STATUS_RX_HALTED) !== 0,
-      txFault: r.read32(R.TX_HALT_FAULT),
-      rxFault: r.read32(R.RX_HALT_FAULT),
-    };
+  get halted(): NicHalts {
+    return haltsOf(this.fn.registers!);
   }
 
   /** Receive buffers' current mappings (each starts BUFFER_OFFSET bytes in). */
@@ -213,15 +186,12 @@ export class NicDriver extends DriverBase {
 
   /** The next packet received (when no onPacket callback is installed). */
   receive(): Promise<Uint8Array> {
-    const packet = this.#received.shift();
-    if (packet !== undefined) return Promise.resolve(packet);
-    if (!this.#running) return Promise.reject(Errors.DriverNotStarted('NIC'));
-    return new Promise((resolve, reject) => this.#receivers.push({ resolve, reject }));
+    return this.#packets.next(this.#running) ?? Promise.reject(Errors.DriverNotStarted('NIC'));
   }
 
   /** Packets received and not yet taken by receive(). */
   get receivedQueued(): number {
-    return this.#received.length;
+    return this.#packets.queued;
   }
 
   /** Posts up to `count` free receive buffers (the ring keeps one entry empty); how many it posted. */
@@ -233,10 +203,7 @@ export class NicDriver extends DriverBase {
       const buffer = this.#rxFree.shift()!;
       const index = this.#rxTail % this.rxEntries;
       this.#rxPosted[index] = buffer;
-      const at = this.#rxRing.physical(index * R.DESCRIPTOR_BYTES);
-      memory.writeU64(at, buffer.mapping.iova + NicDriver.BUFFER_OFFSET);
-      memory.writeU32(at + 8, this.rxBufferBytes);
-      memory.writeU32(at + 12, 0);
+      writeDescriptor(memory, this.#rxRing.physical(index * R.DESCRIPTOR_BYTES), buffer.mapping.iova + NicDriver.BUFFER_OFFSET, this.rxBufferBytes);
       this.#rxTail++;
       posted++;
     }
@@ -311,8 +278,7 @@ export class NicDriver extends DriverBase {
       this.#rxNext++;
       reaped++;
       this.rxDescriptors++;
-      if ((status & R.DESC_ERROR) !== 0) this.#chainError = status;
-      else if (this.#chainError === 0) this.#chain.push(readGuest(memory, buffer.mapping, NicDriver.BUFFER_OFFSET, status & R.BYTES_MASK));
+      this.#packets.addDescriptor(status, memory, buffer.mapping, NicDriver.BUFFER_OFFSET);
       if (buffer.revoked) this.#remap(buffer, IOMMU_ACCESS_WRITE);
       this.#rxFree.push(buffer);
       if ((status & R.DESC_EOP) !== 0) this.#endOfPacket();
@@ -337,7 +303,7 @@ export class NicDriver extends DriverBase {
     this.fn.setInterruptHandler(null);
     const stopped = () => Errors.DriverStopped('NIC');
     for (const send of [...this.#inFlight.splice(0), ...this.#backlog.splice(0)]) send.reject(stopped());
-    for (const receiver of this.#receivers.splice(0)) receiver.reject(stopped());
+    this.#packets.failWaiting(stopped);
     this.detach();
     this.platform.memory.freePages(this.#bufferPages.splice(0));
     this.#txSlots = [];
@@ -364,11 +330,8 @@ export class NicDriver extends DriverBase {
         const index = this.#txTail % this.txEntries;
         const slot = this.#txSlots[index]!;
         writeGuest(memory, slot.mapping, NicDriver.BUFFER_OFFSET, fragment);
-        const last = i === send.fragments.length - 1;
-        const at = this.#txRing.physical(index * R.DESCRIPTOR_BYTES);
-        memory.writeU64(at, slot.mapping.iova + NicDriver.BUFFER_OFFSET);
-        memory.writeU32(at + 8, fragment.length | ((last ? R.TX_FLAG_EOP | R.TX_FLAG_IRQ : 0) << 16));
-        memory.writeU32(at + 12, 0);
+        const word = fragment.length | ((i === send.fragments.length - 1 ? R.TX_FLAG_EOP | R.TX_FLAG_IRQ : 0) << 16);
+        writeDescriptor(memory, this.#txRing.physical(index * R.DESCRIPTOR_BYTES), slot.mapping.iova + NicDriver.BUFFER_OFFSET, word);
         this.#txTail++;
       });
       this.#inFlight.push({ ...send, last: this.#txTail - 1 });
@@ -401,28 +364,14 @@ export class NicDriver extends DriverBase {
   }
 
   #endOfPacket(): void {
-    const error = this.#chainError;
-    const parts = this.#chain;
-    this.#chain = [];
-    this.#chainError = 0;
+    const error = this.#packets.endPacket();
     if (error !== 0) {
       this.rxFailed++;
       this.lastRxError = error;
       return;
     }
-    const packet = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      packet.set(part, offset);
-      offset += part.length;
-    }
     this.rxDelivered++;
-    if (this.#options.onPacket !== undefined) this.#options.onPacket(packet);
-    else {
-      const receiver = this.#receivers.shift();
-      if (receiver !== undefined) receiver.resolve(packet);
-      else this.#received.push(packet);
-    }
+    this.#packets.deliver();
   }
 
   /** Allocates pages for a data buffer (guards on both sides) and maps them with `access`. */

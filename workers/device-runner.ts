@@ -77,11 +77,6 @@ export class DeviceRunner {
     return deviceModelOf(await loadModule(url), url);
   }
 
-  /** Slot of the device wired to `slot`, or -1. */
-  peerOf(slot: number): number {
-    return this.#devices.control.get(slot, kControlPeer);
-  }
-
   #privateMemory(slot: number): Uint8Array {
     const control = this.#devices.control;
     const first = control.get(slot, kControlPrivatePage) * PAGE_SIZE;

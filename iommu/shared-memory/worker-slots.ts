@@ -112,10 +112,6 @@ export class WorkerSlots extends Int32RecordTable {
     return -1;
   }
 
-  ownerOf(slot: number): number {
-    return this.get(slot, kSlotOwnerField);
-  }
-
   /** Main side: frees a dead worker's slot. */
   release(slot: number): void {
     this.set(slot, kSlotBusyField, 0);

@@ -291,7 +291,7 @@ export class Platform {
   }
 
   /**
-   * The whole machine's state as one MessagePack document (see plugin/snapshot/): guest RAM
+   * The whole machine's state as one MessagePack document (see machine/snapshot/): guest RAM
    * (unless `guestMemory: false`, for an emulator that saves its RAM itself), the PCI bus and
    * device state, and the IOMMU's domains, mappings, tokens, devices and attachments.
    * restorePlatform(bytes) builds a platform in that state. Nothing may run meanwhile: with a

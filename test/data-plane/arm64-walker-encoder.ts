@@ -3,8 +3,8 @@ import { Arm64Leaf } from '../../iommu/data-plane/leaf-results.js';
 
 /**
  * Test-side VMSAv8-64 stage-1 descriptor encoder and guest page-table builder (4 KiB granule, TTBR0),
- * written from the Arm ARM (DDI 0487, "VMSAv8-64 translation table descriptor formats"), not from the
- * plugin's walker. Used by arm64-walker.test.ts and arm64-walker-faults.test.ts only.
+ * written from the Arm ARM (DDI 0487, "VMSAv8-64 translation table descriptor formats"), not from
+ * viommu's walker. Used by arm64-walker.test.ts and arm64-walker-faults.test.ts only.
  *
  *   bits[1:0]    0b11 table (levels 0-2) / page (level 3); 0b01 block (levels 1, 2); bit 0 clear: invalid
  *   bits[47:12]  next-level table address, or output address (page [47:12], 2 MiB block [47:21], 1 GiB [47:30])

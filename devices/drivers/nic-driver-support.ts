@@ -49,14 +49,6 @@ export interface NicStats {
   rxErrors: number;
 }
 
-/** Whether a direction halted on a descriptor-ring fault, and the fault types (NicDriver.halted). */
-export interface NicHalts {
-  tx: boolean;
-  rx: boolean;
-  txFault: number;
-  rxFault: number;
-}
-
 /** A send waiting for ring space. */
 export interface PendingSend {
   fragments: Uint8Array[];
@@ -162,8 +154,8 @@ export function statsOf(r: RegisterFile): NicStats {
   };
 }
 
-/** The device's halts, from its registers. */
-export function haltsOf(r: RegisterFile): NicHalts {
+/** Whether a direction halted on a descriptor-ring fault, and the fault types, from the device's registers. */
+export function haltsOf(r: RegisterFile): { tx: boolean; rx: boolean; txFault: number; rxFault: number } {
   const status = r.read32(R.STATUS);
   return {
     tx: (status & R.STATUS_TX_HALTED) !== 0,

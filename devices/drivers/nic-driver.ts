@@ -12,7 +12,6 @@ import {
   type InFlightSend,
   macOf,
   type NicDriverOptions,
-  type NicHalts,
   type NicSendOptions,
   type NicStats,
   type PendingSend,
@@ -133,7 +132,7 @@ export class NicDriver extends DriverBase {
   }
 
   /** Whether a direction halted on a descriptor-ring fault, and the fault types. */
-  get halted(): NicHalts {
+  get halted(): { tx: boolean; rx: boolean; txFault: number; rxFault: number } {
     return haltsOf(this.fn.registers!);
   }
 

@@ -76,11 +76,8 @@ const MODE_GONE = 6;
  * carries its domain's generation, read fresh for each DMA. So once a control-plane routine
  * has published its change, every DMA that starts afterwards uses the new state.
  *
- * Results: translate() returns a status and leaves its fragments (or its fault) in this
- * engine's public fields, which is what the port that calls it reads. Inside, every lookup
- * follows the side-result convention (leaf-results.ts): the IOTLB, the identity windows and
- * the walkers return their primary result and write the rest into the result objects below,
- * allocated once per engine and passed last.
+ * translate() returns a status and leaves its fragments (or fault) in the public fields below;
+ * inside, every lookup follows the side-result convention of leaf-results.ts.
  */
 export class TranslationEngine {
   readonly iotlb: Iotlb;
@@ -111,11 +108,7 @@ export class TranslationEngine {
   readonly #managedLeaf = new ManagedLeaf();
   readonly #arm64Leaf = new Arm64Leaf();
 
-  /**
-   * False for an engine on the main thread: the control plane runs on that same thread, so
-   * it can never retire a table in the middle of this engine's walk, and the engine need not
-   * publish what it has applied.
-   */
+  /** False on the main thread, which owns no worker slot: the control plane, on the same thread, cannot retire a table mid-walk. */
   readonly #guardsReclamation: boolean;
 
   constructor(state: SharedState, slot: number, iotlb: IotlbOptions = {}, guardsReclamation = true) {

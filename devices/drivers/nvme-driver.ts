@@ -218,10 +218,10 @@ export class NvmeDriver extends DriverBase {
   }
 
   #transfer(opcode: number, lba: number, blocks: number, buffer: MappedBuffer, offset: number): Promise<{ status: number }> {
+    // checkTransfer has made lba and offset non-negative safe integers and blocks a positive one.
     const bytes = blocks * R.LBA_BYTES;
-    if (!Number.isSafeInteger(lba) || lba < 0) return Promise.reject(Errors.ArgumentOutOfRange('lba', 'a non-negative integer', lba));
-    if (!Number.isInteger(blocks) || blocks < 1 || blocks > 65536) return Promise.reject(Errors.ArgumentOutOfRange('blocks', 'an integer in 1..65536', blocks));
-    if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0 || offset + bytes > buffer.bytes) {
+    if (blocks > 65536) return Promise.reject(Errors.ArgumentOutOfRange('blocks', 'an integer in 1..65536', blocks));
+    if (offset % 4 !== 0 || offset + bytes > buffer.bytes) {
       return Promise.reject(Errors.ArgumentOutOfRange('offset', `dword aligned, with its ${bytes} bytes within the ${buffer.bytes}-byte buffer`, offset));
     }
     const io = this.#io;

@@ -13,9 +13,7 @@ import {
   kContextBehindIommu,
   kContextBusMaster,
   kContextDomainField,
-  kContextFaultReporting,
   kContextFlagsField,
-  kContextInputMappingField,
   kContextPresent,
 } from '../shared-memory/device-context-table.js';
 import {
@@ -27,13 +25,11 @@ import {
   kDomainInputSizeField,
   kDomainLevelsField,
   kDomainRootField,
-  kDomainSerialField,
   kDomainTtbr0HighField,
   kDomainTtbr0LowField,
   kDomainTypeField,
   kDomainWalkCountField,
 } from '../shared-memory/domain-table.js';
-import { kFaultAddressValid, kFaultWriteNotRead } from '../shared-memory/fault-rings.js';
 import { kSequenceField } from '../shared-memory/invalidation-log.js';
 import type { SharedState } from '../shared-memory/shared-state.js';
 import { walkArm64 } from './arm64-walker.js';
@@ -123,7 +119,7 @@ export class TranslationEngine {
     this.#windows = state.identityWindows.values;
     this.#ram32 = new Uint32Array(state.guestMemory);
     this.#logHeader = state.invalidations.header;
-    this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts.capacity);
+    this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts, state.domains);
     this.sequence = state.invalidations.sequence();
   }
 
@@ -365,17 +361,7 @@ export class TranslationEngine {
   #fault(device: number, domain: number, address: number, write: boolean, type: number): number {
     this.faultType = type;
     this.faultAddress = address;
-    const serial = domain >= 0 ? this.#dom[domain * DOMAIN_RECORD_INTS + kDomainSerialField]! : 0;
-    this.#faults.raise(
-      device,
-      domain,
-      serial,
-      address,
-      write ? kFaultAddressValid | kFaultWriteNotRead : kFaultAddressValid,
-      type,
-      this.#ctx[device * CONTEXT_RECORD_INTS + kContextInputMappingField]!,
-      (this.#ctx[device * CONTEXT_RECORD_INTS + kContextFlagsField]! & kContextFaultReporting) !== 0,
-    );
+    this.#faults.raiseFor(device, domain, address, write, type);
     return type;
   }
 

@@ -1,8 +1,8 @@
 /**
- * Errors thrown by the platform surface (options, guest-memory helpers, the PCI bus).
- * V2 routines never throw for bad input: they return an NTSTATUS. Each factory makes a
- * fresh error (fresh stack) and keeps its message in one place; messages name the option
- * or parameter at fault.
+ * Errors thrown by the platform surface (options, guest-memory helpers, the PCI bus) and by
+ * the drivers (devices/drivers/). V2 routines never throw for bad input: they return an
+ * NTSTATUS. Each factory makes a fresh error (fresh stack) and keeps its message in one
+ * place; messages name the option or parameter at fault.
  */
 export const Errors = {
   InvalidOption: (path: string, expected: string, got: unknown) => new TypeError(`options.${path} must be ${expected} (got ${describe(got)})`),
@@ -23,6 +23,9 @@ export const Errors = {
   PlatformClosed: () => new Error('the platform is closed'),
   UseCreatePlatform: () => new TypeError('use createPlatform(options) to build a Platform'),
   NoWorkers: () => new Error('this platform has no DMA workers (options.workers is 0)'),
+  NotARegister: (offset: number, size: number) =>
+    new RangeError(`register offset 0x${Number(offset).toString(16)} is not an aligned 32-bit register of this ${size}-byte BAR`),
+  InvalidDeviceModelModule: (url: string, problem: string) => new TypeError(`device model module ${url} ${problem}`),
   NotAFunctionOfThisBus: (what: string) => new TypeError(`${what} is not a PCI function of this platform`),
   SnapshotWhileBusy: (what: string) =>
     new Error(`cannot save the platform's state while ${what} (await platform.devicesIdle() and your pending dma() calls first)`),
@@ -37,6 +40,15 @@ export const Errors = {
   RoutineFailed: (routine: string, status: string) => new Error(`${routine} failed: ${status}`),
   WorkerTaskFailed: (what: string, cause: unknown) =>
     new Error(`worker task '${what}' failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause }),
+  // The drivers.
+  WrongDeviceModel: (name: string, bdf: string, model: string, expected: string) => new TypeError(`${name} (${bdf}) runs '${model}', not '${expected}'`),
+  DriverNotStarted: (driver: string) => new Error(`the ${driver} driver is not started`),
+  DriverAlreadyStarted: (driver: string) => new Error(`the ${driver} driver is already started`),
+  DriverStopped: (driver: string) => new Error(`the ${driver} driver was stopped`),
+  DeviceReset: (what: string) => new Error(`the ${what} was reset`),
+  RingFull: (ring: string) => new Error(`the ${ring} is full: wait for completions`),
+  BufferNotMapped: (name: string, iova: number) => new RangeError(`${name} is not mapped by this driver (no buffer at IOVA 0x${iova.toString(16)})`),
+  BufferAlreadyUnmapped: (what: string) => new Error(`${what} is already unmapped`),
 };
 
 function describe(value: unknown): string {

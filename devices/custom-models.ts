@@ -1,3 +1,4 @@
+import { Errors } from '../base/errors.js';
 import { MAX_REGISTER_BYTES } from '../hardware/function-model.js';
 import type { DeviceModel } from './device-model.js';
 
@@ -8,7 +9,7 @@ import type { DeviceModel } from './device-model.js';
  */
 export function deviceModelOf(module: Record<string, unknown>, url: string): DeviceModel {
   const problem = problemOf(module.deviceModel ?? module.default);
-  if (problem !== null) throw new TypeError(`device model module ${url} ${problem}`);
+  if (problem !== null) throw Errors.InvalidDeviceModelModule(url, problem);
   return (module.deviceModel ?? module.default) as DeviceModel;
 }
 

@@ -1,4 +1,5 @@
 import { type BufferAllocator, sharedBuffer } from '../base/buffers.js';
+import { Int32RecordTable } from '../base/int32-record-table.js';
 
 /**
  * Per-function bookkeeping of the device models, in shared memory so that whichever worker
@@ -17,7 +18,7 @@ import { type BufferAllocator, sharedBuffer } from '../base/buffers.js';
  * The worker takes the lock, clears kControlPending, processes a batch, releases the lock;
  * the main thread schedules again if kControlPending is set again by then.
  */
-export const CONTROL_RECORD_INTS = 8;
+const CONTROL_RECORD_INTS = 8;
 const kControlLock = 0;
 export const kControlPending = 1;
 export const kControlPrivatePage = 2;
@@ -25,41 +26,25 @@ export const kControlPrivatePages = 3;
 export const kControlPeer = 4;
 export const kControlModel = 5;
 
-export class DeviceControlTable {
-  readonly buffer: ArrayBufferLike;
-  readonly fields: Int32Array;
-  readonly capacity: number;
-
+export class DeviceControlTable extends Int32RecordTable {
   static byteLengthFor(capacity: number): number {
-    return capacity * CONTROL_RECORD_INTS * 4;
+    return Int32RecordTable.bytesFor(CONTROL_RECORD_INTS, capacity);
   }
 
   static create(capacity: number, allocate: BufferAllocator = sharedBuffer): DeviceControlTable {
-    const table = new DeviceControlTable(allocate(DeviceControlTable.byteLengthFor(capacity)));
-    for (let slot = 0; slot < capacity; slot++) table.fields[slot * CONTROL_RECORD_INTS + kControlPeer] = -1;
-    return table;
+    return new DeviceControlTable(allocate(DeviceControlTable.byteLengthFor(capacity))).initialise(kControlPeer, -1);
   }
 
   constructor(buffer: ArrayBufferLike) {
-    this.buffer = buffer;
-    this.fields = new Int32Array(buffer);
-    this.capacity = buffer.byteLength / (CONTROL_RECORD_INTS * 4);
-  }
-
-  get(slot: number, field: number): number {
-    return Atomics.load(this.fields, slot * CONTROL_RECORD_INTS + field);
-  }
-
-  set(slot: number, field: number, value: number): void {
-    Atomics.store(this.fields, slot * CONTROL_RECORD_INTS + field, value);
+    super(buffer, CONTROL_RECORD_INTS);
   }
 
   /** Worker side: takes the device; false if another worker holds it. */
   tryLock(slot: number): boolean {
-    return Atomics.compareExchange(this.fields, slot * CONTROL_RECORD_INTS + kControlLock, 0, 1) === 0;
+    return Atomics.compareExchange(this.fields, this.indexOf(slot, kControlLock), 0, 1) === 0;
   }
 
   unlock(slot: number): void {
-    Atomics.store(this.fields, slot * CONTROL_RECORD_INTS + kControlLock, 0);
+    this.set(slot, kControlLock, 0);
   }
 }

@@ -1,7 +1,7 @@
 import { type BufferAllocator, isShared, sharedBuffer } from '../base/buffers.js';
 import { isInstanceOf } from '../base/values.js';
 import { Errors } from '../base/errors.js';
-import { PAGE_SIZE } from '../base/numbers.js';
+import { PAGE_SIZE, TWO_32 } from '../base/numbers.js';
 import type { MDL, PhysicalMemory } from './substrate.js';
 import { buildMdl } from './mdl.js';
 import { PhysicalPageAllocator } from './physical-page-allocator.js';
@@ -154,14 +154,14 @@ export class GuestMemory implements PhysicalMemory {
   /** A little-endian 64-bit value as a number; values above 2^53 lose precision. */
   readU64(physicalAddress: number): number {
     this.#check(physicalAddress, 8);
-    return this.#view.getUint32(physicalAddress, true) + this.#view.getUint32(physicalAddress + 4, true) * 2 ** 32;
+    return this.#view.getUint32(physicalAddress, true) + this.#view.getUint32(physicalAddress + 4, true) * TWO_32;
   }
 
   writeU64(physicalAddress: number, value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) throw Errors.ArgumentOutOfRange('value', 'a non-negative safe integer', value);
     this.#check(physicalAddress, 8);
-    this.#view.setUint32(physicalAddress, value % 2 ** 32, true);
-    this.#view.setUint32(physicalAddress + 4, Math.floor(value / 2 ** 32), true);
+    this.#view.setUint32(physicalAddress, value % TWO_32, true);
+    this.#view.setUint32(physicalAddress + 4, Math.floor(value / TWO_32), true);
   }
 
   #check(address: number, length: number): void {

@@ -1,3 +1,5 @@
+import { TWO_32 } from '../base/numbers.js';
+
 /**
  * A type-0 PCI configuration space header (256 bytes), with the write masks real hardware
  * has: only the command register, the BARs (size-masked) and the interrupt line are
@@ -128,6 +130,6 @@ export class PciConfigSpace {
     const low = this.read32(PCI_BAR0 + register * 4);
     if ((low & 1) === 1) return low & ~0x3;
     const base = (low & ~0xf) >>> 0;
-    return (low & 0x6) === 0x4 ? base + this.read32(PCI_BAR0 + register * 4 + 4) * 2 ** 32 : base;
+    return (low & 0x6) === 0x4 ? base + this.read32(PCI_BAR0 + register * 4 + 4) * TWO_32 : base;
   }
 }

@@ -1,3 +1,6 @@
+import { Errors } from '../base/errors.js';
+import { TWO_32 } from '../base/numbers.js';
+
 /**
  * A device's register file (BAR0) in shared memory: the driver on the main thread and the
  * device model in whichever worker runs it see the same registers. Registers are
@@ -40,14 +43,14 @@ export class RegisterFile {
   }
 
   read64(offset: number): number {
-    return this.read32(offset) + this.read32(offset + 4) * 2 ** 32;
+    return this.read32(offset) + this.read32(offset + 4) * TWO_32;
   }
 
   write64(offset: number, value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`register value must be a non-negative safe integer (got ${value})`);
+    if (!Number.isSafeInteger(value) || value < 0) throw Errors.ArgumentOutOfRange('register value', 'a non-negative safe integer', value);
     const high = this.#index(offset + 4);
-    if (this.#writable === null || this.#writable(offset + 4)) Atomics.store(this.words, high, Math.floor(value / 2 ** 32));
-    this.write32(offset, value % 2 ** 32);
+    if (this.#writable === null || this.#writable(offset + 4)) Atomics.store(this.words, high, Math.floor(value / TWO_32));
+    this.write32(offset, value % TWO_32);
   }
 
   /** Device side: sets a register without triggering doorbell handling. */
@@ -56,13 +59,13 @@ export class RegisterFile {
   }
 
   set64(offset: number, value: number): void {
-    Atomics.store(this.words, (offset >> 2) + 1, Math.floor(value / 2 ** 32));
-    Atomics.store(this.words, offset >> 2, value % 2 ** 32);
+    Atomics.store(this.words, (offset >> 2) + 1, Math.floor(value / TWO_32));
+    Atomics.store(this.words, offset >> 2, value % TWO_32);
   }
 
   #index(offset: number): number {
     if (!Number.isInteger(offset) || offset < 0 || offset + 4 > this.size || offset % 4 !== 0) {
-      throw new RangeError(`register offset 0x${Number(offset).toString(16)} is not an aligned 32-bit register of this ${this.size}-byte BAR`);
+      throw Errors.NotARegister(offset, this.size);
     }
     return offset >> 2;
   }

@@ -4,7 +4,7 @@ import { Errors } from '../base/errors.js';
 import { warn } from '../base/warnings.js';
 import { DEFAULT_MEMORY_BYTES } from '../hardware/guest-memory.js';
 import type { PciFunction } from '../hardware/pci-function.js';
-import type { Architecture, DmaProtectionPolicy } from '../iommu/control/dma-protection-policy.js';
+import { type Architecture, type DmaProtectionPolicy, policyFieldProblem } from '../iommu/control/dma-protection-policy.js';
 import { defaultDmaWorkerUrl } from '../workers/dma-worker-url.js';
 import { hardwareConcurrency } from '../workers/environment.js';
 
@@ -180,8 +180,7 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   if (options.onDeviceWrite !== undefined && !onThisThread) {
     throw Errors.InvalidOption('onDeviceWrite', "absent with dataPlane 'workers' (devices write guest RAM from worker threads)", options.onDeviceWrite);
   }
-  const dmaGuardPolicy = options.dmaGuardPolicy ?? 1;
-  if (dmaGuardPolicy !== 0 && dmaGuardPolicy !== 1 && dmaGuardPolicy !== 2) throw Errors.InvalidOption('dmaGuardPolicy', '0, 1 or 2', dmaGuardPolicy);
+  const dmaGuardPolicy = policyOption('dmaGuardPolicy', options.dmaGuardPolicy, 1);
   for (const name of ['onCallbackError', 'onDeviceError'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw Errors.InvalidOption(name, 'a function', options[name]);
   }
@@ -197,9 +196,9 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
     onDeviceWrite: options.onDeviceWrite ?? null,
     arch,
     policy: {
-      kernelDmaProtection: boolean('kernelDmaProtection', options.kernelDmaProtection, true),
+      kernelDmaProtection: policyOption('kernelDmaProtection', options.kernelDmaProtection, true),
       dmaGuardPolicy,
-      userUnlocked: boolean('userUnlocked', options.userUnlocked, true),
+      userUnlocked: policyOption('userUnlocked', options.userUnlocked, true),
     },
     // The default follows the machine, within the range an explicit value must keep to.
     workers: onThisThread ? 0 : integer('workers', options.workers, Math.min(Math.max(hardwareConcurrency(), 1), MAX_WORKERS), 0, MAX_WORKERS),
@@ -222,10 +221,12 @@ export function resolvePlatformOptions(options: PlatformOptions = {}): ResolvedP
   };
 }
 
-function boolean(path: string, value: unknown, fallback: boolean): boolean {
+/** A field of the DMA-protection policy given as an option (checked as setPolicy and restore check it). */
+function policyOption<Key extends keyof DmaProtectionPolicy>(key: Key, value: unknown, fallback: DmaProtectionPolicy[Key]): DmaProtectionPolicy[Key] {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw Errors.InvalidOption(path, 'a boolean', value);
-  return value;
+  const problem = policyFieldProblem(key, value);
+  if (problem !== null) throw Errors.InvalidOption(key, problem, value);
+  return value as DmaProtectionPolicy[Key];
 }
 
 function integer(path: string, value: unknown, fallback: number, min: number, max: number): number {

@@ -7,7 +7,7 @@ import { attachDeviceState, createDeviceBuffers, type DeviceBuffers } from '../h
 import { GuestMemory } from '../hardware/guest-memory.js';
 import { PciBus } from '../hardware/pci-bus.js';
 import type { PciFunction } from '../hardware/pci-function.js';
-import type { DmaProtectionPolicy } from '../iommu/control/dma-protection-policy.js';
+import { type DmaProtectionPolicy, policyFieldProblem } from '../iommu/control/dma-protection-policy.js';
 import { FaultDispatcher, type FaultRecord, type FaultStats } from '../iommu/control/fault-dispatcher.js';
 import { type DomainSummary, describeDomain, inspectTranslation, type TranslationView } from '../iommu/control/inspection.js';
 import { IommuCore } from '../iommu/control/iommu-core.js';
@@ -247,19 +247,13 @@ export class Platform {
    */
   setPolicy(policy: Partial<DmaProtectionPolicy>): void {
     if (typeof policy !== 'object' || policy === null) throw Errors.InvalidArgument('policy', 'an object', policy);
-    const next = { ...this.#iommu.policy };
+    const next: Record<string, unknown> = { ...this.#iommu.policy };
     for (const [key, value] of Object.entries(policy)) {
-      if (key === 'dmaGuardPolicy') {
-        if (value !== 0 && value !== 1 && value !== 2) throw Errors.InvalidArgument('policy.dmaGuardPolicy', '0, 1 or 2', value);
-        next.dmaGuardPolicy = value;
-      } else if (key === 'userUnlocked' || key === 'kernelDmaProtection') {
-        if (typeof value !== 'boolean') throw Errors.InvalidArgument(`policy.${key}`, 'a boolean', value);
-        next[key] = value;
-      } else {
-        throw Errors.InvalidArgument(`policy.${key}`, 'one of dmaGuardPolicy, userUnlocked, kernelDmaProtection', value);
-      }
+      const problem = policyFieldProblem(key, value);
+      if (problem !== null) throw Errors.InvalidArgument(`policy.${key}`, problem, value);
+      next[key] = value;
     }
-    this.#iommu.policy = next;
+    this.#iommu.policy = next as unknown as DmaProtectionPolicy;
     reportStateChanges(this.#iommu);
   }
 
@@ -318,7 +312,7 @@ export class Platform {
   }
 
   /**
-   * The whole machine's state as one MessagePack document (see plugin/snapshot/): guest RAM
+   * The whole machine's state as one MessagePack document (see machine/snapshot/): guest RAM
    * (unless `guestMemory: false`, for an emulator that saves its RAM itself), the PCI bus and
    * device state, and the IOMMU's domains, mappings, tokens, devices and attachments.
    * restorePlatform(bytes) builds a platform in that state. Nothing may run meanwhile: with a

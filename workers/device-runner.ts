@@ -1,11 +1,5 @@
-import {
-  CONTROL_RECORD_INTS,
-  kControlModel,
-  kControlPeer,
-  kControlPending,
-  kControlPrivatePage,
-  kControlPrivatePages,
-} from '../hardware/device-control-table.js';
+import { kControlModel, kControlPeer, kControlPending, kControlPrivatePage, kControlPrivatePages } from '../hardware/device-control-table.js';
+import { PAGE_SIZE } from '../base/numbers.js';
 import type { DeviceModel, DeviceWorkContext } from '../devices/device-model.js';
 import { MAX_REGISTER_BYTES } from '../hardware/function-model.js';
 import { MODEL_LIST } from '../devices/models/registry.js';
@@ -66,7 +60,7 @@ export class DeviceRunner {
     const result: DeviceWorkResult = { ran: false, interrupts: [], kicks: [], again: false };
     if (!control.tryLock(slot)) return result;
     try {
-      Atomics.store(control.fields, slot * CONTROL_RECORD_INTS + kControlPending, 0);
+      control.set(slot, kControlPending, 0);
       const registers = (this.#registers[slot] ??= new RegisterFile(this.#devices.registers, slot * MAX_REGISTER_BYTES, Math.max(4, model.registerBytes)));
       const context: DeviceWorkContext = {
         registers,
@@ -100,14 +94,9 @@ export class DeviceRunner {
     return deviceModelOf(await loadModule(url), url);
   }
 
-  /** Slot of the device wired to `slot`, or -1. */
-  peerOf(slot: number): number {
-    return this.#devices.control.get(slot, kControlPeer);
-  }
-
   #privateMemory(slot: number): Uint8Array {
     const control = this.#devices.control;
-    const first = control.get(slot, kControlPrivatePage) * 4096;
-    return this.#devices.memory.subarray(first, first + control.get(slot, kControlPrivatePages) * 4096);
+    const first = control.get(slot, kControlPrivatePage) * PAGE_SIZE;
+    return this.#devices.memory.subarray(first, first + control.get(slot, kControlPrivatePages) * PAGE_SIZE);
   }
 }

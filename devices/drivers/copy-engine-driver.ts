@@ -1,3 +1,4 @@
+import { Errors } from '../../base/errors.js';
 import { COPY_ENGINE as R } from '../models/copy-engine.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DriverHost } from './driver-host.js';
@@ -38,10 +39,10 @@ export class CopyEngineDriver extends DriverBase {
 
   constructor(platform: DriverHost, fn: PciFunction, options: CopyEngineDriverOptions = {}) {
     super(platform, fn);
-    if (fn.model !== 'copy-engine') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'copy-engine'`);
+    if (fn.model !== 'copy-engine') throw Errors.WrongDeviceModel('fn', fn.bdf, fn.model, 'copy-engine');
     this.ringEntries = options.ringEntries ?? 256;
     if (!Number.isInteger(Math.log2(this.ringEntries)) || this.ringEntries < 2 || this.ringEntries > 65536) {
-      throw new RangeError(`ringEntries must be a power of two in 2..65536 (got ${this.ringEntries})`);
+      throw Errors.OptionOutOfRange('ringEntries', 'a power of two in 2..65536', this.ringEntries);
     }
     this.#vector = options.vector ?? 1;
   }
@@ -127,7 +128,7 @@ export class CopyEngineDriver extends DriverBase {
     const registers = this.fn.registers!;
     registers.write32(R.CONTROL, 0);
     await this.platform.devicesIdle();
-    for (const waiter of this.#waiting.values()) waiter.reject(new Error('the copy-engine channel was reset'));
+    for (const waiter of this.#waiting.values()) waiter.reject(Errors.DeviceReset('copy-engine channel'));
     this.#waiting.clear();
     this.#tail = 0;
     this.#reaped = 0;
@@ -148,7 +149,7 @@ export class CopyEngineDriver extends DriverBase {
 
   #submit(source: number, destination: number, length: number, flags: number): Promise<CopyCompletion> {
     if (this.#tail - this.#reaped >= this.ringEntries - 1) this.reap();
-    if (this.#tail - this.#reaped >= this.ringEntries - 1) return Promise.reject(new Error('the descriptor ring is full: wait for completions'));
+    if (this.#tail - this.#reaped >= this.ringEntries - 1) return Promise.reject(Errors.RingFull('descriptor ring'));
     const cookie = this.#nextCookie++;
     const memory = this.platform.memory;
     const at = this.#descriptors.physical((this.#tail % this.ringEntries) * R.DESCRIPTOR_BYTES);

@@ -1,3 +1,5 @@
+import { Errors } from '../../base/errors.js';
+import { PAGE_SIZE } from '../../base/numbers.js';
 import { DomainTypeTranslate, IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, IommuDmaLogicalAllocatorBuddy, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
 import { checkAccess, checkBuffer } from './arguments.js';
 import { describeStatus, STATUS_INVALID_PARAMETER_1, STATUS_SUCCESS } from '../../base/ntstatus.js';
@@ -84,7 +86,7 @@ export class DriverBase {
     const config: DEVICE_FAULT_CONFIGURATION = { FaultHandler: (_context, info) => this.faults.push(info), FaultContext: this };
     this.#check(V2.SetDeviceFaultReportingEx(this.device, inputMappingId, true, config), 'SetDeviceFaultReportingEx');
     const token: Out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN> = {};
-    const reserved = ringSizes.reduce((sum, bytes) => sum + Math.ceil(bytes / 4096) * 4096, 0);
+    const reserved = ringSizes.reduce((sum, bytes) => sum + Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE, 0);
     this.#check(V2.ReserveLogicalAddressRange(this.domain, reserved, null, null, null, token), 'ReserveLogicalAddressRange');
     this.#token = token.value!;
     this.#started = true;
@@ -92,11 +94,11 @@ export class DriverBase {
 
   /** Allocates zeroed guest pages for a ring and maps them in the reserved range; returns the ring's IOVA. */
   protected ring(bytes: number, access = IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE): MappedBuffer {
-    const pages = Math.ceil(bytes / 4096);
+    const pages = Math.ceil(bytes / PAGE_SIZE);
     const first = this.platform.memory.allocateContiguousPages(pages);
     const pfns = Array.from({ length: pages }, (_, i) => first + i);
     this.#ownedPages.push(...pfns);
-    this.platform.memory.fill(first * 4096, pages * 4096, 0);
+    this.platform.memory.fill(first * PAGE_SIZE, pages * PAGE_SIZE, 0);
     const segment: Out<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT> = {};
     const description = { MapType: MapPhysicalAddressTypeMdl, Mdl: { Mdl: this.platform.memory.mdl(pfns) } };
     const token = this.#token;
@@ -105,8 +107,8 @@ export class DriverBase {
     this.#check(this.V2.MapReservedLogicalRange(token, this.#tokenUsed, access, description, segment), 'MapReservedLogicalRange');
     this.#segments.push(segment.value!);
     const iova = token.LogicalAddressBase + this.#tokenUsed;
-    this.#tokenUsed += pages * 4096;
-    return { iova, bytes: pages * 4096, pfns, physical: (offset) => first * 4096 + offset };
+    this.#tokenUsed += pages * PAGE_SIZE;
+    return { iova, bytes: pages * PAGE_SIZE, pfns, physical: (offset) => first * PAGE_SIZE + offset };
   }
 
   /** Maps guest pages `pfns` for the device with `access`; the returned buffer's iova is what the device uses. */
@@ -117,9 +119,9 @@ export class DriverBase {
     this.#check(this.V2.MapLogicalRangeEx(this.domain, access, description, null, null, null, iova), 'MapLogicalRangeEx');
     const buffer: MappedBuffer = {
       iova: iova.value!,
-      bytes: pfns.length * 4096,
+      bytes: pfns.length * PAGE_SIZE,
       pfns: [...pfns],
-      physical: (offset) => pfns[Math.floor(offset / 4096)]! * 4096 + (offset % 4096),
+      physical: (offset) => pfns[Math.floor(offset / PAGE_SIZE)]! * PAGE_SIZE + (offset % PAGE_SIZE),
     };
     this.#buffers.set(buffer.iova, buffer);
     return buffer;
@@ -128,7 +130,7 @@ export class DriverBase {
   /** Removes a mapping made by mapBuffer; the device faults if it touches it afterwards. */
   unmapBuffer(buffer: MappedBuffer): void {
     checkBuffer('buffer', buffer);
-    if (!this.#buffers.delete(buffer.iova)) throw new RangeError(`no buffer mapped at IOVA 0x${buffer.iova.toString(16)}`);
+    if (!this.#buffers.delete(buffer.iova)) throw Errors.BufferNotMapped('buffer', buffer.iova);
     this.#check(this.V2.UnmapLogicalRange(this.domain, buffer.iova, buffer.pfns.length), 'UnmapLogicalRange');
   }
 

@@ -1,3 +1,5 @@
+import { Errors } from '../../base/errors.js';
+import { PAGE_SIZE } from '../../base/numbers.js';
 import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE } from '../../base/enums.js';
 import { NIC as R } from '../models/nic.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
@@ -6,29 +8,22 @@ import { DriverBase, type MappedBuffer } from './driver-base.js';
 import {
   bufferBytes,
   type DmaBuffer,
+  haltsOf,
+  type InFlightSend,
+  macOf,
   type NicDriverOptions,
   type NicSendOptions,
   type NicStats,
-  readGuest,
+  type PendingSend,
   ringEntries,
   splitFragments,
+  statsOf,
+  writeDescriptor,
   writeGuest,
 } from './nic-driver-support.js';
+import { ReceivedPackets } from './nic-received-packets.js';
 
 export type { NicDriverOptions, NicSendOptions, NicStats } from './nic-driver-support.js';
-
-const PAGE = 4096;
-
-interface PendingSend {
-  fragments: Uint8Array[];
-  resolve: (status: number) => void;
-  reject: (error: Error) => void;
-}
-
-interface InFlightSend extends PendingSend {
-  /** Free-running index of the packet's EOP descriptor. */
-  last: number;
-}
 
 /**
  * The driver of the 'nic' model (devices/models/nic.ts), written against the V2 table and
@@ -66,11 +61,7 @@ export class NicDriver extends DriverBase {
   #inFlight: InFlightSend[] = [];
   #doorbellQueued = false;
   #refillQueued = false;
-  /** Parts of the packet being reassembled, and the error status of its chain (0: none). */
-  #chain: Uint8Array[] = [];
-  #chainError = 0;
-  #received: Uint8Array[] = [];
-  #receivers: { resolve: (packet: Uint8Array) => void; reject: (error: Error) => void }[] = [];
+  readonly #packets: ReceivedPackets;
   #running = false;
   /** Driver-side counts: packets sent (resolved), of which failed; packets delivered, chains dropped with ERROR; RX descriptors reaped. */
   txCompleted = 0;
@@ -83,16 +74,17 @@ export class NicDriver extends DriverBase {
 
   constructor(platform: DriverHost, fn: PciFunction, options: NicDriverOptions = {}) {
     super(platform, fn);
-    if (fn.model !== 'nic') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'nic'`);
+    if (fn.model !== 'nic') throw Errors.WrongDeviceModel('fn', fn.bdf, fn.model, 'nic');
     this.txEntries = ringEntries('txEntries', options.txEntries ?? 64);
     this.rxEntries = ringEntries('rxEntries', options.rxEntries ?? 64);
     this.txBufferBytes = bufferBytes('txBufferBytes', options.txBufferBytes ?? 2048);
     this.rxBufferBytes = bufferBytes('rxBufferBytes', options.rxBufferBytes ?? 2048);
     const rxBuffers = options.rxBuffers ?? this.rxEntries - 1;
     if (!Number.isInteger(rxBuffers) || rxBuffers < 1 || rxBuffers > this.rxEntries - 1) {
-      throw new RangeError(`rxBuffers must be an integer in 1..${this.rxEntries - 1} (got ${rxBuffers})`);
+      throw Errors.OptionOutOfRange('rxBuffers', `an integer in 1..${this.rxEntries - 1}`, rxBuffers);
     }
     this.#options = { ...options, rxBuffers };
+    this.#packets = new ReceivedPackets(options.onPacket);
     this.#txVector = options.txVector ?? 1;
     this.#rxVector = options.rxVector ?? 2;
   }
@@ -102,7 +94,7 @@ export class NicDriver extends DriverBase {
    * enables it with the receive buffers posted.
    */
   async start(): Promise<this> {
-    if (this.#running) throw new Error('the NIC driver is already started');
+    if (this.#running) throw Errors.DriverAlreadyStarted('NIC');
     const registers = this.fn.registers!;
     // A device left enabled by someone else resets before it gets new rings.
     registers.write32(R.CTRL, 0);
@@ -131,37 +123,17 @@ export class NicDriver extends DriverBase {
 
   /** The device's MAC address, "02:7e:57:…". */
   get mac(): string {
-    const registers = this.fn.registers!;
-    const low = registers.read32(R.MAC_LOW);
-    const high = registers.read32(R.MAC_HIGH);
-    const bytes = [low & 0xff, (low >>> 8) & 0xff, (low >>> 16) & 0xff, low >>> 24, high & 0xff, (high >>> 8) & 0xff];
-    return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+    return macOf(this.fn.registers!);
   }
 
   /** The device's counters. */
   stats(): NicStats {
-    const r = this.fn.registers!;
-    return {
-      txPackets: r.read32(R.TX_PACKETS),
-      txBytes: r.read32(R.TX_BYTES),
-      txErrors: r.read32(R.TX_ERRORS),
-      rxPackets: r.read32(R.RX_PACKETS),
-      rxBytes: r.read32(R.RX_BYTES),
-      rxDropped: r.read32(R.RX_DROPPED),
-      rxErrors: r.read32(R.RX_ERRORS),
-    };
+    return statsOf(this.fn.registers!);
   }
 
   /** Whether a direction halted on a descriptor-ring fault, and the fault types. */
   get halted(): { tx: boolean; rx: boolean; txFault: number; rxFault: number } {
-    const r = this.fn.registers!;
-    const status = r.read32(R.STATUS);
-    return {
-      tx: (status & R.STATUS_TX_HALTED) !== 0,
-      rx: (status & R.STATUS_RX_HALTED) !== 0,
-      txFault: r.read32(R.TX_HALT_FAULT),
-      rxFault: r.read32(R.RX_HALT_FAULT),
-    };
+    return haltsOf(this.fn.registers!);
   }
 
   /** Receive buffers' current mappings (each starts BUFFER_OFFSET bytes in). */
@@ -191,8 +163,8 @@ export class NicDriver extends DriverBase {
    * device's to judge.
    */
   send(bytes: Uint8Array, options: NicSendOptions = {}): Promise<number> {
-    if (!this.#running) return Promise.reject(new Error('the NIC driver is not started'));
-    if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError('bytes must be a Uint8Array'));
+    if (!this.#running) return Promise.reject(Errors.DriverNotStarted('NIC'));
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(Errors.InvalidArgument('bytes', 'a Uint8Array', bytes));
     let lengths: number[];
     try {
       lengths = splitFragments(bytes.length, options.fragments, this.txBufferBytes, this.txEntries - 1);
@@ -213,15 +185,12 @@ export class NicDriver extends DriverBase {
 
   /** The next packet received (when no onPacket callback is installed). */
   receive(): Promise<Uint8Array> {
-    const packet = this.#received.shift();
-    if (packet !== undefined) return Promise.resolve(packet);
-    if (!this.#running) return Promise.reject(new Error('the NIC driver is not started'));
-    return new Promise((resolve, reject) => this.#receivers.push({ resolve, reject }));
+    return this.#packets.next(this.#running) ?? Promise.reject(Errors.DriverNotStarted('NIC'));
   }
 
   /** Packets received and not yet taken by receive(). */
   get receivedQueued(): number {
-    return this.#received.length;
+    return this.#packets.queued;
   }
 
   /** Posts up to `count` free receive buffers (the ring keeps one entry empty); how many it posted. */
@@ -233,10 +202,7 @@ export class NicDriver extends DriverBase {
       const buffer = this.#rxFree.shift()!;
       const index = this.#rxTail % this.rxEntries;
       this.#rxPosted[index] = buffer;
-      const at = this.#rxRing.physical(index * R.DESCRIPTOR_BYTES);
-      memory.writeU64(at, buffer.mapping.iova + NicDriver.BUFFER_OFFSET);
-      memory.writeU32(at + 8, this.rxBufferBytes);
-      memory.writeU32(at + 12, 0);
+      writeDescriptor(memory, this.#rxRing.physical(index * R.DESCRIPTOR_BYTES), buffer.mapping.iova + NicDriver.BUFFER_OFFSET, this.rxBufferBytes);
       this.#rxTail++;
       posted++;
     }
@@ -253,7 +219,11 @@ export class NicDriver extends DriverBase {
    */
   revokeTxBuffer(ahead = 0): MappedBuffer {
     if (!Number.isInteger(ahead) || ahead < 0 || this.#txTail - this.#txReaped + ahead >= this.txEntries) {
-      throw new RangeError(`TX entry ${ahead} ahead is in flight or beyond the ring`);
+      throw Errors.ArgumentOutOfRange(
+        'ahead',
+        `the distance to a TX entry neither in flight nor beyond the ring (0..${this.txEntries - 1 - (this.#txTail - this.#txReaped)})`,
+        ahead,
+      );
     }
     return this.#revoke(this.#txSlots[(this.#txTail + ahead) % this.txEntries]!);
   }
@@ -263,7 +233,10 @@ export class NicDriver extends DriverBase {
    * device fills. The device's write into it faults; the driver maps it again when reaped.
    */
   revokeRxBuffer(ahead = 0): MappedBuffer {
-    if (!Number.isInteger(ahead) || ahead < 0 || ahead >= this.#rxTail - this.#rxNext) throw new RangeError(`no receive buffer posted ${ahead} entries ahead`);
+    const posted = this.#rxTail - this.#rxNext;
+    if (!Number.isInteger(ahead) || ahead < 0 || ahead >= posted) {
+      throw Errors.ArgumentOutOfRange('ahead', `the distance to a posted receive buffer (${posted === 0 ? 'none is posted' : `0..${posted - 1}`})`, ahead);
+    }
     return this.#revoke(this.#rxPosted[(this.#rxNext + ahead) % this.rxEntries]!);
   }
 
@@ -304,8 +277,7 @@ export class NicDriver extends DriverBase {
       this.#rxNext++;
       reaped++;
       this.rxDescriptors++;
-      if ((status & R.DESC_ERROR) !== 0) this.#chainError = status;
-      else if (this.#chainError === 0) this.#chain.push(readGuest(memory, buffer.mapping, NicDriver.BUFFER_OFFSET, status & R.BYTES_MASK));
+      this.#packets.addDescriptor(status, memory, buffer.mapping, NicDriver.BUFFER_OFFSET);
       if (buffer.revoked) this.#remap(buffer, IOMMU_ACCESS_WRITE);
       this.#rxFree.push(buffer);
       if ((status & R.DESC_EOP) !== 0) this.#endOfPacket();
@@ -328,9 +300,9 @@ export class NicDriver extends DriverBase {
     this.fn.registers!.write32(R.CTRL, 0);
     await this.platform.devicesIdle();
     this.fn.setInterruptHandler(null);
-    const stopped = () => new Error('the NIC driver was stopped');
+    const stopped = () => Errors.DriverStopped('NIC');
     for (const send of [...this.#inFlight.splice(0), ...this.#backlog.splice(0)]) send.reject(stopped());
-    for (const receiver of this.#receivers.splice(0)) receiver.reject(stopped());
+    this.#packets.failWaiting(stopped);
     this.detach();
     this.platform.memory.freePages(this.#bufferPages.splice(0));
     this.#txSlots = [];
@@ -357,19 +329,15 @@ export class NicDriver extends DriverBase {
         const index = this.#txTail % this.txEntries;
         const slot = this.#txSlots[index]!;
         writeGuest(memory, slot.mapping, NicDriver.BUFFER_OFFSET, fragment);
-        const last = i === send.fragments.length - 1;
-        const at = this.#txRing.physical(index * R.DESCRIPTOR_BYTES);
-        memory.writeU64(at, slot.mapping.iova + NicDriver.BUFFER_OFFSET);
-        memory.writeU32(at + 8, fragment.length | ((last ? R.TX_FLAG_EOP | R.TX_FLAG_IRQ : 0) << 16));
-        memory.writeU32(at + 12, 0);
+        const word = fragment.length | ((i === send.fragments.length - 1 ? R.TX_FLAG_EOP | R.TX_FLAG_IRQ : 0) << 16);
+        writeDescriptor(memory, this.#txRing.physical(index * R.DESCRIPTOR_BYTES), slot.mapping.iova + NicDriver.BUFFER_OFFSET, word);
         this.#txTail++;
       });
       this.#inFlight.push({ ...send, last: this.#txTail - 1 });
       posted = true;
     }
     if (posted && !this.#doorbellQueued) {
-      // Sends queued in the same turn share one doorbell (one device batch), as with xmit_more;
-      // the microtask also keeps the doorbell out of the MSI handler (see #scheduleRefill).
+      // Sends queued in the same turn share one doorbell (one device batch), as with xmit_more.
       this.#doorbellQueued = true;
       queueMicrotask(() => {
         this.#doorbellQueued = false;
@@ -379,10 +347,11 @@ export class NicDriver extends DriverBase {
   }
 
   /**
-   * Posts the reaped buffers again from a microtask (a DPC, so to speak) rather than from
-   * inside the MSI handler: the scheduler delivers a batch's interrupts after it marked the
-   * batch done and before it decides whether to run the device again, so an RX_TAIL doorbell
-   * written right there would start a second, concurrent batch of the same device.
+   * Posts the reaped buffers again from a microtask (a DPC, so to speak), once for all the
+   * reaping of this turn: one RX_TAIL doorbell for the buffers of every packet reaped. Ringing
+   * it from the MSI handler would be safe too: the scheduler keeps the device in flight while
+   * it delivers the batch's interrupts, so the doorbell only marks work pending and the device
+   * runs again after the batch, never beside it (DeviceScheduler#finished).
    */
   #scheduleRefill(): void {
     if (this.#refillQueued) return;
@@ -394,40 +363,26 @@ export class NicDriver extends DriverBase {
   }
 
   #endOfPacket(): void {
-    const error = this.#chainError;
-    const parts = this.#chain;
-    this.#chain = [];
-    this.#chainError = 0;
+    const error = this.#packets.endPacket();
     if (error !== 0) {
       this.rxFailed++;
       this.lastRxError = error;
       return;
     }
-    const packet = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      packet.set(part, offset);
-      offset += part.length;
-    }
     this.rxDelivered++;
-    if (this.#options.onPacket !== undefined) this.#options.onPacket(packet);
-    else {
-      const receiver = this.#receivers.shift();
-      if (receiver !== undefined) receiver.resolve(packet);
-      else this.#received.push(packet);
-    }
+    this.#packets.deliver();
   }
 
   /** Allocates pages for a data buffer (guards on both sides) and maps them with `access`. */
   #buffer(bytes: number, access: number): DmaBuffer {
-    const pages = Math.ceil((bytes + 2 * NicDriver.BUFFER_OFFSET) / PAGE);
+    const pages = Math.ceil((bytes + 2 * NicDriver.BUFFER_OFFSET) / PAGE_SIZE);
     const pfns = this.platform.memory.allocatePages(pages);
     this.#bufferPages.push(...pfns);
     return { pfns, mapping: this.mapBuffer(pfns, access), revoked: false };
   }
 
   #revoke(buffer: DmaBuffer): MappedBuffer {
-    if (buffer.revoked) throw new Error('that buffer is already unmapped');
+    if (buffer.revoked) throw Errors.BufferAlreadyUnmapped("that ring entry's buffer");
     this.unmapBuffer(buffer.mapping);
     buffer.revoked = true;
     return buffer.mapping;

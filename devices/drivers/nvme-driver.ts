@@ -1,76 +1,17 @@
 import { nextMacrotask } from '../../base/macrotask.js';
+import { Errors } from '../../base/errors.js';
+import { TWO_32 } from '../../base/numbers.js';
 import { cqHeadDoorbell, NVME as R, sqTailDoorbell } from '../models/nvme.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import type { DriverHost } from './driver-host.js';
 import { checkAddress, checkBuffer, checkCount, refuse } from './arguments.js';
 import { DriverBase, type MappedBuffer } from './driver-base.js';
 import { parseControllerIdentity, parseNamespaceIdentity, type NvmeIdentity } from './nvme-identify.js';
+import { checkDepth, type NvmeCommand, type NvmeCompletion, type NvmeDriverOptions, NvmeError, type Queue } from './nvme-driver-support.js';
 import { PrpLists, type PrpPage } from './nvme-prp-lists.js';
 
 export type { NvmeIdentity, NvmeNamespaceIdentity } from './nvme-identify.js';
-
-/** How a command ended: status = SC | SCT << 8 from the completion (0 is success); dw0 its DW0. */
-export interface NvmeCompletion {
-  status: number;
-  dw0: number;
-}
-
-/** A command as the submission entry carries it (CID is the driver's). */
-export interface NvmeCommand {
-  opcode: number;
-  nsid?: number;
-  prp1?: number;
-  prp2?: number;
-  cdw10?: number;
-  cdw11?: number;
-  cdw12?: number;
-  cdw13?: number;
-  cdw14?: number;
-  cdw15?: number;
-}
-
-export interface NvmeDriverOptions {
-  /** Entries of the I/O submission and completion queues (2..4096, default 64): depth - 1 commands in flight. */
-  queueDepth?: number;
-  /** Entries of the admin queues (2..4096, default 16). */
-  adminDepth?: number;
-  /** MSI vector of the I/O completion queue (1..31, default 1; the admin queue uses 0). */
-  vector?: number;
-}
-
-/** Why the driver refused or abandoned a command: the queue was full, the controller failed, or the driver stopped. */
-export class NvmeError extends Error {
-  readonly code: 'queue-full' | 'fatal' | 'stopped' | 'command';
-  readonly status: number;
-  constructor(code: NvmeError['code'], message: string, status = -1) {
-    super(message);
-    this.name = 'NvmeError';
-    this.code = code;
-    this.status = status;
-  }
-}
-
-interface Pending {
-  resolve: (completion: NvmeCompletion) => void;
-  reject: (error: Error) => void;
-  prpPages: PrpPage[];
-}
-
-interface Queue {
-  readonly qid: number;
-  readonly entries: number;
-  readonly sq: MappedBuffer;
-  readonly cq: MappedBuffer;
-  /** The driver's SQ tail, the controller's SQ head (SQHD of the last completion), the driver's CQ head and expected phase tag. */
-  tail: number;
-  sqHead: number;
-  cqHead: number;
-  phase: number;
-  nextCid: number;
-  /** A CQ head doorbell write is scheduled. */
-  doorbellDue: boolean;
-  readonly pending: Map<number, Pending>;
-}
+export { type NvmeCommand, type NvmeCompletion, type NvmeDriverOptions, NvmeError } from './nvme-driver-support.js';
 
 const PAGE = R.PAGE;
 
@@ -98,12 +39,12 @@ export class NvmeDriver extends DriverBase {
 
   constructor(platform: DriverHost, fn: PciFunction, options: NvmeDriverOptions = {}) {
     super(platform, fn);
-    if (fn.model !== 'nvme') throw new TypeError(`${fn.bdf} runs '${fn.model}', not 'nvme'`);
+    if (fn.model !== 'nvme') throw Errors.WrongDeviceModel('fn', fn.bdf, fn.model, 'nvme');
     this.queueDepth = checkDepth('queueDepth', options.queueDepth ?? 64);
     this.adminDepth = checkDepth('adminDepth', options.adminDepth ?? 16);
     this.vector = options.vector ?? 1;
     if (!Number.isInteger(this.vector) || this.vector < 1 || this.vector >= R.MAX_VECTORS)
-      throw new RangeError(`vector must be in 1..${R.MAX_VECTORS - 1} (got ${this.vector})`);
+      throw Errors.OptionOutOfRange('vector', `an integer in 1..${R.MAX_VECTORS - 1}`, this.vector);
   }
 
   /** Resets and enables the controller, identifies it and creates I/O queue pair 1. */
@@ -277,16 +218,22 @@ export class NvmeDriver extends DriverBase {
   }
 
   #transfer(opcode: number, lba: number, blocks: number, buffer: MappedBuffer, offset: number): Promise<{ status: number }> {
+    // checkTransfer has made lba and offset non-negative safe integers and blocks a positive one.
     const bytes = blocks * R.LBA_BYTES;
-    if (!Number.isSafeInteger(lba) || lba < 0) return Promise.reject(new RangeError(`lba must be a non-negative integer (got ${lba})`));
-    if (!Number.isInteger(blocks) || blocks < 1 || blocks > 65536) return Promise.reject(new RangeError(`blocks must be in 1..65536 (got ${blocks})`));
-    if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0 || offset + bytes > buffer.bytes) {
-      return Promise.reject(new RangeError(`offset ${offset} + ${bytes} bytes must be dword aligned and lie within the ${buffer.bytes}-byte buffer`));
+    if (blocks > 65536) return Promise.reject(Errors.ArgumentOutOfRange('blocks', 'an integer in 1..65536', blocks));
+    if (offset % 4 !== 0 || offset + bytes > buffer.bytes) {
+      return Promise.reject(Errors.ArgumentOutOfRange('offset', `dword aligned, with its ${bytes} bytes within the ${buffer.bytes}-byte buffer`, offset));
     }
     const io = this.#io;
     if (io === null || !this.#running) return Promise.reject(new NvmeError('stopped', 'the driver is not started'));
     if (bytes > this.identity.maxTransferBytes)
-      return Promise.reject(new RangeError(`${bytes} bytes exceed the controller's maximum transfer (${this.identity.maxTransferBytes})`));
+      return Promise.reject(
+        Errors.ArgumentOutOfRange(
+          'blocks',
+          `at most ${this.identity.maxTransferBytes / R.LBA_BYTES} (the controller's maximum transfer of ${this.identity.maxTransferBytes} bytes)`,
+          blocks,
+        ),
+      );
     if (this.#full(io) || this.fatal) return Promise.reject(this.fatal ? this.#fatalError() : this.#fullError());
     const iova = buffer.iova + offset;
     const first = Math.min(bytes, PAGE - (iova % PAGE));
@@ -299,7 +246,7 @@ export class NvmeDriver extends DriverBase {
     } else if (remaining > 0) {
       prp2 = iova + first;
     }
-    const command = { opcode, nsid: 1, prp1: iova, prp2, cdw10: lba % 2 ** 32, cdw11: Math.floor(lba / 2 ** 32), cdw12: blocks - 1 };
+    const command = { opcode, nsid: 1, prp1: iova, prp2, cdw10: lba % TWO_32, cdw11: Math.floor(lba / TWO_32), cdw12: blocks - 1 };
     return this.#submit(io, command, prpPages).then(({ status }) => ({ status }));
   }
 
@@ -367,10 +314,13 @@ export class NvmeDriver extends DriverBase {
   }
 
   /**
-   * Writes CQyHDBL with the new head, from a microtask (a DPC, so to speak) rather than from
-   * inside the MSI handler: the scheduler delivers interrupts after it has marked the batch
-   * done but before it decides whether to run the device again, so a doorbell written right
-   * there would start a second, concurrent batch (see the report on DeviceScheduler#finished).
+   * Writes CQyHDBL with the new head from a microtask (a DPC, so to speak), once per queue
+   * for all the reaping done in this turn of the event loop (every interrupt of one batch, or
+   * reap() called by hand): one register write, however many completions were reaped.
+   * Writing it from the MSI handler itself would be safe too: the scheduler keeps the device
+   * in flight while it delivers the batch's interrupts, so a doorbell rung there only marks
+   * work pending and the device runs again after the batch, never beside it
+   * (DeviceScheduler#finished).
    */
   #ringCqHead(queue: Queue): void {
     if (queue.doorbellDue) return;
@@ -392,11 +342,6 @@ export class NvmeDriver extends DriverBase {
   #failAll(error: Error): void {
     for (const queue of [this.#admin, this.#io]) if (queue !== null) this.#failQueue(queue, error);
   }
-}
-
-function checkDepth(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 2 || value > R.MQES + 1) throw new RangeError(`${name} must be an integer in 2..${R.MQES + 1} (got ${value})`);
-  return value;
 }
 
 function checkTransfer(lba: unknown, blocks: unknown, buffer: unknown, offset: unknown): void {

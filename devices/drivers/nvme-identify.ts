@@ -1,3 +1,6 @@
+import { TWO_32 } from '../../base/numbers.js';
+import { NVME } from '../models/nvme.js';
+
 /** The fields of the Identify data structures (NVMe 1.4, figures 245 and 251) the NVMe driver reads. */
 
 export interface NvmeNamespaceIdentity {
@@ -43,7 +46,7 @@ export function parseControllerIdentity(page: Uint8Array): Omit<NvmeIdentity, 'n
     firmware: text(page, 64, 8),
     controllerId: view.getUint16(78, true),
     version: view.getUint32(80, true),
-    maxTransferBytes: mdts === 0 ? Infinity : 2 ** mdts * 4096,
+    maxTransferBytes: mdts === 0 ? Infinity : 2 ** mdts * NVME.PAGE,
     sqes: page[512]!,
     cqes: page[513]!,
     maxCommands: view.getUint16(514, true),
@@ -54,7 +57,7 @@ export function parseControllerIdentity(page: Uint8Array): Omit<NvmeIdentity, 'n
 
 export function parseNamespaceIdentity(page: Uint8Array): NvmeNamespaceIdentity {
   const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-  const u64 = (offset: number) => view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 2 ** 32;
+  const u64 = (offset: number) => view.getUint32(offset, true) + view.getUint32(offset + 4, true) * TWO_32;
   const format = page[26]! & 0xf;
   const lbaf = view.getUint32(128 + 4 * format, true);
   return {

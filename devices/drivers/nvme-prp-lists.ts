@@ -1,3 +1,4 @@
+import { PAGE_SIZE } from '../../base/numbers.js';
 import { IOMMU_ACCESS_READ, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
 import { STATUS_SUCCESS } from '../../base/ntstatus.js';
 import type { DMA_IOMMU_INTERFACE_V2 } from '../../iommu/interface-table.js';
@@ -11,9 +12,8 @@ export interface PrpPage {
   physical: number;
 }
 
-const PAGE = 4096;
-/** Entries of a list page; the last one chains to the next page when more entries follow. */
-const ENTRIES = PAGE / 8;
+/** Entries of a list page (a guest page: the driver sets the controller's memory page size, CC.MPS, to 4 KiB); the last one chains to the next page when more entries follow. */
+const ENTRIES = PAGE_SIZE / 8;
 /** List pages are mapped for the device (read only) this many at a time, and kept for reuse until release(). */
 const CHUNK_PAGES = 8;
 
@@ -54,7 +54,7 @@ export class PrpLists {
           memory.writeU64(page.physical + slot * 8, pages[p + 1]!.iova);
           break;
         }
-        memory.writeU64(page.physical + slot * 8, firstPage + entry * PAGE);
+        memory.writeU64(page.physical + slot * 8, firstPage + entry * PAGE_SIZE);
         entry++;
       }
     }
@@ -89,7 +89,7 @@ export class PrpLists {
       }
       this.#chunks.push({ iova: iova.value!, pfns });
       pfns.forEach((pfn, i) => {
-        this.#free.push({ iova: iova.value! + i * PAGE, physical: pfn * PAGE });
+        this.#free.push({ iova: iova.value! + i * PAGE_SIZE, physical: pfn * PAGE_SIZE });
       });
     }
     return this.#free.splice(this.#free.length - count, count);

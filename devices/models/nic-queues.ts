@@ -1,25 +1,32 @@
+import { TWO_32 } from '../../base/numbers.js';
 import { DMA_OK } from '../../iommu/data-plane/dma-port.js';
 import type { DeviceWorkContext } from '../device-model.js';
 import type { RegisterFile } from '../../hardware/register-file.js';
 import { NIC as R, nicErrorStatus } from './nic-registers.js';
 import { WIRE, WireQueue } from './nic-wire.js';
 
-/** The 'nic' model's data paths (worker side): transmit from the TX ring, receive into the RX ring. */
+/**
+ * The 'nic' model's data paths (worker side): transmit from the TX ring, receive into the RX
+ * ring. They keep no state of their own: what a batch needs in between (the packet's bytes,
+ * its descriptors) is in the NicBuffers the model hands them.
+ */
 
 /** Packets per direction per scheduling, so that one busy NIC cannot starve the others. */
 const BATCH = 64;
-const TWO_32 = 2 ** 32;
 
-// Per-worker scratch: a worker runs one batch at a time, and a batch never yields.
-const packet = new Uint8Array(R.MAX_PACKET_BYTES);
-let descriptorIova = new Float64Array(256);
-let descriptorLength = new Int32Array(256);
+/** The bytes of the packet in flight and the descriptors that carry it, reused from batch to batch. */
+export class NicBuffers {
+  readonly packet = new Uint8Array(R.MAX_PACKET_BYTES);
+  descriptorIova = new Float64Array(256);
+  descriptorLength = new Int32Array(256);
 
-function reserveDescriptors(count: number): void {
-  if (descriptorIova.length >= count) return;
-  const size = Math.max(count, 2 * descriptorIova.length);
-  descriptorIova = new Float64Array(size);
-  descriptorLength = new Int32Array(size);
+  /** Makes room for a packet of `count` descriptors (a packet may fill the whole ring). */
+  reserve(count: number): void {
+    if (this.descriptorIova.length >= count) return;
+    const size = Math.max(count, 2 * this.descriptorIova.length);
+    this.descriptorIova = new Float64Array(size);
+    this.descriptorLength = new Int32Array(size);
+  }
 }
 
 /** Adds `value` to a free-running 32-bit counter register. */
@@ -31,7 +38,7 @@ export function add(registers: RegisterFile, offset: number, value: number): voi
  * Sends up to BATCH packets from the TX ring; true if packets are left. `loop` is the
  * device's own loopback queue, or null to send to the wired peer.
  */
-export function transmit(context: DeviceWorkContext, ring: number, size: number, loop: WireQueue | null): boolean {
+export function transmit(context: DeviceWorkContext, ring: number, size: number, loop: WireQueue | null, buffers: NicBuffers): boolean {
   const { registers, port } = context;
   let head = registers.read32(R.TX_HEAD) % size;
   const tail = registers.read32(R.TX_TAIL) % size;
@@ -42,7 +49,8 @@ export function transmit(context: DeviceWorkContext, ring: number, size: number,
   let wantInterrupt = false;
   let kickPeer = false;
   let fault = DMA_OK;
-  reserveDescriptors(size);
+  buffers.reserve(size);
+  const { packet, descriptorIova, descriptorLength } = buffers;
   packets: while (head !== tail && sent < BATCH) {
     // The packet: descriptors from the head up to EOP.
     let count = 0;
@@ -117,7 +125,7 @@ export function transmit(context: DeviceWorkContext, ring: number, size: number,
  * with packets and buffers left. Without enough posted buffers for the next packet it stops
  * and waits for RX_TAIL.
  */
-export function receive(context: DeviceWorkContext, ring: number, size: number, wire: WireQueue, loop: WireQueue): boolean {
+export function receive(context: DeviceWorkContext, ring: number, size: number, wire: WireQueue, loop: WireQueue, buffers: NicBuffers): boolean {
   const { registers, port } = context;
   let head = registers.read32(R.RX_HEAD) % size;
   const tail = registers.read32(R.RX_TAIL) % size;
@@ -126,7 +134,8 @@ export function receive(context: DeviceWorkContext, ring: number, size: number, 
   let starved = false;
   let fault = DMA_OK;
   let turn = 0;
-  reserveDescriptors(size);
+  buffers.reserve(size);
+  const { packet, descriptorIova, descriptorLength } = buffers;
   packets: while (received < BATCH) {
     // Alternate between the queues so that neither source starves the other.
     let queue = turn === 0 ? wire : loop;

@@ -90,16 +90,6 @@ export class WireQueue {
     return (Atomics.load(this.#header, WIRE.WRITE) - Atomics.load(this.#header, WIRE.READ)) >>> 0;
   }
 
-  /** Packets ever queued. */
-  get enqueued(): number {
-    return Atomics.load(this.#header, WIRE.ENQUEUED) >>> 0;
-  }
-
-  /** Drops not yet taken by the consumer. */
-  get pendingDrops(): number {
-    return Atomics.load(this.#header, WIRE.DROPPED) >>> 0;
-  }
-
   // ---- producer side -------------------------------------------------------------------
 
   /**

@@ -1,7 +1,7 @@
 import type { DeviceModel } from '../device-model.js';
 import { MAX_REGISTER_BYTES } from '../../hardware/function-model.js';
 import type { RegisterFile } from '../../hardware/register-file.js';
-import { add, receive, transmit } from './nic-queues.js';
+import { add, NicBuffers, receive, transmit } from './nic-queues.js';
 import { NIC as R, nicMacOf } from './nic-registers.js';
 import { WIRE, WireQueue, wireMemoryBytes } from './nic-wire.js';
 import { VIOMMU_VENDOR_ID } from './vendor.js';
@@ -43,52 +43,59 @@ function nicWireBytes(options: Readonly<Record<string, unknown>>): number {
  * Registers, descriptors and status words: devices/models/nic-registers.ts; the TX and RX
  * paths: devices/models/nic-queues.ts.
  */
-export const nicModel: DeviceModel = {
-  name: 'nic',
-  vendorId: VIOMMU_VENDOR_ID,
-  deviceId: 0x0030,
-  classCode: 0x020000, // network controller, Ethernet
-  registerBytes: 4096,
-  isDoorbell: (offset) => offset === R.CTRL || offset === R.TX_TAIL || offset === R.RX_TAIL,
-  privateMemoryBytes: (options) => wireMemoryBytes(nicWireBytes(options)),
-  reset(registers) {
-    // reset() is not told the slot; the register arena gives each slot MAX_REGISTER_BYTES.
-    setMac(registers, registers.words.byteOffset / MAX_REGISTER_BYTES);
-  },
-  process(context) {
-    const registers = context.registers;
-    const control = registers.read32(R.CTRL);
-    const wire = WireQueue.of(context.privateMemory, WIRE.QUEUE_WIRE);
-    const loop = WireQueue.of(context.privateMemory, WIRE.QUEUE_LOOPBACK);
-    if (wire === null || loop === null) throw new Error(`nic ${context.slot}: device-private memory has no wire-queue layout`);
-    setMac(registers, context.slot);
-    if ((control & R.CTRL_ENABLE) === 0) {
-      // Disabled: the device resets, and packets that reached it are lost uncounted.
-      wire.discardAll();
-      loop.discardAll();
-      wire.takeDrops();
-      loop.takeDrops();
-      for (const offset of [R.STATUS, R.TX_HALT_FAULT, R.RX_HALT_FAULT, R.TX_HEAD, R.RX_HEAD]) registers.set32(offset, 0);
-      for (let offset = R.TX_PACKETS; offset <= R.RX_ERRORS; offset += 4) registers.set32(offset, 0);
-      return;
-    }
-    const loopback = (control & R.CTRL_LOOPBACK) !== 0;
-    let status = registers.read32(R.STATUS) | R.STATUS_RUNNING;
-    status = loopback || context.peer >= 0 ? status | R.STATUS_LINK : status & ~R.STATUS_LINK;
-    const tx = ringOf(registers, R.TX_RING_BASE, R.TX_RING_SIZE);
-    const rx = ringOf(registers, R.RX_RING_BASE, R.RX_RING_SIZE);
-    status = tx === null ? status | R.STATUS_TX_BAD_CONFIGURATION : status & ~R.STATUS_TX_BAD_CONFIGURATION;
-    status = rx === null ? status | R.STATUS_RX_BAD_CONFIGURATION : status & ~R.STATUS_RX_BAD_CONFIGURATION;
-    registers.set32(R.STATUS, status);
-    add(registers, R.RX_DROPPED, wire.takeDrops() + loop.takeDrops());
-    let more = false;
-    if (tx !== null && (status & R.STATUS_TX_HALTED) === 0) more = transmit(context, tx.base, tx.size, loopback ? loop : null) || more;
-    if (rx !== null && (registers.read32(R.STATUS) & R.STATUS_RX_HALTED) === 0) more = receive(context, rx.base, rx.size, wire, loop) || more;
-    // Loopback drops happen in this batch, after the harvest above.
-    add(registers, R.RX_DROPPED, loop.takeDrops());
-    if (more) context.again();
-  },
-};
+export const nicModel: DeviceModel = createNicModel();
+
+function createNicModel(): DeviceModel {
+  // The TX and RX paths' buffers belong to this model object: one set per worker (each worker
+  // loads the model once), used by one batch at a time (process() never yields).
+  const buffers = new NicBuffers();
+  return {
+    name: 'nic',
+    vendorId: VIOMMU_VENDOR_ID,
+    deviceId: 0x0030,
+    classCode: 0x020000, // network controller, Ethernet
+    registerBytes: 4096,
+    isDoorbell: (offset) => offset === R.CTRL || offset === R.TX_TAIL || offset === R.RX_TAIL,
+    privateMemoryBytes: (options) => wireMemoryBytes(nicWireBytes(options)),
+    reset(registers) {
+      // reset() is not told the slot; the register arena gives each slot MAX_REGISTER_BYTES.
+      setMac(registers, registers.words.byteOffset / MAX_REGISTER_BYTES);
+    },
+    process(context) {
+      const registers = context.registers;
+      const control = registers.read32(R.CTRL);
+      const wire = WireQueue.of(context.privateMemory, WIRE.QUEUE_WIRE);
+      const loop = WireQueue.of(context.privateMemory, WIRE.QUEUE_LOOPBACK);
+      if (wire === null || loop === null) throw new Error(`nic ${context.slot}: device-private memory has no wire-queue layout`);
+      setMac(registers, context.slot);
+      if ((control & R.CTRL_ENABLE) === 0) {
+        // Disabled: the device resets, and packets that reached it are lost uncounted.
+        wire.discardAll();
+        loop.discardAll();
+        wire.takeDrops();
+        loop.takeDrops();
+        for (const offset of [R.STATUS, R.TX_HALT_FAULT, R.RX_HALT_FAULT, R.TX_HEAD, R.RX_HEAD]) registers.set32(offset, 0);
+        for (let offset = R.TX_PACKETS; offset <= R.RX_ERRORS; offset += 4) registers.set32(offset, 0);
+        return;
+      }
+      const loopback = (control & R.CTRL_LOOPBACK) !== 0;
+      let status = registers.read32(R.STATUS) | R.STATUS_RUNNING;
+      status = loopback || context.peer >= 0 ? status | R.STATUS_LINK : status & ~R.STATUS_LINK;
+      const tx = ringOf(registers, R.TX_RING_BASE, R.TX_RING_SIZE);
+      const rx = ringOf(registers, R.RX_RING_BASE, R.RX_RING_SIZE);
+      status = tx === null ? status | R.STATUS_TX_BAD_CONFIGURATION : status & ~R.STATUS_TX_BAD_CONFIGURATION;
+      status = rx === null ? status | R.STATUS_RX_BAD_CONFIGURATION : status & ~R.STATUS_RX_BAD_CONFIGURATION;
+      registers.set32(R.STATUS, status);
+      add(registers, R.RX_DROPPED, wire.takeDrops() + loop.takeDrops());
+      let more = false;
+      if (tx !== null && (status & R.STATUS_TX_HALTED) === 0) more = transmit(context, tx.base, tx.size, loopback ? loop : null, buffers) || more;
+      if (rx !== null && (registers.read32(R.STATUS) & R.STATUS_RX_HALTED) === 0) more = receive(context, rx.base, rx.size, wire, loop, buffers) || more;
+      // Loopback drops happen in this batch, after the harvest above.
+      add(registers, R.RX_DROPPED, loop.takeDrops());
+      if (more) context.again();
+    },
+  };
+}
 
 function setMac(registers: RegisterFile, slot: number): void {
   const mac = nicMacOf(slot);

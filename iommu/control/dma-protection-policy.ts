@@ -16,6 +16,24 @@ export interface DmaProtectionPolicy {
 export type Architecture = 'arm64' | 'x64';
 
 /**
+ * The one check of a policy's fields, behind the platform's options, Platform.setPolicy and
+ * the restore of a snapshot, which each word the error their own way: null when `value` is a
+ * valid value of field `key`, else what it must be ('0, 1 or 2', 'a boolean', or, for a key
+ * that is no field of the policy, which keys there are).
+ */
+export function policyFieldProblem(key: string, value: unknown): string | null {
+  switch (key) {
+    case 'dmaGuardPolicy':
+      return value === 0 || value === 1 || value === 2 ? null : '0, 1 or 2';
+    case 'userUnlocked':
+    case 'kernelDmaProtection':
+      return typeof value === 'boolean' ? null : 'a boolean';
+    default:
+      return 'one of dmaGuardPolicy, userUnlocked, kernelDmaProtection';
+  }
+}
+
+/**
  * The mask of domain types (bit 1 << DomainType) a device may attach to:
  * Translate always; Unmanaged on arm64 only; TranslateS1 never; PassThrough when Kernel DMA
  * Protection is off or the port is internal, else by DMA Guard: 2 yes, 1 once unlocked, 0 no.

@@ -1,4 +1,5 @@
 import { nextMacrotask } from '../../base/macrotask.js';
+import { TWO_32 } from '../../base/numbers.js';
 import {
   type FaultRings,
   kClosingField,
@@ -129,7 +130,7 @@ export class FaultDispatcher {
         record.device = ints[at + kRecordDevice]!;
         record.domainSlot = ints[at + kRecordDomain]!;
         record.domainSerial = ints[at + kRecordDomainSerial]!;
-        record.address = (ints[at + kRecordAddressLow]! >>> 0) + ints[at + kRecordAddressHigh]! * 4294967296;
+        record.address = (ints[at + kRecordAddressLow]! >>> 0) + ints[at + kRecordAddressHigh]! * TWO_32;
         record.flags = ints[at + kRecordFlags]!;
         record.write = (record.flags & kFaultWriteNotRead) !== 0;
         record.type = ints[at + kRecordType]!;

@@ -6,8 +6,9 @@ import type {
   IOMMU_DMA_LOGICAL_ADDRESS_TOKEN,
   IOMMU_INTERFACE_STATE_CHANGE_CALLBACK,
 } from '../types.js';
+import { DomainTypePassThrough, DomainTypeTranslate, DomainTypeUnmanaged } from '../../base/enums.js';
 import type { BuddyAllocator } from './buddy-allocator.js';
-import type { LogicalSpace } from './logical-space.js';
+import { LogicalSpace } from './logical-space.js';
 import type { ManagedPageTable } from './managed-page-table.js';
 
 /*
@@ -16,20 +17,41 @@ import type { ManagedPageTable } from './managed-page-table.js';
  * its domain, a token its domain), so they live together.
  */
 
-/** The control plane's record of one domain (the handle's hidden state). */
-export class DomainState {
+/**
+ * The logical address width of a Translate domain without an allocator (every safe integer
+ * is an address), and the width other domain types report (they have no logical space).
+ */
+export const MAX_ADDRESS_BITS = 53;
+
+/** What the record of every domain holds, whatever its type. */
+abstract class DomainRecord {
   /** False once the handle was deleted or freed. */
   live = true;
   readonly handle: IOMMU_DMA_DOMAIN;
+  /** Slot in the shared domain table. */
   readonly slot: number;
+  /** Creation serial: the handle's id, and what fault records name. */
   readonly serial: number;
-  readonly type: number;
-  /** Translate: the logical address width in bits (AddressWidth, at most 53). */
-  readonly addressBits: number;
-  readonly allocator: BuddyAllocator | null;
-  readonly space: LogicalSpace | null;
-  readonly table: ManagedPageTable | null;
   readonly devices = new Set<DmaDeviceState>();
+
+  constructor(handle: IOMMU_DMA_DOMAIN, slot: number, serial: number) {
+    this.handle = handle;
+    this.slot = slot;
+    this.serial = serial;
+  }
+}
+
+/** A Translate domain: a logical address space, its managed page table and, with Buddy, its allocator. */
+export class TranslateDomainState extends DomainRecord {
+  readonly type = DomainTypeTranslate;
+  /** The logical address width in bits (AddressWidth, at most 53). */
+  readonly addressBits: number;
+  /** Pages of logical address space: [0, spacePages). */
+  readonly spacePages: number;
+  /** The buddy allocator, or null for explicit addresses only (IommuDmaLogicalAllocatorNone). */
+  readonly allocator: BuddyAllocator | null;
+  readonly space = new LogicalSpace();
+  readonly table: ManagedPageTable;
   readonly tokens = new Set<TokenState>();
   /** Buddy blocks an unmap took pages from, as [first page, order] pairs (see routines/placement.ts releaseEmptyBlocks). */
   touchedBlocks = new Float64Array(32);
@@ -50,35 +72,35 @@ export class DomainState {
     this.touchedBlocks[2 * n + 1] = owner;
     this.touchedCount = n + 1;
   };
-  /** Unmanaged: the ASID drawn from the pool, else -1. */
-  asid: number;
 
-  constructor(init: {
-    handle: IOMMU_DMA_DOMAIN;
-    slot: number;
-    serial: number;
-    type: number;
-    addressBits: number;
-    allocator: BuddyAllocator | null;
-    space: LogicalSpace | null;
-    table: ManagedPageTable | null;
-    asid: number;
-  }) {
-    this.handle = init.handle;
-    this.slot = init.slot;
-    this.serial = init.serial;
-    this.type = init.type;
-    this.addressBits = init.addressBits;
-    this.spacePages = 2 ** (init.addressBits - 12);
-    this.allocator = init.allocator;
-    this.space = init.space;
-    this.table = init.table;
-    this.asid = init.asid;
+  constructor(handle: IOMMU_DMA_DOMAIN, slot: number, serial: number, addressBits: number, allocator: BuddyAllocator | null, table: ManagedPageTable) {
+    super(handle, slot, serial);
+    this.addressBits = addressBits;
+    this.spacePages = 2 ** (addressBits - 12);
+    this.allocator = allocator;
+    this.table = table;
   }
-
-  /** Pages of logical address space: [0, spacePages). */
-  readonly spacePages: number;
 }
+
+/** A PassThrough domain: DMA reaches guest memory untranslated. */
+export class PassThroughDomainState extends DomainRecord {
+  readonly type = DomainTypePassThrough;
+}
+
+/** An Unmanaged domain: the driver's own ARM64 tables (ConfigureDomain), walked in guest memory. */
+export class UnmanagedDomainState extends DomainRecord {
+  readonly type = DomainTypeUnmanaged;
+  /** The ASID drawn from the pool (0..255). */
+  readonly asid: number;
+
+  constructor(handle: IOMMU_DMA_DOMAIN, slot: number, serial: number, asid: number) {
+    super(handle, slot, serial);
+    this.asid = asid;
+  }
+}
+
+/** The control plane's record of one domain (the handle's hidden state), told apart by `type`. */
+export type DomainState = TranslateDomainState | PassThroughDomainState | UnmanagedDomainState;
 
 /** A state-change registration: at most one per DMA device. */
 export interface StateChangeRegistration {
@@ -115,7 +137,7 @@ export class TokenState {
   /** False once the handle was deleted or freed. */
   live = true;
   readonly handle: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN;
-  readonly domain: DomainState;
+  readonly domain: TranslateDomainState;
   readonly firstPage: number;
   readonly pages: number;
   /** Buddy block backing the token, if the domain has an allocator. */
@@ -125,7 +147,7 @@ export class TokenState {
   /** Per page: 1 when mapped; the cheap overlap check for MapReservedLogicalRange. */
   readonly mapped: Uint8Array;
 
-  constructor(handle: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN, domain: DomainState, firstPage: number, pages: number, block: TokenState['block']) {
+  constructor(handle: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN, domain: TranslateDomainState, firstPage: number, pages: number, block: TokenState['block']) {
     this.handle = handle;
     this.domain = domain;
     this.firstPage = firstPage;

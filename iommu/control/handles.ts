@@ -1,7 +1,7 @@
 import type { Opaque, opaque } from '../../base/opaque.js';
 
 /**
- * Opaque handles: the objects the plugin issues for domains, DMA devices and tokens. A
+ * Opaque handles: the objects the IOMMU issues for domains, DMA devices and tokens. A
  * handle carries its state under a registry-private, non-enumerable symbol key, so a copy of
  * a real handle (spread, Object.assign, structuredClone), an object inheriting from one, a
  * made-up object, a handle of another kind or a revoked handle is simply unknown (the routine answers

@@ -1,6 +1,7 @@
-import { walkArm64, arm64WalkResult, kArmResultAccess, kArmResultPfn, kArmResultSpan } from '../data-plane/arm64-walker.js';
+import { walkArm64 } from '../data-plane/arm64-walker.js';
+import { Arm64Leaf } from '../data-plane/leaf-results.js';
 import { DomainTypePassThrough, DomainTypeTranslate, DomainTypeUnmanaged, TranslationFault } from '../../base/enums.js';
-import { PAGE_SIZE } from '../../base/numbers.js';
+import { PAGE_SIZE, TWO_32 } from '../../base/numbers.js';
 import {
   kArmConfigured,
   kArmTranslationEnabled,
@@ -11,7 +12,7 @@ import {
   kDomainWalkCountField,
 } from '../shared-memory/domain-table.js';
 import { entryTarget, pagesPerEntry } from '../shared-memory/page-table-pool.js';
-import type { DomainState } from './handle-state.js';
+import { type DomainState, MAX_ADDRESS_BITS } from './handle-state.js';
 import type { IommuCore } from './iommu-core.js';
 import { ExtentKind } from './logical-space.js';
 
@@ -26,7 +27,7 @@ export function inspectTranslation(core: IommuCore, domain: DomainState, address
   const offset = address % PAGE_SIZE;
   if (domain.type === DomainTypePassThrough) return { physicalAddress: address, access: 3, leafBytes: PAGE_SIZE };
   if (domain.type === DomainTypeTranslate) {
-    const table = domain.table!;
+    const table = domain.table;
     const [entry, level] = table.lookup(page);
     if (entry === 0) return { faultType: TranslationFault };
     const span = pagesPerEntry(table.levels, level);
@@ -38,16 +39,13 @@ export function inspectTranslation(core: IommuCore, domain: DomainState, address
     const flags = domains.get(domain.slot, kDomainArmFlagsField);
     if ((flags & kArmConfigured) === 0) return { faultType: TranslationFault };
     if ((flags & kArmTranslationEnabled) === 0) return { physicalAddress: address, access: 3, leafBytes: PAGE_SIZE };
-    const ttbr0 = (domains.get(domain.slot, kDomainTtbr0HighField) >>> 0) * 2 ** 32 + (domains.get(domain.slot, kDomainTtbr0LowField) >>> 0);
+    const ttbr0 = (domains.get(domain.slot, kDomainTtbr0HighField) >>> 0) * TWO_32 + (domains.get(domain.slot, kDomainTtbr0LowField) >>> 0);
     const bytes = core.memory.bytes;
     const ram = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
-    const result = walkArm64(ram, core.memory.size, ttbr0, domains.get(domain.slot, kDomainInputSizeField), address);
+    const leaf = new Arm64Leaf();
+    const result = walkArm64(ram, core.memory.size, ttbr0, domains.get(domain.slot, kDomainInputSizeField), address, leaf);
     if (result !== -1) return { faultType: result };
-    return {
-      physicalAddress: arm64WalkResult[kArmResultPfn]! * PAGE_SIZE + offset,
-      access: arm64WalkResult[kArmResultAccess]!,
-      leafBytes: arm64WalkResult[kArmResultSpan]! * PAGE_SIZE,
-    };
+    return { physicalAddress: leaf.pfn * PAGE_SIZE + offset, access: leaf.access, leafBytes: leaf.span * PAGE_SIZE };
   }
   return { faultType: TranslationFault };
 }
@@ -73,20 +71,21 @@ export interface DomainSummary {
 const kindNames = { [ExtentKind.Logical]: 'logical', [ExtentKind.Identity]: 'identity', [ExtentKind.Token]: 'token', [ExtentKind.Hole]: 'reserved' } as const;
 
 export function describeDomain(core: IommuCore, domain: DomainState): DomainSummary {
+  const translate = domain.type === DomainTypeTranslate ? domain : null;
   return {
     type: domain.type,
-    addressBits: domain.addressBits,
-    allocator: domain.allocator === null ? 'none' : 'buddy',
-    freeLogicalPages: domain.allocator?.freePages ?? null,
-    pageTables: domain.table?.tableCount ?? 0,
-    ranges: (domain.space?.extents() ?? []).map((extent) => ({
+    addressBits: translate?.addressBits ?? MAX_ADDRESS_BITS,
+    allocator: translate?.allocator == null ? 'none' : 'buddy',
+    freeLogicalPages: translate?.allocator?.freePages ?? null,
+    pageTables: translate?.table.tableCount ?? 0,
+    ranges: (translate?.space.extents() ?? []).map((extent) => ({
       kind: kindNames[extent.kind as keyof typeof kindNames],
       logicalAddress: extent.first * PAGE_SIZE,
       pages: extent.pages,
     })),
     devices: domain.devices.size,
-    tokens: domain.tokens.size,
-    asid: domain.asid,
+    tokens: translate?.tokens.size ?? 0,
+    asid: domain.type === DomainTypeUnmanaged ? domain.asid : -1,
     walks: core.shared.domains.get(domain.slot, kDomainWalkCountField),
   };
 }

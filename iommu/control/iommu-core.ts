@@ -1,7 +1,7 @@
+import { DomainTypeTranslate } from '../../base/enums.js';
 import type { PhysicalMemory, Requester, RequesterBus } from '../../hardware/substrate.js';
 import { kNoDomain } from '../shared-memory/device-context-table.js';
 import {
-  DOMAIN_RECORD_INTS,
   kDomainFree,
   kDomainGenerationField,
   kDomainIdentityCountField,
@@ -17,6 +17,7 @@ import type { DmaDeviceState, DomainState, TokenState } from './handle-state.js'
 import { DeviceContexts } from './device-contexts.js';
 import { HandleRegistry } from './handles.js';
 import { PageTableAllocator } from './page-table-allocator.js';
+import { RoutineScratch } from './routine-scratch.js';
 
 const ASID_COUNT = 256;
 
@@ -52,6 +53,8 @@ export class IommuCore {
   readonly deviceOfFunction = new Map<Requester, DmaDeviceState>();
   /** Live domains by slot. */
   readonly domainAt: (DomainState | undefined)[] = [];
+  /** What the map routines fill within one call (one routine runs at a time). */
+  readonly scratch = new RoutineScratch();
 
   #freeSlots: number[] = [];
   #serial = 0;
@@ -132,18 +135,18 @@ export class IommuCore {
    * so it stays even outside an update.
    */
   invalidateDomain(domain: DomainState): void {
-    Atomics.add(this.shared.domains.fields, domain.slot * DOMAIN_RECORD_INTS + kDomainGenerationField, 2);
+    Atomics.add(this.shared.domains.fields, this.shared.domains.indexOf(domain.slot, kDomainGenerationField), 2);
     this.shared.invalidations.publish(kInvalidateDomain, domain.slot, 0, 0);
   }
 
   /** Makes the domain's generation odd: walkers wait until endDomainUpdate (see translation-engine.ts). */
   beginDomainUpdate(domain: DomainState): void {
-    Atomics.add(this.shared.domains.fields, domain.slot * DOMAIN_RECORD_INTS + kDomainGenerationField, 1);
+    Atomics.add(this.shared.domains.fields, this.shared.domains.indexOf(domain.slot, kDomainGenerationField), 1);
   }
 
   /** Makes the generation even again, which also retires every cached translation of the domain. */
   endDomainUpdate(domain: DomainState): void {
-    Atomics.add(this.shared.domains.fields, domain.slot * DOMAIN_RECORD_INTS + kDomainGenerationField, 1);
+    Atomics.add(this.shared.domains.fields, this.shared.domains.indexOf(domain.slot, kDomainGenerationField), 1);
     this.shared.invalidations.publish(kInvalidateDomain, domain.slot, 0, 0);
   }
 
@@ -161,23 +164,23 @@ export class IommuCore {
    * fit). Call before publishing the invalidation of a removed identity range.
    */
   refreshIdentityWindows(domain: DomainState): void {
-    const extents = (domain.space?.extents() ?? [])
+    const extents = (domain.type === DomainTypeTranslate ? domain.space.extents() : [])
       .filter((extent) => extent.kind === ExtentKind.Identity)
       .sort((a, b) => b.pages - a.pages)
       .slice(0, WINDOWS_PER_DOMAIN);
-    const fields = this.shared.domains.fields;
-    const base = domain.slot * DOMAIN_RECORD_INTS;
+    const domains = this.shared.domains;
+    const fields = domains.fields;
     const values = this.shared.identityWindows.values;
     const at = IdentityWindows.baseOf(domain.slot);
     // Seqlock: odd while the windows change; a worker that sees odd or a changed version walks instead.
-    Atomics.add(fields, base + kDomainIdentityVersionField, 1);
+    Atomics.add(fields, domains.indexOf(domain.slot, kDomainIdentityVersionField), 1);
     extents.forEach((extent, i) => {
       values[at + i * WINDOW_DOUBLES] = extent.first;
       values[at + i * WINDOW_DOUBLES + 1] = extent.first + extent.pages;
       values[at + i * WINDOW_DOUBLES + 2] = extent.owner as number;
     });
-    Atomics.store(fields, base + kDomainIdentityCountField, extents.length);
-    Atomics.add(fields, base + kDomainIdentityVersionField, 1);
+    domains.set(domain.slot, kDomainIdentityCountField, extents.length);
+    Atomics.add(fields, domains.indexOf(domain.slot, kDomainIdentityVersionField), 1);
   }
 
   /** Marks `domain`'s slot free in the shared domain table and invalidates it. */

@@ -31,10 +31,6 @@ export class PageTableAllocator {
     return this.#inUse;
   }
 
-  get bytesInUse(): number {
-    return this.#inUse * ENTRIES_PER_TABLE * 4;
-  }
-
   /** Tables that `allocate` can hand out right now (after reclaiming what is safe). */
   available(): number {
     if (this.#free.length === 0) this.reclaim();

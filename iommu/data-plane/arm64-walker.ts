@@ -1,4 +1,13 @@
 import { AccessFlagFault, AddressSizeFault, TranslationFault } from '../../base/enums.js';
+import { PAGE_SIZE, TWO_32 } from '../../base/numbers.js';
+import type { Arm64Leaf } from './leaf-results.js';
+
+/** log2 of the bytes one entry maps at levels 0..3. */
+const LEVEL_SHIFT = [39, 30, 21, 12];
+
+function startLevelFor(inputSize: number): number {
+  return inputSize > 39 ? 0 : inputSize > 30 ? 1 : 2;
+}
 
 /**
  * Walks the guest's own VMSAv8-64 stage-1 translation tables in guest RAM (TTBR0 only,
@@ -15,24 +24,10 @@ import { AccessFlagFault, AddressSizeFault, TranslationFault } from '../../base/
  * An input address at or above 2^InputSize0 -> TranslationFault; a table or output address
  * beyond guest memory -> AddressSizeFault. Faults are checked in that order, as on Arm.
  *
- * Returns -1 on success, with `arm64WalkResult` = [pfn of the page, first pfn of the leaf,
- * pages the leaf spans, access (1 read | 2 write)], or a FAULT_INFORMATION_ARM64_TYPE.
+ * Returns -1 (DMA_OK) with the leaf written into `leaf` (the data plane's side-result
+ * convention, leaf-results.ts), or a FAULT_INFORMATION_ARM64_TYPE.
  */
-export const arm64WalkResult = new Float64Array(4);
-export const kArmResultPfn = 0;
-export const kArmResultLeafPfn = 1;
-export const kArmResultSpan = 2;
-export const kArmResultAccess = 3;
-
-const TWO_32 = 2 ** 32;
-/** log2 of the bytes one entry maps at levels 0..3. */
-const LEVEL_SHIFT = [39, 30, 21, 12];
-
-function startLevelFor(inputSize: number): number {
-  return inputSize > 39 ? 0 : inputSize > 30 ? 1 : 2;
-}
-
-export function walkArm64(ram: Uint32Array, ramBytes: number, ttbr0: number, inputSize: number, address: number): number {
+export function walkArm64(ram: Uint32Array, ramBytes: number, ttbr0: number, inputSize: number, address: number, leaf: Arm64Leaf): number {
   if (address >= 2 ** inputSize) return TranslationFault;
   let table = ttbr0;
   let writable = true;
@@ -53,18 +48,18 @@ export function walkArm64(ram: Uint32Array, ramBytes: number, ttbr0: number, inp
     // A leaf: a page (level 3) or a block (levels 1, 2).
     const leafBytes = 2 ** shift;
     const outputBase = (high & 0xffff) * TWO_32 + (((low >>> 0) - ((low >>> 0) % leafBytes)) % TWO_32);
-    const pageInLeaf = Math.floor((address % leafBytes) / 4096);
-    const pageAddress = outputBase + pageInLeaf * 4096;
-    if (pageAddress + 4096 > ramBytes) return AddressSizeFault;
+    const pageInLeaf = Math.floor((address % leafBytes) / PAGE_SIZE);
+    const pageAddress = outputBase + pageInLeaf * PAGE_SIZE;
+    if (pageAddress + PAGE_SIZE > ramBytes) return AddressSizeFault;
     if ((low & 0x400) === 0) return AccessFlagFault;
     if ((low & 0x80) !== 0) writable = false;
-    const leafPfn = outputBase / 4096;
+    const leafPfn = outputBase / PAGE_SIZE;
     // Cache a block whole only if it lies entirely inside guest memory.
     const whole = outputBase + leafBytes <= ramBytes;
-    arm64WalkResult[kArmResultPfn] = leafPfn + pageInLeaf;
-    arm64WalkResult[kArmResultLeafPfn] = whole ? leafPfn : leafPfn + pageInLeaf;
-    arm64WalkResult[kArmResultSpan] = whole ? leafBytes / 4096 : 1;
-    arm64WalkResult[kArmResultAccess] = writable ? 3 : 1;
+    leaf.pfn = leafPfn + pageInLeaf;
+    leaf.leafPfn = whole ? leafPfn : leafPfn + pageInLeaf;
+    leaf.span = whole ? leafBytes / PAGE_SIZE : 1;
+    leaf.access = writable ? 3 : 1;
     return -1;
   }
   return TranslationFault;

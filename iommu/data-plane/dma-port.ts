@@ -1,10 +1,9 @@
-import { DMA_OK, type TranslationEngine } from './translation-engine.js';
+import { PAGE_SIZE, TWO_32 } from '../../base/numbers.js';
 import { kSequenceField } from '../shared-memory/invalidation-log.js';
+import { DMA_OK, type TranslationEngine } from './translation-engine.js';
 
 export { DMA_BLOCKED, DMA_OK } from './translation-engine.js';
 
-const PAGE = 4096;
-const TWO_32 = 2 ** 32;
 const READ = 1;
 const WRITE = 2;
 /** Addresses the micro-TLB caches stay below this (small integers; see the fields). */
@@ -40,6 +39,9 @@ export class DmaPort {
   #ram: Uint8Array;
   #view: DataView;
   readonly #sequence: Int32Array;
+  /** The port's scratch word: a scalar access that straddles two pages is assembled here. */
+  readonly #scratchBytes = new Uint8Array(8);
+  readonly #scratch = new DataView(this.#scratchBytes.buffer);
   /** Second fragment list, for copies that translate two ranges. */
   #sourceFragments = new Float64Array(64);
   /**
@@ -182,8 +184,9 @@ export class DmaPort {
    * entry inline and leave everything else to other methods, so that they stay small enough
    * for V8 to inline into a device's loop; and they spell their constants out (0 is
    * kSequenceField, 4092 and 4088 the last offsets of a page for 4 and 8 bytes, 1 READ,
-   * 2 WRITE, -1 DMA_OK): bundled module constants become mutable variables that V8 reloads
-   * and re-checks on every call.
+   * 2 WRITE, -1 DMA_OK, 4294967296 TWO_32): bundled module constants, PAGE_SIZE and TWO_32
+   * from base/numbers.ts included, become mutable variables that V8 reloads and re-checks on
+   * every call. The paths past the first entry use the named constants.
    */
 
   /** A little-endian 32-bit read; -1 on failure (see lastResult). */
@@ -207,16 +210,21 @@ export class DmaPort {
     return this.#readSlow(iova, 8);
   }
 
-  /** Scalar reads that missed the first micro-TLB entry: the second entry, else a translation. */
+  /**
+   * Scalar reads that missed the first micro-TLB entry: the second entry, else a translation
+   * (a value that straddles two pages is gathered into the scratch word first).
+   */
   #readSlow(iova: number, size: number): number {
     let at = this.#micro(iova, size, READ);
     let view = this.#view;
     if (at < 0) {
-      at = this.#small(iova, size, false);
-      if (at === -1) return -1;
-      if (at === -2) {
+      if (this.#translate(iova, size, false) !== DMA_OK) return -1;
+      if (this.engine.fragmentCount === 1) {
+        at = this.engine.fragments[0]!;
+      } else {
+        this.#gather(false);
         at = 0;
-        view = scratchView;
+        view = this.#scratch;
       }
     }
     this.lastResult = DMA_OK;
@@ -234,7 +242,7 @@ export class DmaPort {
       this.#view.setUint32(at, value, true);
       return (this.lastResult = DMA_OK);
     }
-    scratchView.setUint32(0, value, true);
+    this.#scratch.setUint32(0, value, true);
     return this.#writeSmall(iova, 4);
   }
 
@@ -246,8 +254,8 @@ export class DmaPort {
       this.#view.setUint32(at + 4, Math.floor(value / TWO_32), true);
       return (this.lastResult = DMA_OK);
     }
-    scratchView.setUint32(0, value % TWO_32, true);
-    scratchView.setUint32(4, Math.floor(value / TWO_32), true);
+    this.#scratch.setUint32(0, value % TWO_32, true);
+    this.#scratch.setUint32(4, Math.floor(value / TWO_32), true);
     return this.#writeSmall(iova, 8);
   }
 
@@ -263,9 +271,9 @@ export class DmaPort {
   #micro(iova: number, size: number, need: number): number {
     if (this.#sequence[kSequenceField] !== this.#microSequence) return -1;
     let offset = iova - this.#pageA;
-    if (offset >= 0 && offset + size <= PAGE && (this.#accessA & need) !== 0) return this.#physicalA + offset;
+    if (offset >= 0 && offset + size <= PAGE_SIZE && (this.#accessA & need) !== 0) return this.#physicalA + offset;
     offset = iova - this.#pageB;
-    if (offset >= 0 && offset + size <= PAGE && (this.#accessB & need) !== 0) return this.#physicalB + offset;
+    if (offset >= 0 && offset + size <= PAGE_SIZE && (this.#accessB & need) !== 0) return this.#physicalB + offset;
     return -1;
   }
 
@@ -274,9 +282,9 @@ export class DmaPort {
     const result = this.engine.translate(this.device, iova, length, write);
     this.lastResult = result;
     if (result !== DMA_OK) return result;
-    const inPage = iova % PAGE;
+    const inPage = iova % PAGE_SIZE;
     // Two physically adjacent pages coalesce into one fragment, but their access may differ.
-    if (inPage + length <= PAGE && iova < SMALL && this.engine.fragments[0]! < SMALL) {
+    if (inPage + length <= PAGE_SIZE && iova < SMALL && this.engine.fragments[0]! < SMALL) {
       // `| 0`: a number read from a Float64Array would otherwise be stored boxed (see the fields).
       const sequence = this.engine.sequence | 0;
       if (sequence !== this.#microSequence) {
@@ -300,17 +308,6 @@ export class DmaPort {
     return result;
   }
 
-  /**
-   * Slow path of a scalar read: the physical address, -2 when the value straddled two pages
-   * and was assembled in the scratch word, or -1 on failure.
-   */
-  #small(iova: number, size: number, write: boolean): number {
-    if (this.#translate(iova, size, write) !== DMA_OK) return -1;
-    if (this.engine.fragmentCount === 1) return this.engine.fragments[0]!;
-    this.#gather(false);
-    return -2;
-  }
-
   /** Slow path of a scalar write whose value is in the scratch word. */
   #writeSmall(iova: number, size: number): number {
     const result = this.#translate(iova, size, true);
@@ -321,20 +318,18 @@ export class DmaPort {
   /** Moves an access between guest memory and the scratch word, fragment by fragment. */
   #gather(write: boolean): void {
     const fragments = this.engine.fragments;
+    const scratch = this.#scratchBytes;
     let at = 0;
     for (let i = 0; i < this.engine.fragmentCount; i++) {
       const physical = fragments[2 * i]!;
       const bytes = fragments[2 * i + 1]!;
       for (let b = 0; b < bytes; b++, at++) {
-        if (write) this.#ram[physical + b] = scratchBytes[at]!;
-        else scratchBytes[at] = this.#ram[physical + b]!;
+        if (write) this.#ram[physical + b] = scratch[at]!;
+        else scratch[at] = this.#ram[physical + b]!;
       }
     }
   }
 }
-
-const scratchBytes = new Uint8Array(8);
-const scratchView = new DataView(scratchBytes.buffer);
 
 /** Copies between two byte arrays without a view when they share memory. */
 function copyBytes(source: Uint8Array, sourceOffset: number, destination: Uint8Array, destinationOffset: number, length: number): void {

@@ -1,3 +1,4 @@
+import { TWO_32 } from '../../base/numbers.js';
 import {
   FAULT_RECORD_INTS,
   type FaultRings,
@@ -18,10 +19,20 @@ import {
   kSuppressedField,
   kWriteIndexField,
   RING_HEADER_INTS,
+  kFaultAddressValid,
+  kFaultWriteNotRead,
 } from '../shared-memory/fault-rings.js';
+import {
+  CONTEXT_RECORD_INTS,
+  type DeviceContextTable,
+  kContextFaultReporting,
+  kContextFlagsField,
+  kContextInputMappingField,
+} from '../shared-memory/device-context-table.js';
+import { DOMAIN_RECORD_INTS, type DomainTable, kDomainSerialField } from '../shared-memory/domain-table.js';
 
 /**
- * The producer end of one worker's fault ring (layout in shared/fault-rings.ts). `raise`
+ * The producer end of one worker's fault ring (layout in shared-memory/fault-rings.ts). `raise`
  * never blocks, never allocates and never throws: it writes a record, or counts the fault
  * as suppressed (the device's reporting is off, or the same fault is still waiting in the
  * ring) or as dropped (the ring is full, or the device has its share of it waiting).
@@ -34,6 +45,9 @@ import {
  */
 export class FaultRingWriter {
   readonly #rings: FaultRings;
+  /** The device context and domain tables' fields: what a record says besides the fault itself. */
+  readonly #contexts: Int32Array;
+  readonly #domains: Int32Array;
   readonly #header: number;
   readonly #records: number;
   readonly #mask: number;
@@ -55,7 +69,10 @@ export class FaultRingWriter {
   #lastFlags = 0;
   #lastType = 0;
 
-  constructor(rings: FaultRings, ring: number, devices: number) {
+  constructor(rings: FaultRings, ring: number, contexts: DeviceContextTable, domains: DomainTable) {
+    const devices = contexts.capacity;
+    this.#contexts = contexts.fields;
+    this.#domains = domains.fields;
     this.#rings = rings;
     this.#header = rings.headerOf(ring);
     this.#records = this.#header + RING_HEADER_INTS;
@@ -67,6 +84,25 @@ export class FaultRingWriter {
     this.#waiting = new Int32Array(devices);
     // Records a predecessor left in the ring are not this writer's to account for.
     this.#accounted = Atomics.load(this.#uints, this.#header + kWriteIndexField);
+  }
+
+  /**
+   * The fault of `device` at `address` through `domain` (-1: none): the record takes the
+   * domain's serial and the device's input mapping ID and reporting flag from the tables.
+   * Returns true when the record was queued for delivery.
+   */
+  raiseFor(device: number, domain: number, address: number, write: boolean, type: number): boolean {
+    const context = device * CONTEXT_RECORD_INTS;
+    return this.raise(
+      device,
+      domain,
+      domain >= 0 ? this.#domains[domain * DOMAIN_RECORD_INTS + kDomainSerialField]! : 0,
+      address,
+      write ? kFaultAddressValid | kFaultWriteNotRead : kFaultAddressValid,
+      type,
+      this.#contexts[context + kContextInputMappingField]!,
+      (this.#contexts[context + kContextFlagsField]! & kContextFaultReporting) !== 0,
+    );
   }
 
   /** Returns true when the record was queued for delivery. */
@@ -124,8 +160,8 @@ export class FaultRingWriter {
     ints[at + kRecordDevice] = device;
     ints[at + kRecordDomain] = domain;
     ints[at + kRecordDomainSerial] = domainSerial;
-    ints[at + kRecordAddressLow] = address % 4294967296;
-    ints[at + kRecordAddressHigh] = Math.floor(address / 4294967296);
+    ints[at + kRecordAddressLow] = address % TWO_32;
+    ints[at + kRecordAddressHigh] = Math.floor(address / TWO_32);
     ints[at + kRecordFlags] = flags;
     ints[at + kRecordType] = type;
     ints[at + kRecordInputMappingId] = inputMappingId;

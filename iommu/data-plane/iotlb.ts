@@ -1,3 +1,5 @@
+import type { LeafReach } from './leaf-results.js';
+
 /**
  * A worker's IOTLB: ordinary (unshared) typed arrays, one instance per worker thread, caching
  * leaf translations of both table formats (managed Translate tables and the guest's ARM64
@@ -13,12 +15,15 @@
  * next DMA (translation-engine.ts).
  *
  * Shape: set-associative arrays, one per leaf size (4 KiB, 2 MiB, 1 GiB) plus one for
- * coalesced runs of 16 contiguous 4 KiB leaves, with round-robin replacement inside a set. A full cache evicts one entry of one set, never the whole cache (QEMU's VT-d, AMD-Vi
- * and SMMUv3 IOTLBs wipe everything when they reach 1024 or 256 entries).
+ * coalesced runs of 16 contiguous 4 KiB leaves, with round-robin replacement inside a set.
+ * A full cache evicts one entry of one set, never the whole cache (QEMU's VT-d, AMD-Vi and
+ * SMMUv3 IOTLBs wipe everything when they reach 1024 or 256 entries).
  *
  * Each entry is tagged (domain slot, leaf number, domain generation) and holds
  * `pfn * 4 | access` (access: IOMMU_ACCESS_READ 1 | IOMMU_ACCESS_WRITE 2). Lookups return
- * that value for the looked-up page, or -1. Nothing here allocates after construction.
+ * that value for the looked-up page, or -1, and write how far the leaf reaches into the
+ * caller's LeafReach (the side-result convention, leaf-results.ts). Nothing here allocates
+ * after construction.
  */
 export class IotlbArray {
   readonly sets: number;
@@ -132,8 +137,6 @@ export class Iotlb {
   readonly runs: IotlbArray;
   readonly blocks2M: IotlbArray;
   readonly blocks1G: IotlbArray;
-  /** Pages spanned by the leaf of the last successful lookup (1, 512 or 262144). */
-  lastSpan = 1;
   hits = 0;
   misses = 0;
   /** Whether any 2 MiB / 1 GiB leaf was cached since the last clear (skips two probes otherwise). */
@@ -150,11 +153,14 @@ export class Iotlb {
     this.blocks1G = new IotlbArray(large, ways, SPAN_1G);
   }
 
-  /** `pfn * 4 | access` for `page` of `domain` under `generation`, or -1. */
-  lookup(domain: number, page: number, generation: number): number {
+  /**
+   * `pfn * 4 | access` for `page` of `domain` under `generation`, or -1. On a hit, `reach`
+   * receives how many pages the cached leaf still covers from `page` on.
+   */
+  lookup(domain: number, page: number, generation: number, reach: LeafReach): number {
     let value = this.pages.lookup(domain, page, generation);
     if (value >= 0) {
-      this.lastSpan = 1;
+      reach.pagesLeft = 1;
       this.hits++;
       return value;
     }
@@ -162,25 +168,28 @@ export class Iotlb {
       const tagRun = Math.floor(page / SPAN_RUN);
       value = this.runs.lookup(domain, tagRun, generation);
       if (value >= 0) {
-        this.lastSpan = SPAN_RUN;
+        const inLeaf = page - tagRun * SPAN_RUN;
+        reach.pagesLeft = SPAN_RUN - inLeaf;
         this.hits++;
-        return value + (page - tagRun * SPAN_RUN) * 4;
+        return value + inLeaf * 4;
       }
     }
     if (this.#holdsLarge) {
       const tag2M = Math.floor(page / SPAN_2M);
       value = this.blocks2M.lookup(domain, tag2M, generation);
       if (value >= 0) {
-        this.lastSpan = SPAN_2M;
+        const inLeaf = page - tag2M * SPAN_2M;
+        reach.pagesLeft = SPAN_2M - inLeaf;
         this.hits++;
-        return value + (page - tag2M * SPAN_2M) * 4;
+        return value + inLeaf * 4;
       }
       const tag1G = Math.floor(page / SPAN_1G);
       value = this.blocks1G.lookup(domain, tag1G, generation);
       if (value >= 0) {
-        this.lastSpan = SPAN_1G;
+        const inLeaf = page - tag1G * SPAN_1G;
+        reach.pagesLeft = SPAN_1G - inLeaf;
         this.hits++;
-        return value + (page - tag1G * SPAN_1G) * 4;
+        return value + inLeaf * 4;
       }
     }
     this.misses++;

@@ -7,14 +7,13 @@ import {
   TranslationFault,
   UnsupportedUpstreamTransaction,
 } from '../../base/enums.js';
+import { PAGE_SIZE, TWO_32 } from '../../base/numbers.js';
 import {
   CONTEXT_RECORD_INTS,
   kContextBehindIommu,
   kContextBusMaster,
   kContextDomainField,
-  kContextFaultReporting,
   kContextFlagsField,
-  kContextInputMappingField,
   kContextPresent,
 } from '../shared-memory/device-context-table.js';
 import {
@@ -23,25 +22,23 @@ import {
   kArmTranslationEnabled,
   kDomainArmFlagsField,
   kDomainGenerationField,
-  kDomainIdentityCountField,
-  kDomainIdentityVersionField,
   kDomainInputSizeField,
   kDomainLevelsField,
   kDomainRootField,
-  kDomainSerialField,
   kDomainTtbr0HighField,
   kDomainTtbr0LowField,
   kDomainTypeField,
   kDomainWalkCountField,
 } from '../shared-memory/domain-table.js';
-import { kFaultAddressValid, kFaultWriteNotRead } from '../shared-memory/fault-rings.js';
-import { IdentityWindows, WINDOW_DOUBLES } from '../shared-memory/identity-windows.js';
-import { kInvalidateRange, kSequenceField } from '../shared-memory/invalidation-log.js';
+import { kSequenceField } from '../shared-memory/invalidation-log.js';
 import type { SharedState } from '../shared-memory/shared-state.js';
-import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kArmResultSpan, walkArm64 } from './arm64-walker.js';
+import { walkArm64 } from './arm64-walker.js';
 import { FaultRingWriter } from './fault-ring-writer.js';
+import { lookupIdentityWindow } from './identity-window-lookup.js';
+import { applyInvalidations } from './invalidation-reader.js';
 import { Iotlb, type IotlbOptions, SPAN_RUN } from './iotlb.js';
-import { isContiguousRun, walkManaged, walkResult } from './managed-walker.js';
+import { Arm64Leaf, LeafReach, ManagedLeaf } from './leaf-results.js';
+import { isContiguousRun, walkManaged } from './managed-walker.js';
 
 /** 2^53: the first address that is not a safe integer. */
 const TWO_53 = 2 ** 53;
@@ -51,9 +48,8 @@ export const DMA_OK = -1;
 /** The function may not master the bus (Bus Master Enable clear): the IOMMU never saw it. */
 export const DMA_BLOCKED = 16;
 
-const PAGE = 4096;
-const PAGE_INVERSE = 1 / 4096;
-const TWO_32 = 2 ** 32;
+/** Multiplying by 2^-12 is exact, and much cheaper than dividing by PAGE_SIZE. */
+const PAGE_INVERSE = 1 / PAGE_SIZE;
 
 /** Decoded device contexts (see #loadContext). */
 const MODE_BLOCKED = 0;
@@ -75,6 +71,9 @@ const MODE_GONE = 6;
  * invalidations) to its IOTLB; domain-wide invalidations need no record because every entry
  * carries its domain's generation, read fresh for each DMA. So once a control-plane routine
  * has published its change, every DMA that starts afterwards uses the new state.
+ *
+ * translate() returns a status and leaves its fragments (or fault) in the public fields below;
+ * inside, every lookup follows the side-result convention of leaf-results.ts.
  */
 export class TranslationEngine {
   readonly iotlb: Iotlb;
@@ -101,15 +100,13 @@ export class TranslationEngine {
   /** Guest RAM as words, for the guest's ARM64 tables (rebuilt by useGuestMemory). */
   #ram32: Uint32Array;
   readonly #logHeader: Int32Array;
-  readonly #logRecords: Float64Array;
-  readonly #logCapacity: number;
   readonly #faults: FaultRingWriter;
+  /** The side results of the per-page lookups (leaf-results.ts). */
+  readonly #reach = new LeafReach();
+  readonly #managedLeaf = new ManagedLeaf();
+  readonly #arm64Leaf = new Arm64Leaf();
 
-  /**
-   * False for an engine on the main thread: the control plane runs on that same thread, so
-   * it can never retire a table in the middle of this engine's walk, and the engine need not
-   * publish what it has applied.
-   */
+  /** False on the main thread, which owns no worker slot: the control plane, on the same thread, cannot retire a table mid-walk. */
   readonly #guardsReclamation: boolean;
 
   constructor(state: SharedState, slot: number, iotlb: IotlbOptions = {}, guardsReclamation = true) {
@@ -124,9 +121,7 @@ export class TranslationEngine {
     this.#windows = state.identityWindows.values;
     this.#ram32 = wordsOf(state.guestMemory);
     this.#logHeader = state.invalidations.header;
-    this.#logRecords = state.invalidations.records;
-    this.#logCapacity = state.invalidations.capacity;
-    this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts.capacity);
+    this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts, state.domains);
     this.sequence = state.invalidations.sequence();
   }
 
@@ -245,7 +240,6 @@ export class TranslationEngine {
     const need = write ? 2 : 1;
     const end = iova + length;
     let address = iova;
-    // Multiplying by 2^-12 is exact, and much cheaper than dividing.
     let page = Math.floor(iova * PAGE_INVERSE);
     while (address < end) {
       let value: number;
@@ -254,9 +248,9 @@ export class TranslationEngine {
         value = this.#lastValue;
         leafLeft = this.#lastLeafLeft;
       } else {
-        value = this.#resolveManaged(domain, generation, page);
+        value = this.#resolveManaged(domain, generation, page, this.#reach);
         if (value < 0) return this.#fault(device, domain, address, write, TranslationFault);
-        leafLeft = this.#resolvedLeafLeft;
+        leafLeft = this.#reach.pagesLeft;
         this.#lastDomain = domain;
         this.#lastGeneration = generation;
         this.#lastPage = page;
@@ -265,9 +259,9 @@ export class TranslationEngine {
       }
       this.lastAccess = value & 3;
       if ((value & need) === 0) return this.#fault(device, domain, address, write, PermissionFault);
-      const leafEnd = (page + leafLeft) * PAGE;
+      const leafEnd = (page + leafLeft) * PAGE_SIZE;
       const chunkEnd = end < leafEnd ? end : leafEnd;
-      this.#append((value >>> 2) * PAGE + (address - page * PAGE), chunkEnd - address);
+      this.#append((value >>> 2) * PAGE_SIZE + (address - page * PAGE_SIZE), chunkEnd - address);
       address = chunkEnd;
       page += leafLeft;
     }
@@ -280,38 +274,34 @@ export class TranslationEngine {
   #lastPage = -1;
   #lastValue = 0;
   #lastLeafLeft = 0;
-  /** Pages from the resolved page to the end of its leaf, set by #resolveManaged. */
-  #resolvedLeafLeft = 0;
 
-  /** `pfn * 4 | access` for `page` from the IOTLB, the identity windows or a walk; -1 when unmapped. */
-  #resolveManaged(domain: number, generation: number, page: number): number {
-    let value = this.iotlb.lookup(domain, page, generation);
-    if (value >= 0) {
-      this.#resolvedLeafLeft = this.iotlb.lastSpan - (page % this.iotlb.lastSpan);
-      return value;
-    }
+  /**
+   * `pfn * 4 | access` for `page` from the IOTLB, the identity windows or a walk, with the
+   * pages left in its leaf written into `reach`; -1 when unmapped.
+   */
+  #resolveManaged(domain: number, generation: number, page: number, reach: LeafReach): number {
+    let value = this.iotlb.lookup(domain, page, generation, reach);
+    if (value >= 0) return value;
+    // Identity fast path: no walk, and no IOTLB entry spent on it.
+    if ((value = lookupIdentityWindow(this.#dom, this.#windows, domain, page, reach)) >= 0) return value;
     const d = domain * DOMAIN_RECORD_INTS;
-    if ((value = this.#identityWindow(d, domain, page)) >= 0) {
-      // Identity fast path: no walk, and no IOTLB entry spent on it.
-      this.#resolvedLeafLeft = this.#windowLeft;
-      return value;
-    }
     Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
-    const entry = walkManaged(this.#entries, this.#dom[d + kDomainRootField]!, this.#dom[d + kDomainLevelsField]!, page);
+    const leaf = this.#managedLeaf;
+    const entry = walkManaged(this.#entries, this.#dom[d + kDomainRootField]!, this.#dom[d + kDomainLevelsField]!, page, leaf);
     if (entry === 0) return -1;
-    const span = walkResult[0]!;
+    const span = leaf.span;
     const access = (entry >>> 1) & 3;
-    if (span === 1 && isContiguousRun(this.#entries, walkResult[1]!, page & 511, entry)) {
+    if (span === 1 && isContiguousRun(this.#entries, leaf.table, page & 511, entry)) {
       // 16 aligned leaves mapping 16 consecutive frames: cache them as one run.
       const inRun = page & 15;
       this.iotlb.insert(domain, page - inRun, SPAN_RUN, generation, (entry >>> 4) - inRun, access);
-      this.#resolvedLeafLeft = SPAN_RUN - inRun;
+      reach.pagesLeft = SPAN_RUN - inRun;
       return (entry >>> 4) * 4 + access;
     }
     const inLeaf = page % span;
     const leafPfn = entry >>> 4;
     this.iotlb.insert(domain, page - inLeaf, span, generation, leafPfn, access);
-    this.#resolvedLeafLeft = span - inLeaf;
+    reach.pagesLeft = span - inLeaf;
     return (leafPfn + inLeaf) * 4 + access;
   }
 
@@ -337,59 +327,33 @@ export class TranslationEngine {
     }
   }
 
-  /** Pages left in the window found by the last successful #identityWindow. */
-  #windowLeft = 0;
-
-  /**
-   * `page * 4 | access` if `page` lies in one of the domain's identity windows, else -1. Read
-   * under the windows' seqlock; an inconsistent read answers -1 and the caller walks.
-   */
-  #identityWindow(d: number, domain: number, page: number): number {
-    const dom = this.#dom;
-    const count = dom[d + kDomainIdentityCountField]!;
-    if (count === 0) return -1;
-    const version = Atomics.load(dom, d + kDomainIdentityVersionField);
-    if ((version & 1) !== 0) return -1;
-    const windows = this.#windows;
-    const base = IdentityWindows.baseOf(domain);
-    let found = -1;
-    for (let i = 0; i < count; i++) {
-      const at = base + i * WINDOW_DOUBLES;
-      if (page >= windows[at]! && page < windows[at + 1]!) {
-        found = page * 4 + windows[at + 2]!;
-        this.#windowLeft = windows[at + 1]! - page;
-        break;
-      }
-    }
-    return Atomics.load(dom, d + kDomainIdentityVersionField) === version ? found : -1;
-  }
-
   #translateArm64(device: number, domain: number, iova: number, length: number, write: boolean, generation: number, ttbr0: number, inputSize: number): number {
     const d = domain * DOMAIN_RECORD_INTS;
     const need = write ? 2 : 1;
     const end = iova + length;
+    const reach = this.#reach;
+    const leaf = this.#arm64Leaf;
     let address = iova;
     while (address < end) {
-      const page = Math.floor(address / PAGE);
-      let value = this.iotlb.lookup(domain, page, generation);
+      const page = Math.floor(address / PAGE_SIZE);
+      let value = this.iotlb.lookup(domain, page, generation, reach);
       let leafLeft: number;
       if (value >= 0) {
-        leafLeft = this.iotlb.lastSpan - (page % this.iotlb.lastSpan);
+        leafLeft = reach.pagesLeft;
       } else {
         Atomics.add(this.#dom, d + kDomainWalkCountField, 1);
-        const result = walkArm64(this.#ram32, this.ramBytes, ttbr0, inputSize, address);
+        const result = walkArm64(this.#ram32, this.ramBytes, ttbr0, inputSize, address, leaf);
         if (result !== DMA_OK) return this.#fault(device, domain, address, write, result);
-        const span = arm64WalkResult[kArmResultSpan]!;
-        const access = arm64WalkResult[kArmResultAccess]!;
+        const span = leaf.span;
         const inLeaf = page % span;
-        this.iotlb.insert(domain, page - inLeaf, span, generation, arm64WalkResult[kArmResultLeafPfn]!, access);
-        value = arm64WalkResult[kArmResultPfn]! * 4 + access;
+        this.iotlb.insert(domain, page - inLeaf, span, generation, leaf.leafPfn, leaf.access);
+        value = leaf.pfn * 4 + leaf.access;
         leafLeft = span - inLeaf;
       }
       this.lastAccess = value & 3;
       if ((value & need) === 0) return this.#fault(device, domain, address, write, PermissionFault);
-      const chunkEnd = Math.min(end, (page + leafLeft) * PAGE);
-      this.#append((value >>> 2) * PAGE + (address % PAGE), chunkEnd - address);
+      const chunkEnd = Math.min(end, (page + leafLeft) * PAGE_SIZE);
+      this.#append((value >>> 2) * PAGE_SIZE + (address % PAGE_SIZE), chunkEnd - address);
       address = chunkEnd;
     }
     return DMA_OK;
@@ -408,17 +372,7 @@ export class TranslationEngine {
   #fault(device: number, domain: number, address: number, write: boolean, type: number): number {
     this.faultType = type;
     this.faultAddress = address;
-    const serial = domain >= 0 ? this.#dom[domain * DOMAIN_RECORD_INTS + kDomainSerialField]! : 0;
-    this.#faults.raise(
-      device,
-      domain,
-      serial,
-      address,
-      write ? kFaultAddressValid | kFaultWriteNotRead : kFaultAddressValid,
-      type,
-      this.#ctx[device * CONTEXT_RECORD_INTS + kContextInputMappingField]!,
-      (this.#ctx[device * CONTEXT_RECORD_INTS + kContextFlagsField]! & kContextFaultReporting) !== 0,
-    );
+    this.#faults.raiseFor(device, domain, address, write, type);
     return type;
   }
 
@@ -446,27 +400,9 @@ export class TranslationEngine {
     this.fragmentCount = n + 1;
   }
 
-  /** Applies log records published since `this.sequence`, then marks the worker busy at `sequence`. */
+  /** Applies the log records published since `this.sequence`, then marks the worker busy at `sequence`. */
   #synchronise(sequence: number): void {
-    const behind = (sequence - this.sequence) | 0;
-    if (behind < 0 || behind >= this.#logCapacity) {
-      this.iotlb.clear();
-    } else {
-      const records = this.#logRecords;
-      for (let n = this.sequence; n !== sequence; n = (n + 1) | 0) {
-        const at = (n & (this.#logCapacity - 1)) * 4;
-        const kind = records[at]!;
-        const slot = records[at + 1]!;
-        const firstPage = records[at + 2]!;
-        const pageCount = records[at + 3]!;
-        // If the writer has lapped record n while we read it, the record may be torn.
-        if (((Atomics.load(this.#logHeader, kSequenceField) - n) | 0) >= this.#logCapacity) {
-          this.iotlb.clear();
-          break;
-        }
-        if (kind === kInvalidateRange) this.iotlb.invalidateRange(slot, firstPage, pageCount);
-      }
-    }
+    applyInvalidations(this.#state.invalidations, this.sequence, sequence, this.iotlb);
     this.sequence = sequence;
     this.#lastPage = -1;
     this.#contextDevice = -1;

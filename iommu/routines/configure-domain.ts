@@ -1,7 +1,7 @@
 import type { IommuCore } from '../control/iommu-core.js';
 import { DomainConfigurationArm64, DomainConfigurationInvalid, DomainTypeUnmanaged } from '../../base/enums.js';
 import { STATUS_INVALID_PARAMETER_1, STATUS_INVALID_PARAMETER_2, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, type NTSTATUS } from '../../base/ntstatus.js';
-import { isAddress, PAGE_SIZE } from '../../base/numbers.js';
+import { isAddress, PAGE_SIZE, TWO_32 } from '../../base/numbers.js';
 import {
   kArmConfigured,
   kArmTranslationEnabled,
@@ -37,8 +37,8 @@ export function ConfigureDomain(core: IommuCore, Domain: unknown, Configuration:
   // generation, or a different one after reading, retries; so it never uses a torn mix of
   // old and new configuration. The second bump also retires every cached translation.
   core.beginDomainUpdate(domain);
-  fields.set(domain.slot, kDomainTtbr0LowField, arm.Ttbr0 % 2 ** 32);
-  fields.set(domain.slot, kDomainTtbr0HighField, Math.floor(arm.Ttbr0 / 2 ** 32));
+  fields.set(domain.slot, kDomainTtbr0LowField, arm.Ttbr0 % TWO_32);
+  fields.set(domain.slot, kDomainTtbr0HighField, Math.floor(arm.Ttbr0 / TWO_32));
   fields.set(domain.slot, kDomainInputSizeField, arm.InputSize0);
   fields.set(domain.slot, kDomainArmFlagsField, kArmConfigured | (arm.TranslationEnabled ? kArmTranslationEnabled : 0));
   core.endDomainUpdate(domain);

@@ -1,8 +1,8 @@
 import { BuddyAllocator } from '../control/buddy-allocator.js';
-import { DomainState } from '../control/handle-state.js';
+import { type DomainState, MAX_ADDRESS_BITS, PassThroughDomainState, TranslateDomainState, UnmanagedDomainState } from '../control/handle-state.js';
 import { mintHandle } from '../control/handles.js';
 import type { IommuCore } from '../control/iommu-core.js';
-import { ExtentKind, LogicalSpace } from '../control/logical-space.js';
+import { ExtentKind } from '../control/logical-space.js';
 import { ManagedPageTable } from '../control/managed-page-table.js';
 import {
   DomainTypeMax,
@@ -41,9 +41,6 @@ import { levelsForAddressBits } from '../shared-memory/page-table-pool.js';
 import type { IOMMU_DMA_DOMAIN, IOMMU_DMA_RESERVED_REGION, Out } from '../types.js';
 import { isAbsent, isEnumBelow, isOut } from './parameters.js';
 
-/** Logical address width of a Translate domain without an allocator: every safe integer. */
-export const MAX_ADDRESS_BITS = 53;
-
 interface Region {
   firstPage: number;
   pages: number;
@@ -81,10 +78,8 @@ export function CreateDomainEx(
   if (DomainType === DomainTypeTranslateS1 || (DomainType === DomainTypeUnmanaged && core.arch !== 'arm64')) return STATUS_NOT_SUPPORTED;
 
   // Resources, all checked before anything changes.
-  let asid = -1;
   if (DomainType === DomainTypeUnmanaged && core.freeAsidCount === 0) return STATUS_INSUFFICIENT_RESOURCES;
   const levels = levelsForAddressBits(addressBits);
-  let table: ManagedPageTable | null = null;
   if (translate) {
     let needed = 1;
     for (const region of regions) if (region.shouldMap) needed += ManagedPageTable.tablesSpanned(levels, region.firstPage, region.pages);
@@ -92,42 +87,20 @@ export function CreateDomainEx(
   }
   const taken = core.takeDomainSlot();
   if (taken === null) return STATUS_INSUFFICIENT_RESOURCES;
-  if (translate) table = ManagedPageTable.create(core.tables, levels);
-  if (DomainType === DomainTypeUnmanaged) asid = core.takeAsid();
 
   const handle = mintHandle<IOMMU_DMA_DOMAIN>({ kind: 'IOMMU_DMA_DOMAIN', id: taken.serial });
-  const allocator = buddy ? new BuddyAllocator(addressBits - 12) : null;
-  const domain = new DomainState({
-    handle,
-    slot: taken.slot,
-    serial: taken.serial,
-    type: DomainType,
-    addressBits,
-    allocator,
-    space: translate ? new LogicalSpace() : null,
-    table,
-    asid,
-  });
-  for (const region of regions) {
-    // Regions never overlap (parseRegions), so each claim takes free space.
-    allocator?.claimRange(region.firstPage, region.pages);
-    if (region.shouldMap) {
-      table!.mapRun(region.firstPage, region.pages, region.firstPage, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, true);
-      domain.space!.insert(region.firstPage, region.pages, ExtentKind.Identity, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE);
-    } else {
-      domain.space!.insert(region.firstPage, region.pages, ExtentKind.Hole, null);
-    }
-  }
-  // Logical page 0 is never handed out, so that a zero IOVA always stands out as a bug
-  // (unless a reserved region already holds it).
-  if (allocator !== null && !regions.some((region) => region.firstPage === 0)) allocator.claimRange(0, 1);
+  const domain: DomainState = translate
+    ? createTranslateDomain(core, handle, taken.slot, taken.serial, addressBits, buddy, levels, regions)
+    : DomainType === DomainTypeUnmanaged
+      ? new UnmanagedDomainState(handle, taken.slot, taken.serial, core.takeAsid())
+      : new PassThroughDomainState(handle, taken.slot, taken.serial);
   const shared = core.shared.domains;
   shared.set(domain.slot, kDomainSerialField, domain.serial);
-  shared.set(domain.slot, kDomainRootField, table?.root ?? 0);
-  shared.set(domain.slot, kDomainLevelsField, table?.levels ?? 0);
-  shared.set(domain.slot, kDomainAsidField, asid);
+  shared.set(domain.slot, kDomainRootField, domain.type === DomainTypeTranslate ? domain.table.root : 0);
+  shared.set(domain.slot, kDomainLevelsField, domain.type === DomainTypeTranslate ? domain.table.levels : 0);
+  shared.set(domain.slot, kDomainAsidField, domain.type === DomainTypeUnmanaged ? domain.asid : -1);
   shared.set(domain.slot, kDomainWalkCountField, 0);
-  shared.set(domain.slot, kDomainArmFlagsField, DomainType === DomainTypeUnmanaged ? 0 : kArmConfigured);
+  shared.set(domain.slot, kDomainArmFlagsField, domain.type === DomainTypeUnmanaged ? 0 : kArmConfigured);
   core.refreshIdentityWindows(domain);
   // The type goes last: it is what makes the slot live for a walker.
   shared.set(domain.slot, kDomainTypeField, DomainType);
@@ -136,15 +109,49 @@ export function CreateDomainEx(
   return STATUS_SUCCESS;
 }
 
+/**
+ * The record of a new Translate domain: its page table, its allocator (Buddy), and its
+ * reserved regions claimed, ShouldMap ones identity mapped. CreateDomainEx has checked that
+ * the page-table pool holds every table this needs.
+ */
+function createTranslateDomain(
+  core: IommuCore,
+  handle: IOMMU_DMA_DOMAIN,
+  slot: number,
+  serial: number,
+  addressBits: number,
+  buddy: boolean,
+  levels: number,
+  regions: readonly Region[],
+): TranslateDomainState {
+  const table = ManagedPageTable.create(core.tables, levels)!;
+  const allocator = buddy ? new BuddyAllocator(addressBits - 12) : null;
+  const domain = new TranslateDomainState(handle, slot, serial, addressBits, allocator, table);
+  for (const region of regions) {
+    // Regions never overlap (parseRegions), so each claim takes free space.
+    allocator?.claimRange(region.firstPage, region.pages);
+    if (region.shouldMap) {
+      table.mapRun(region.firstPage, region.pages, region.firstPage, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE, true);
+      domain.space.insert(region.firstPage, region.pages, ExtentKind.Identity, IOMMU_ACCESS_READ | IOMMU_ACCESS_WRITE);
+    } else {
+      domain.space.insert(region.firstPage, region.pages, ExtentKind.Hole, null);
+    }
+  }
+  // Logical page 0 is never handed out, so that a zero IOVA always stands out as a bug
+  // (unless a reserved region already holds it).
+  if (allocator !== null && !regions.some((region) => region.firstPage === 0)) allocator.claimRange(0, 1);
+  return domain;
+}
+
 /** IOMMU_DOMAIN_DELETE. */
 export function DeleteDomain(core: IommuCore, Domain: unknown): NTSTATUS {
   const domain = core.domains.get(Domain);
   if (domain === undefined) return STATUS_INVALID_PARAMETER_1;
-  if (domain.devices.size > 0 || domain.tokens.size > 0) return STATUS_RESOURCE_IN_USE;
+  if (domain.devices.size > 0 || (domain.type === DomainTypeTranslate && domain.tokens.size > 0)) return STATUS_RESOURCE_IN_USE;
   // Remaining plain and identity mappings go with the tables. The tables are retired at the
   // sequence that retireDomainSlot publishes next, and reused only once every worker saw it.
-  domain.table?.destroy((core.shared.invalidations.sequence() + 1) | 0);
-  core.releaseAsid(domain.asid);
+  if (domain.type === DomainTypeTranslate) domain.table.destroy((core.shared.invalidations.sequence() + 1) | 0);
+  if (domain.type === DomainTypeUnmanaged) core.releaseAsid(domain.asid);
   core.retireDomainSlot(domain);
   core.domains.revoke(domain.handle);
   return STATUS_SUCCESS;

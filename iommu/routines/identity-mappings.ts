@@ -13,7 +13,8 @@ import {
   type NTSTATUS,
 } from '../../base/ntstatus.js';
 import { isPermissions } from './parameters.js';
-import { type PhysicalRuns, parsePhysicalDescription } from './physical-description.js';
+import type { PhysicalRuns } from '../control/routine-scratch.js';
+import { parsePhysicalDescription } from './physical-description.js';
 
 /**
  * IOMMU_MAP_IDENTITY_RANGE_EX: each described page is mapped at its own physical address.
@@ -24,13 +25,13 @@ export function MapIdentityRangeEx(core: IommuCore, Domain: unknown, Permissions
   const domain = core.domains.get(Domain);
   if (domain === undefined || (domain.type !== DomainTypeTranslate && domain.type !== DomainTypePassThrough)) return STATUS_INVALID_PARAMETER_1;
   if (!isPermissions(Permissions)) return STATUS_INVALID_PARAMETER_2;
-  const runs = parsePhysicalDescription(PhysicalAddressToMap, core.memory);
+  const runs = parsePhysicalDescription(PhysicalAddressToMap, core.memory, core.scratch.runs);
   if (runs === null) return STATUS_INVALID_PARAMETER_3;
   if (domain.type === DomainTypePassThrough) return STATUS_SUCCESS;
   if (domain.allocator !== null) return STATUS_NOT_SUPPORTED;
   if (selfOverlapping(runs)) return STATUS_RESOURCE_IN_USE;
-  const space = domain.space!;
-  const table = domain.table!;
+  const space = domain.space;
+  const table = domain.table;
   let tablesNeeded = 0;
   for (let i = 0; i < runs.count; i++) {
     if (space.overlapping(runs.firstFrames[i]!, runs.counts[i]!) !== undefined) return STATUS_RESOURCE_IN_USE;
@@ -55,12 +56,12 @@ export function MapIdentityRangeEx(core: IommuCore, Domain: unknown, Permissions
 export function UnmapIdentityRangeEx(core: IommuCore, Domain: unknown, MappedPhysicalAddress: unknown): NTSTATUS {
   const domain = core.domains.get(Domain);
   if (domain === undefined || (domain.type !== DomainTypeTranslate && domain.type !== DomainTypePassThrough)) return STATUS_INVALID_PARAMETER_1;
-  const runs = parsePhysicalDescription(MappedPhysicalAddress, core.memory);
+  const runs = parsePhysicalDescription(MappedPhysicalAddress, core.memory, core.scratch.runs);
   if (runs === null) return STATUS_INVALID_PARAMETER_2;
   if (domain.type === DomainTypePassThrough) return STATUS_SUCCESS;
   if (selfOverlapping(runs)) return STATUS_INVALID_PARAMETER;
-  const space = domain.space!;
-  const table = domain.table!;
+  const space = domain.space;
+  const table = domain.table;
   let splits = 0;
   for (let i = 0; i < runs.count; i++) {
     if (!space.covered(runs.firstFrames[i]!, runs.counts[i]!, ExtentKind.Identity)) return STATUS_INVALID_PARAMETER;

@@ -18,7 +18,7 @@ import { isAddress, isPageAligned, PAGE_SIZE } from '../../base/numbers.js';
 import type { Out } from '../types.js';
 import { isOptionalAddress, isOptionalPageAddress, isOut, isPermissions } from './parameters.js';
 import { parsePhysicalDescription } from './physical-description.js';
-import { blockOwner, placement, placeRange, releaseEmptyBlocks, undoPlacement } from './placement.js';
+import { blockOwner, placeRange, releaseEmptyBlocks, undoPlacement } from './placement.js';
 
 /** IOMMU_MAP_LOGICAL_RANGE_EX. */
 export function MapLogicalRangeEx(
@@ -34,16 +34,17 @@ export function MapLogicalRangeEx(
   const domain = core.domains.get(Domain);
   if (domain === undefined || domain.type !== DomainTypeTranslate) return STATUS_INVALID_PARAMETER_1;
   if (!isPermissions(Permissions)) return STATUS_INVALID_PARAMETER_2;
-  const runs = parsePhysicalDescription(PhysicalAddressToMap, core.memory);
+  const runs = parsePhysicalDescription(PhysicalAddressToMap, core.memory, core.scratch.runs);
   if (runs === null) return STATUS_INVALID_PARAMETER_3;
   if (!isOptionalPageAddress(ExplicitLogicalAddress)) return STATUS_INVALID_PARAMETER_4;
   if (!isOptionalAddress(MinLogicalAddress)) return STATUS_INVALID_PARAMETER_5;
   if (!isOptionalAddress(MaxLogicalAddress)) return STATUS_INVALID_PARAMETER_6;
   if (!isOut(LogicalAddressOut)) return STATUS_INVALID_PARAMETER_7;
 
+  const placement = core.scratch.placement;
   const status = placeRange(domain, runs.pages, ExplicitLogicalAddress, MinLogicalAddress, MaxLogicalAddress, STATUS_INVALID_PARAMETER_4, placement);
   if (status !== STATUS_SUCCESS) return status;
-  const table = domain.table!;
+  const table = domain.table;
   if (core.tables.available() < table.missingTables(placement.firstPage, runs.pages)) {
     undoPlacement(domain, placement);
     return STATUS_INSUFFICIENT_RESOURCES;
@@ -53,7 +54,7 @@ export function MapLogicalRangeEx(
     table.mapRun(page, runs.counts[i]!, runs.firstFrames[i]!, Permissions, true);
     page += runs.counts[i]!;
   }
-  domain.space!.insert(placement.firstPage, runs.pages, ExtentKind.Logical, blockOwner(placement));
+  domain.space.insert(placement.firstPage, runs.pages, ExtentKind.Logical, blockOwner(placement));
   LogicalAddressOut.value = placement.firstPage * PAGE_SIZE;
   return STATUS_SUCCESS;
 }
@@ -70,12 +71,13 @@ export function UnmapLogicalRange(core: IommuCore, Domain: unknown, LogicalAddre
   if (!isAddress(NumberOfPages) || NumberOfPages === 0) return STATUS_INVALID_PARAMETER_3;
   const first = LogicalAddress / PAGE_SIZE;
   if (first + NumberOfPages > domain.spacePages) return STATUS_INVALID_PARAMETER;
-  if (!domain.space!.covered(first, NumberOfPages, ExtentKind.Logical)) return STATUS_INVALID_PARAMETER;
-  const table = domain.table!;
+  if (!domain.space.covered(first, NumberOfPages, ExtentKind.Logical)) return STATUS_INVALID_PARAMETER;
+  const table = domain.table;
   if (core.tables.available() < table.splitTablesNeeded(first, NumberOfPages)) return STATUS_INSUFFICIENT_RESOURCES;
   table.unmap(first, NumberOfPages);
   core.invalidateRange(domain, first, NumberOfPages);
-  domain.space!.remove(first, NumberOfPages, domain.allocator === null ? null : domain.noteTouchedBlock);
-  if (domain.touchedCount > 0) releaseEmptyBlocks(domain);
+  const allocator = domain.allocator;
+  domain.space.remove(first, NumberOfPages, allocator === null ? null : domain.noteTouchedBlock);
+  if (allocator !== null && domain.touchedCount > 0) releaseEmptyBlocks(domain, allocator);
   return STATUS_SUCCESS;
 }

@@ -1,37 +1,20 @@
 import type { PhysicalMemory } from '../../hardware/substrate.js';
 import { MapPhysicalAddressTypeContiguousRange, MapPhysicalAddressTypeMax, MapPhysicalAddressTypeMdl } from '../../base/enums.js';
 import { isAddress, PAGE_SIZE } from '../../base/numbers.js';
+import type { PhysicalRuns } from '../control/routine-scratch.js';
 import type { IOMMU_MAP_PHYSICAL_ADDRESS } from '../types.js';
 import { isEnumBelow } from './parameters.js';
 
 /**
- * The pages an IOMMU_MAP_PHYSICAL_ADDRESS describes, as `count` runs of physically
- * contiguous page frames: run i covers frames [firstFrames[i], firstFrames[i] + counts[i]).
- */
-export interface PhysicalRuns {
-  firstFrames: Float64Array;
-  counts: Float64Array;
-  count: number;
-  pages: number;
-}
-
-/**
- * The one result object, reused by every call: routines run on the main thread one at a
- * time, and mapping must not allocate per call.
- */
-const scratch: PhysicalRuns = { firstFrames: new Float64Array(64), counts: new Float64Array(64), count: 0, pages: 0 };
-
-/**
- * Parses a physical description, or returns null when it is malformed: unknown MapType,
+ * Parses a physical description into `runs` (the routine's scratch, IommuCore.scratch.runs)
+ * and returns them, or returns null when the description is malformed: unknown MapType,
  * missing fields, a start off a page boundary, a length that is not whole pages (an MDL's
  * ByteOffset must be 0 and its ByteCount a page multiple), or any page outside guest memory.
- * The result is valid until the next call: copy what must outlive the routine.
  */
-export function parsePhysicalDescription(description: unknown, memory: PhysicalMemory): PhysicalRuns | null {
+export function parsePhysicalDescription(description: unknown, memory: PhysicalMemory, runs: PhysicalRuns): PhysicalRuns | null {
   if (typeof description !== 'object' || description === null) return null;
   const d = description as IOMMU_MAP_PHYSICAL_ADDRESS;
   if (!isEnumBelow(d.MapType, MapPhysicalAddressTypeMax)) return null;
-  const runs = scratch;
   runs.count = 0;
   runs.pages = 0;
   if (d.MapType === MapPhysicalAddressTypeContiguousRange) {

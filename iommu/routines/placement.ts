@@ -7,20 +7,10 @@ import {
   type NTSTATUS,
 } from '../../base/ntstatus.js';
 import { BuddyAllocator } from '../control/buddy-allocator.js';
-import type { DomainState } from '../control/handle-state.js';
+import type { TranslateDomainState } from '../control/handle-state.js';
+import type { Placement } from '../control/routine-scratch.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import { isAbsent } from './parameters.js';
-
-/** Where a new logical range goes (MapLogicalRangeEx, ReserveLogicalAddressRange). */
-export interface Placement {
-  firstPage: number;
-  /** The buddy block taken for it (first page and order), or -1 for explicit placement. */
-  blockFirstPage: number;
-  blockOrder: number;
-}
-
-/** The placement of the routine running now (routines run one at a time on the main thread). */
-export const placement: Placement = { firstPage: 0, blockFirstPage: -1, blockOrder: 0 };
 
 /**
  * Chooses the logical pages for a range of `pages` pages in a Translate domain, after the
@@ -31,10 +21,11 @@ export const placement: Placement = { firstPage: 0, blockFirstPage: -1, blockOrd
  *  - no explicit address: only with an allocator (else STATUS_NOT_SUPPORTED); Min/Max are
  *    inclusive bounds the whole buddy block must lie in; Min > Max or no room inside them is
  *    STATUS_INVALID_PARAMETER_MIX, no room at all STATUS_INSUFFICIENT_RESOURCES.
- * On success `out` holds the placement; the caller either keeps it or calls `undoPlacement`.
+ * On success `out` (the routine's scratch, IommuCore.scratch.placement) holds the placement;
+ * the caller either keeps it or calls `undoPlacement`.
  */
 export function placeRange(
-  domain: DomainState,
+  domain: TranslateDomainState,
   pages: number,
   explicit: number | null | undefined,
   min: number | null | undefined,
@@ -42,7 +33,7 @@ export function placeRange(
   outOfSpace: NTSTATUS,
   out: Placement,
 ): NTSTATUS {
-  const space = domain.space!;
+  const space = domain.space;
   if (!isAbsent(explicit)) {
     if (domain.allocator !== null) return STATUS_NOT_SUPPORTED;
     const firstPage = explicit / PAGE_SIZE;
@@ -70,8 +61,8 @@ export function placeRange(
 }
 
 /** Gives a placement's buddy block back (a later step of the routine failed). */
-export function undoPlacement(domain: DomainState, placement: Placement): void {
-  if (placement.blockFirstPage >= 0) domain.allocator!.free(placement.blockFirstPage, placement.blockOrder);
+export function undoPlacement(domain: TranslateDomainState, placement: Placement): void {
+  if (placement.blockFirstPage >= 0) domain.allocator?.free(placement.blockFirstPage, placement.blockOrder);
 }
 
 /**
@@ -88,12 +79,12 @@ export function blockOwner(placement: Placement): number | null {
  * After an unmap: gives back every block noted in `domain.touchedBlocks` that no extent
  * overlaps any more (its last mapped page is gone), and clears the list.
  */
-export function releaseEmptyBlocks(domain: DomainState): void {
+export function releaseEmptyBlocks(domain: TranslateDomainState, allocator: BuddyAllocator): void {
   const touched = domain.touchedBlocks;
   for (let i = 0; i < domain.touchedCount; i++) {
     const firstPage = touched[2 * i]!;
     const order = touched[2 * i + 1]!;
-    if (domain.space!.overlapping(firstPage, POWERS_OF_TWO[order]!) === undefined) domain.allocator!.free(firstPage, order);
+    if (domain.space.overlapping(firstPage, POWERS_OF_TWO[order]!) === undefined) allocator.free(firstPage, order);
   }
   domain.touchedCount = 0;
 }

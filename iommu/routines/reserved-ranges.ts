@@ -20,7 +20,7 @@ import { isAddress, isPageAligned, PAGE_SIZE, wholePages } from '../../base/numb
 import type { IOMMU_DMA_LOGICAL_ADDRESS_TOKEN, IOMMU_DMA_LOGICAL_ADDRESS_TOKEN_MAPPED_SEGMENT, Out } from '../types.js';
 import { isOptionalAddress, isOptionalPageAddress, isOut, isPermissions } from './parameters.js';
 import { parsePhysicalDescription } from './physical-description.js';
-import { placement, placeRange, undoPlacement } from './placement.js';
+import { placeRange, undoPlacement } from './placement.js';
 
 /**
  * IOMMU_RESERVE_LOGICAL_ADDRESS_RANGE: takes logical space (placed like MapLogicalRangeEx)
@@ -45,9 +45,10 @@ export function ReserveLogicalAddressRange(
   if (!isOptionalAddress(MaxLogicalAddress)) return STATUS_INVALID_PARAMETER_5;
   if (!isOut(LogicalAddressToken)) return STATUS_INVALID_PARAMETER_6;
 
+  const placement = core.scratch.placement;
   const status = placeRange(domain, pages, ExplicitLogicalAddress, MinLogicalAddress, MaxLogicalAddress, STATUS_INVALID_PARAMETER_3, placement);
   if (status !== STATUS_SUCCESS) return status;
-  const table = domain.table!;
+  const table = domain.table;
   if (core.tables.available() < table.missingTables(placement.firstPage, pages)) {
     undoPlacement(domain, placement);
     return STATUS_INSUFFICIENT_RESOURCES;
@@ -56,7 +57,7 @@ export function ReserveLogicalAddressRange(
   const handle = mintHandle<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>({ LogicalAddressBase: placement.firstPage * PAGE_SIZE, Size: pages * PAGE_SIZE });
   const block = placement.blockFirstPage < 0 ? null : { firstPage: placement.blockFirstPage, order: placement.blockOrder };
   const token = new TokenState(handle, domain, placement.firstPage, pages, block);
-  domain.space!.insert(placement.firstPage, pages, ExtentKind.Token, token);
+  domain.space.insert(placement.firstPage, pages, ExtentKind.Token, token);
   domain.tokens.add(token);
   LogicalAddressToken.value = core.tokens.issue(handle, token);
   return STATUS_SUCCESS;
@@ -68,8 +69,8 @@ export function FreeReservedLogicalAddressRange(core: IommuCore, LogicalAddressT
   if (token === undefined) return STATUS_INVALID_PARAMETER_1;
   if (token.segments.size > 0) return STATUS_RESOURCE_IN_USE;
   const domain = token.domain;
-  domain.space!.remove(token.firstPage, token.pages, () => {});
-  if (token.block !== null) domain.allocator!.free(token.block.firstPage, token.block.order);
+  domain.space.remove(token.firstPage, token.pages, () => {});
+  if (token.block !== null) domain.allocator?.free(token.block.firstPage, token.block.order);
   domain.tokens.delete(token);
   core.tokens.revoke(token.handle);
   return STATUS_SUCCESS;
@@ -91,14 +92,14 @@ export function MapReservedLogicalRange(
   if (token === undefined) return STATUS_INVALID_PARAMETER_1;
   if (!isAddress(Offset) || !isPageAligned(Offset)) return STATUS_INVALID_PARAMETER_2;
   if (!isPermissions(Permissions)) return STATUS_INVALID_PARAMETER_3;
-  const runs = parsePhysicalDescription(PhysicalAddressToMap, core.memory);
+  const runs = parsePhysicalDescription(PhysicalAddressToMap, core.memory, core.scratch.runs);
   if (runs === null) return STATUS_INVALID_PARAMETER_4;
   const offsetPages = Offset / PAGE_SIZE;
   if (offsetPages + runs.pages > token.pages) return STATUS_INVALID_PARAMETER_2;
   if (!isOut(MappedSegment)) return STATUS_INVALID_PARAMETER_5;
   for (let i = offsetPages; i < offsetPages + runs.pages; i++) if (token.mapped[i] !== 0) return STATUS_RESOURCE_IN_USE;
 
-  const table = token.domain.table!;
+  const table = token.domain.table;
   let page = token.firstPage + offsetPages;
   for (let i = 0; i < runs.count; i++) {
     table.mapRun(page, runs.counts[i]!, runs.firstFrames[i]!, Permissions, false);
@@ -122,7 +123,7 @@ export function UnmapReservedLogicalRange(core: IommuCore, MappedSegment: unknow
   const segment = token.segments.get(Offset / PAGE_SIZE);
   if (segment === undefined || segment.pages * PAGE_SIZE !== Size) return STATUS_INVALID_PARAMETER;
   const first = token.firstPage + segment.offsetPages;
-  token.domain.table!.unmap(first, segment.pages);
+  token.domain.table.unmap(first, segment.pages);
   core.invalidateRange(token.domain, first, segment.pages);
   token.mapped.fill(0, segment.offsetPages, segment.offsetPages + segment.pages);
   token.segments.delete(segment.offsetPages);

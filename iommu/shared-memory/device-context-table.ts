@@ -1,4 +1,5 @@
 import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+import { Int32RecordTable } from '../../base/int32-record-table.js';
 
 /**
  * The device context table: for each PCI function slot, whether it may master the bus and
@@ -10,8 +11,9 @@ import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
  *   kContextFlagsField         kContextPresent | kContextBusMaster | kContextBehindIommu | kContextFaultReporting
  *   kContextInputMappingField  input mapping ID (requester ID plus the segment's base)
  *
- * Writers: the control plane and the PCI bus (main thread). Every change is followed by a
- * bump of the invalidation sequence so that workers drop translations cached per device.
+ * Writer: control/device-contexts.ts (main thread), for the routines and for the bus's hooks
+ * (a function added, Bus Master Enable changed). Every change a worker may have cached is
+ * followed by an invalidation record, so that workers drop what they cached per device.
  */
 export const CONTEXT_RECORD_INTS = 4;
 export const kNoDomain = -1;
@@ -28,37 +30,21 @@ export const kContextBehindIommu = 0x4;
 /** Set by SetDeviceFaultReportingEx: faults go to the fault rings, otherwise only counted. */
 export const kContextFaultReporting = 0x8;
 
-export class DeviceContextTable {
-  readonly buffer: ArrayBufferLike;
-  readonly fields: Int32Array;
-  readonly capacity: number;
-
+export class DeviceContextTable extends Int32RecordTable {
   static byteLengthFor(capacity: number): number {
-    return capacity * CONTEXT_RECORD_INTS * 4;
+    return Int32RecordTable.bytesFor(CONTEXT_RECORD_INTS, capacity);
   }
 
   static create(capacity: number, allocate: BufferAllocator = sharedBuffer): DeviceContextTable {
-    const table = new DeviceContextTable(allocate(DeviceContextTable.byteLengthFor(capacity)));
-    for (let slot = 0; slot < capacity; slot++) table.fields[slot * CONTEXT_RECORD_INTS + kContextDomainField] = kNoDomain;
-    return table;
+    return new DeviceContextTable(allocate(DeviceContextTable.byteLengthFor(capacity))).initialise(kContextDomainField, kNoDomain);
   }
 
   constructor(buffer: ArrayBufferLike) {
-    this.buffer = buffer;
-    this.fields = new Int32Array(buffer);
-    this.capacity = buffer.byteLength / (CONTEXT_RECORD_INTS * 4);
-  }
-
-  get(slot: number, field: number): number {
-    return Atomics.load(this.fields, slot * CONTEXT_RECORD_INTS + field);
-  }
-
-  set(slot: number, field: number, value: number): void {
-    Atomics.store(this.fields, slot * CONTEXT_RECORD_INTS + field, value);
+    super(buffer, CONTEXT_RECORD_INTS);
   }
 
   setFlag(slot: number, flag: number, on: boolean): void {
-    const index = slot * CONTEXT_RECORD_INTS + kContextFlagsField;
+    const index = this.indexOf(slot, kContextFlagsField);
     if (on) Atomics.or(this.fields, index, flag);
     else Atomics.and(this.fields, index, ~flag);
   }

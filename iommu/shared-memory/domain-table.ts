@@ -1,4 +1,5 @@
 import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+import { Int32RecordTable } from '../../base/int32-record-table.js';
 
 /**
  * The domain table: what a worker needs to translate for a domain, indexed by domain slot.
@@ -45,32 +46,16 @@ export const kDomainIdentityCountField = 12;
 export const kArmConfigured = 0x1;
 export const kArmTranslationEnabled = 0x2;
 
-export class DomainTable {
-  readonly buffer: ArrayBufferLike;
-  readonly fields: Int32Array;
-  readonly capacity: number;
-
+export class DomainTable extends Int32RecordTable {
   static byteLengthFor(capacity: number): number {
-    return capacity * DOMAIN_RECORD_INTS * 4;
+    return Int32RecordTable.bytesFor(DOMAIN_RECORD_INTS, capacity);
   }
 
   static create(capacity: number, allocate: BufferAllocator = sharedBuffer): DomainTable {
-    const table = new DomainTable(allocate(DomainTable.byteLengthFor(capacity)));
-    for (let slot = 0; slot < capacity; slot++) table.fields[slot * DOMAIN_RECORD_INTS + kDomainTypeField] = kDomainFree;
-    return table;
+    return new DomainTable(allocate(DomainTable.byteLengthFor(capacity))).initialise(kDomainTypeField, kDomainFree);
   }
 
   constructor(buffer: ArrayBufferLike) {
-    this.buffer = buffer;
-    this.fields = new Int32Array(buffer);
-    this.capacity = buffer.byteLength / (DOMAIN_RECORD_INTS * 4);
-  }
-
-  get(slot: number, field: number): number {
-    return Atomics.load(this.fields, slot * DOMAIN_RECORD_INTS + field);
-  }
-
-  set(slot: number, field: number, value: number): void {
-    Atomics.store(this.fields, slot * DOMAIN_RECORD_INTS + field, value);
+    super(buffer, DOMAIN_RECORD_INTS);
   }
 }

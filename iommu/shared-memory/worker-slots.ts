@@ -1,4 +1,5 @@
 import { type BufferAllocator, sharedBuffer } from '../../base/buffers.js';
+import { Int32RecordTable } from '../../base/int32-record-table.js';
 
 /**
  * Worker slots: which thread owns which fault ring, and how far each busy worker has caught
@@ -48,14 +49,11 @@ export interface WorkerStats {
   iotlbMisses: number;
 }
 
-export class WorkerSlots {
-  readonly buffer: ArrayBufferLike;
-  readonly fields: Int32Array;
+export class WorkerSlots extends Int32RecordTable {
   readonly #figures: Float64Array;
-  readonly capacity: number;
 
   static byteLengthFor(capacity: number): number {
-    return capacity * SLOT_RECORD_INTS * 4;
+    return Int32RecordTable.bytesFor(SLOT_RECORD_INTS, capacity);
   }
 
   static create(capacity: number, allocate: BufferAllocator = sharedBuffer): WorkerSlots {
@@ -63,16 +61,14 @@ export class WorkerSlots {
   }
 
   constructor(buffer: ArrayBufferLike) {
-    this.buffer = buffer;
-    this.fields = new Int32Array(buffer);
+    super(buffer, SLOT_RECORD_INTS);
     this.#figures = new Float64Array(buffer);
-    this.capacity = buffer.byteLength / (SLOT_RECORD_INTS * 4);
   }
 
   /** Worker side: claims a free slot for `threadId` (its figures start from zero); -1 when all are taken. */
   claim(threadId: number): number {
     for (let slot = 0; slot < this.capacity; slot++) {
-      if (Atomics.compareExchange(this.fields, slot * SLOT_RECORD_INTS + kSlotOwnerField, 0, threadId) === 0) {
+      if (Atomics.compareExchange(this.fields, this.indexOf(slot, kSlotOwnerField), 0, threadId) === 0) {
         this.publishStats(slot, 0, 0);
         return slot;
       }
@@ -82,31 +78,29 @@ export class WorkerSlots {
 
   /** Worker side, by the slot's owner only: its IOTLB figures now (at the end of a task). */
   publishStats(slot: number, hits: number, misses: number): void {
-    const sequence = slot * SLOT_RECORD_INTS + kSlotStatsSequence;
-    const next = (Atomics.load(this.fields, sequence) + 1) | 0;
+    const next = (this.get(slot, kSlotStatsSequence) + 1) | 0;
     const at = slot * SLOT_RECORD_DOUBLES + kSlotFiguresDouble + (next & 1) * 2;
     this.#figures[at] = hits;
     this.#figures[at + 1] = misses;
-    Atomics.store(this.fields, sequence, next);
+    this.set(slot, kSlotStatsSequence, next);
   }
 
   /** Main side: the figures of every slot a worker holds now, in slot order. */
   stats(): WorkerStats[] {
     const all: WorkerStats[] = [];
     for (let slot = 0; slot < this.capacity; slot++) {
-      const base = slot * SLOT_RECORD_INTS;
-      const threadId = Atomics.load(this.fields, base + kSlotOwnerField);
+      const threadId = this.get(slot, kSlotOwnerField);
       if (threadId === 0) continue;
       let hits: number;
       let misses: number;
       let sequence: number;
       do {
-        sequence = Atomics.load(this.fields, base + kSlotStatsSequence);
+        sequence = this.get(slot, kSlotStatsSequence);
         const at = slot * SLOT_RECORD_DOUBLES + kSlotFiguresDouble + (sequence & 1) * 2;
         hits = this.#figures[at]!;
         misses = this.#figures[at + 1]!;
-      } while (Atomics.load(this.fields, base + kSlotStatsSequence) !== sequence);
-      all.push({ slot, threadId, busy: Atomics.load(this.fields, base + kSlotBusyField) === 1, iotlbHits: hits, iotlbMisses: misses });
+      } while (this.get(slot, kSlotStatsSequence) !== sequence);
+      all.push({ slot, threadId, busy: this.get(slot, kSlotBusyField) === 1, iotlbHits: hits, iotlbMisses: misses });
     }
     return all;
   }
@@ -114,30 +108,26 @@ export class WorkerSlots {
   /** Main side: the slot owned by `threadId`, or -1. */
   slotOf(threadId: number): number {
     for (let slot = 0; slot < this.capacity; slot++) {
-      if (Atomics.load(this.fields, slot * SLOT_RECORD_INTS + kSlotOwnerField) === threadId) return slot;
+      if (this.get(slot, kSlotOwnerField) === threadId) return slot;
     }
     return -1;
   }
 
-  ownerOf(slot: number): number {
-    return Atomics.load(this.fields, slot * SLOT_RECORD_INTS + kSlotOwnerField);
-  }
-
   /** Main side: frees a dead worker's slot. */
   release(slot: number): void {
-    Atomics.store(this.fields, slot * SLOT_RECORD_INTS + kSlotBusyField, 0);
-    Atomics.store(this.fields, slot * SLOT_RECORD_INTS + kSlotOwnerField, 0);
+    this.set(slot, kSlotBusyField, 0);
+    this.set(slot, kSlotOwnerField, 0);
   }
 
   /** Worker side: "I have applied the log up to `sequence` and may be walking tables". */
   markBusy(slot: number, sequence: number): void {
     // Applied first, then busy: a reader that sees busy also sees this sequence or a later one.
-    Atomics.store(this.fields, slot * SLOT_RECORD_INTS + kSlotAppliedField, sequence);
-    Atomics.store(this.fields, slot * SLOT_RECORD_INTS + kSlotBusyField, 1);
+    this.set(slot, kSlotAppliedField, sequence);
+    this.set(slot, kSlotBusyField, 1);
   }
 
   markIdle(slot: number): void {
-    Atomics.store(this.fields, slot * SLOT_RECORD_INTS + kSlotBusyField, 0);
+    this.set(slot, kSlotBusyField, 0);
   }
 
   /**
@@ -147,9 +137,8 @@ export class WorkerSlots {
   allCaughtUpWith(sequence: number, current: number): boolean {
     const age = (current - sequence) | 0;
     for (let slot = 0; slot < this.capacity; slot++) {
-      const base = slot * SLOT_RECORD_INTS;
-      if (Atomics.load(this.fields, base + kSlotBusyField) === 0) continue;
-      const applied = Atomics.load(this.fields, base + kSlotAppliedField);
+      if (this.get(slot, kSlotBusyField) === 0) continue;
+      const applied = this.get(slot, kSlotAppliedField);
       if (((current - applied) | 0) > age) return false;
     }
     return true;

@@ -1,10 +1,11 @@
+import { TWO_32 } from '../../base/numbers.js';
 import type { GuestMemory } from '../../hardware/guest-memory.js';
 import type { PciBus } from '../../hardware/pci-bus.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
-import type { DomainState, TokenState } from '../../iommu/control/handle-state.js';
+import { type DomainState, MAX_ADDRESS_BITS, type TokenState } from '../../iommu/control/handle-state.js';
 import type { IommuCore } from '../../iommu/control/iommu-core.js';
 import { ExtentKind } from '../../iommu/control/logical-space.js';
-import { DomainTypeUnmanaged } from '../../base/enums.js';
+import { DomainTypeTranslate, DomainTypeUnmanaged } from '../../base/enums.js';
 import type { ResolvedPlatformOptions } from '../platform-options.js';
 import {
   kArmConfigured,
@@ -107,15 +108,26 @@ function captureFunction(bus: PciBus, fn: PciFunction, pending: boolean): SavedF
 }
 
 function captureDomain(iommu: IommuCore, domain: DomainState): SavedDomain {
+  if (domain.type !== DomainTypeTranslate) {
+    return {
+      id: domain.serial,
+      type: domain.type,
+      addressBits: MAX_ADDRESS_BITS,
+      allocator: null,
+      extents: [],
+      mappings: [],
+      tokens: [],
+      arm64: domain.type === DomainTypeUnmanaged ? captureArm64(iommu, domain) : null,
+    };
+  }
   const extents: number[] = [];
   const mappings: number[] = [];
   const tokens: SavedToken[] = [];
-  const table = domain.table;
-  for (const extent of domain.space?.extents() ?? []) {
+  for (const extent of domain.space.extents()) {
     let owner = 0;
     if (extent.kind === ExtentKind.Logical) {
       owner = typeof extent.owner === 'number' ? extent.owner : -1;
-      table!.mappedRuns(extent.first, extent.pages, (page, pages, pfn, access) => mappings.push(page, pages, pfn, access));
+      domain.table.mappedRuns(extent.first, extent.pages, (page, pages, pfn, access) => mappings.push(page, pages, pfn, access));
     } else if (extent.kind === ExtentKind.Identity) {
       owner = extent.owner as number;
     } else if (extent.kind === ExtentKind.Token) {
@@ -132,14 +144,14 @@ function captureDomain(iommu: IommuCore, domain: DomainState): SavedDomain {
     extents,
     mappings,
     tokens,
-    arm64: domain.type === DomainTypeUnmanaged ? captureArm64(iommu, domain) : null,
+    arm64: null,
   };
 }
 
 function captureToken(token: TokenState): SavedToken {
   const segments: number[] = [];
   const mappings: number[] = [];
-  const table = token.domain.table!;
+  const table = token.domain.table;
   for (const segment of [...token.segments.values()].sort((a, b) => a.offsetPages - b.offsetPages)) {
     segments.push(segment.offsetPages, segment.pages);
     table.mappedRuns(token.firstPage + segment.offsetPages, segment.pages, (page, pages, pfn, access) => mappings.push(page, pages, pfn, access));
@@ -158,7 +170,7 @@ function captureArm64(iommu: IommuCore, domain: DomainState): SavedDomain['arm64
   const flags = fields.get(domain.slot, kDomainArmFlagsField);
   if ((flags & kArmConfigured) === 0) return null;
   return {
-    Ttbr0: (fields.get(domain.slot, kDomainTtbr0HighField) >>> 0) * 2 ** 32 + (fields.get(domain.slot, kDomainTtbr0LowField) >>> 0),
+    Ttbr0: (fields.get(domain.slot, kDomainTtbr0HighField) >>> 0) * TWO_32 + (fields.get(domain.slot, kDomainTtbr0LowField) >>> 0),
     InputSize0: fields.get(domain.slot, kDomainInputSizeField),
     TranslationEnabled: (flags & kArmTranslationEnabled) !== 0,
   };

@@ -1,16 +1,15 @@
 import type { PciFunction } from '../../hardware/pci-function.js';
-import type { DomainState } from '../../iommu/control/handle-state.js';
 import { mintHandle } from '../../iommu/control/handles.js';
+import { MAX_ADDRESS_BITS, TokenState, type TranslateDomainState } from '../../iommu/control/handle-state.js';
 import type { IommuCore } from '../../iommu/control/iommu-core.js';
 import { ExtentKind } from '../../iommu/control/logical-space.js';
-import { TokenState } from '../../iommu/control/handle-state.js';
 import { DomainConfigurationArm64, DomainTypeMax, DomainTypeTranslate, DomainTypeUnmanaged, IommuDmaLogicalAllocatorBuddy } from '../../base/enums.js';
 import { Errors } from '../../base/errors.js';
 import { describeStatus, type NTSTATUS, STATUS_SUCCESS } from '../../base/ntstatus.js';
 import { PAGE_SIZE } from '../../base/numbers.js';
 import { ConfigureDomain } from '../../iommu/routines/configure-domain.js';
 import { AttachDeviceEx, CreateDevice } from '../../iommu/routines/devices.js';
-import { CreateDomainEx, MAX_ADDRESS_BITS } from '../../iommu/routines/domains.js';
+import { CreateDomainEx } from '../../iommu/routines/domains.js';
 import type { IOMMU_DMA_DEVICE, IOMMU_DMA_DOMAIN, IOMMU_DMA_LOGICAL_ADDRESS_TOKEN, Out } from '../../iommu/types.js';
 import { integerIn, list, record, tuples } from './snapshot-format.js';
 
@@ -107,14 +106,19 @@ function createDomain(core: IommuCore, domain: Record<string, unknown>, what: st
 }
 
 /** Allocator, extents, tokens and mappings of a Translate domain; returns its token handles. */
-function restoreTranslateDomain(core: IommuCore, domain: DomainState, saved: Record<string, unknown>, what: string): IOMMU_DMA_LOGICAL_ADDRESS_TOKEN[] {
+function restoreTranslateDomain(
+  core: IommuCore,
+  domain: TranslateDomainState,
+  saved: Record<string, unknown>,
+  what: string,
+): IOMMU_DMA_LOGICAL_ADDRESS_TOKEN[] {
   if (domain.allocator !== null && !domain.allocator.loadState(record(saved.allocator, `${what}.allocator`) as never)) {
     throw Errors.InvalidSnapshot(`${what}.allocator does not describe a buddy allocator of ${domain.addressBits} address bits`);
   }
   const extents = tuples(saved.extents, 4, `${what}.extents`);
   const savedTokens = list(saved.tokens, `${what}.tokens`);
   const tokens: IOMMU_DMA_LOGICAL_ADDRESS_TOKEN[] = [];
-  const space = domain.space!;
+  const space = domain.space;
   let end = 0;
   let logicalPages = 0;
   for (let i = 0; i < extents.length; i += 4) {
@@ -161,7 +165,7 @@ function restoreTranslateDomain(core: IommuCore, domain: DomainState, saved: Rec
 
 function restoreToken(
   core: IommuCore,
-  domain: DomainState,
+  domain: TranslateDomainState,
   saved: Record<string, unknown>,
   first: number,
   pages: number,
@@ -176,7 +180,7 @@ function restoreToken(
     }
     block = { firstPage: blockFirst!, order: order! };
   }
-  const table = domain.table!;
+  const table = domain.table;
   if (core.tables.available() < table.missingTables(first, pages)) throw Errors.InvalidSnapshot(`${what}: the page-table pool is too small for it`);
   table.preallocate(first, pages);
   const handle = mintHandle<IOMMU_DMA_LOGICAL_ADDRESS_TOKEN>({ LogicalAddressBase: first * PAGE_SIZE, Size: pages * PAGE_SIZE });
@@ -204,15 +208,24 @@ function restoreToken(
     mappedEnd = page + count;
   }
   if (mappedPages !== token.mapped.reduce((sum, m) => sum + m, 0)) throw Errors.InvalidSnapshot(`${what}.mappings leave part of a segment unmapped`);
-  domain.space!.insert(first, pages, ExtentKind.Token, token);
+  domain.space.insert(first, pages, ExtentKind.Token, token);
   domain.tokens.add(token);
   return core.tokens.issue(handle, token);
 }
 
-function mapChecked(core: IommuCore, domain: DomainState, page: number, pages: number, pfn: number, access: number, allowLarge: boolean, what: string): void {
+function mapChecked(
+  core: IommuCore,
+  domain: TranslateDomainState,
+  page: number,
+  pages: number,
+  pfn: number,
+  access: number,
+  allowLarge: boolean,
+  what: string,
+): void {
   if (access < 1 || access > 3) throw Errors.InvalidSnapshot(`${what}: bad access bits ${access}`);
   if (pfn < 0 || pfn + pages > core.memory.pageCount) throw Errors.InvalidSnapshot(`${what}: frames 0x${pfn.toString(16)}+${pages} lie beyond guest memory`);
-  const table = domain.table!;
+  const table = domain.table;
   if (core.tables.available() < table.missingTables(page, pages)) throw Errors.InvalidSnapshot(`${what}: the page-table pool is too small for its mappings`);
   table.mapRun(page, pages, pfn, access, allowLarge);
 }

@@ -3,6 +3,7 @@ import { isInstanceOf } from '../../base/values.js';
 import type { PciFunction } from '../../hardware/pci-function.js';
 import { PCI_COMMAND } from '../../hardware/pci-config-space.js';
 import { Errors } from '../../base/errors.js';
+import { policyFieldProblem } from '../../iommu/control/dma-protection-policy.js';
 import { createPlatform, internalsOf, type Platform } from '../platform.js';
 import { type PlatformOptions, requireSharedMemory } from '../platform-options.js';
 import { applyMemoryImage } from './memory-image.js';
@@ -82,13 +83,17 @@ export async function restorePlatform(snapshot: Uint8Array, options: RestoreOpti
   // The saved worker count is how the old platform ran; on this thread there are none.
   if (options.dataPlane === 'main-thread' && options.workers === undefined) delete machine.workers;
   const policy = record(record(saved.iommu, 'iommu').policy, 'iommu.policy');
-  if (typeof policy.kernelDmaProtection !== 'boolean' || typeof policy.userUnlocked !== 'boolean') throw Errors.InvalidSnapshot('iommu.policy is malformed');
+  if (policyFieldProblem('kernelDmaProtection', policy.kernelDmaProtection) !== null || policyFieldProblem('userUnlocked', policy.userUnlocked) !== null) {
+    throw Errors.InvalidSnapshot('iommu.policy is malformed');
+  }
+  if (policyFieldProblem('dmaGuardPolicy', policy.dmaGuardPolicy) !== null)
+    throw Errors.InvalidSnapshot('iommu.policy.dmaGuardPolicy is not an integer in 0..2');
   // The platform starts with the saved policy; createPlatform checks the other options as usual.
   const platform = await createPlatform({
     ...(machine as PlatformOptions),
-    kernelDmaProtection: policy.kernelDmaProtection,
-    dmaGuardPolicy: integerIn(policy.dmaGuardPolicy, 0, 2, 'iommu.policy.dmaGuardPolicy') as 0 | 1 | 2,
-    userUnlocked: policy.userUnlocked,
+    kernelDmaProtection: policy.kernelDmaProtection as boolean,
+    dmaGuardPolicy: policy.dmaGuardPolicy as 0 | 1 | 2,
+    userUnlocked: policy.userUnlocked as boolean,
     ...options,
   });
   try {

@@ -1,6 +1,7 @@
 import { isInstanceOf } from '../../base/values.js';
 import { pack, unpack } from 'msgpackr';
 import { Errors } from '../../base/errors.js';
+import { PAGE_SIZE } from '../../base/numbers.js';
 
 /**
  * The saved state of a whole platform (Platform.saveState, restorePlatform): one MessagePack
@@ -198,9 +199,11 @@ export function memoryImage(value: unknown, what: string): MemoryImage {
   if (!(image.data instanceof Uint8Array)) throw Errors.InvalidSnapshot(`${what}.data is not bytes`);
   let pages = 0;
   for (let i = 0; i < runs.length; i += 2) {
-    if (runs[i]! < 0 || runs[i + 1]! < 1 || (runs[i]! + runs[i + 1]!) * 4096 > bytes) throw Errors.InvalidSnapshot(`${what}.runs reach outside ${bytes} bytes`);
+    if (runs[i]! < 0 || runs[i + 1]! < 1 || (runs[i]! + runs[i + 1]!) * PAGE_SIZE > bytes)
+      throw Errors.InvalidSnapshot(`${what}.runs reach outside ${bytes} bytes`);
     pages += runs[i + 1]!;
   }
-  if (image.data.length !== pages * 4096) throw Errors.InvalidSnapshot(`${what}.data holds ${image.data.length} bytes, not the ${pages} pages its runs name`);
+  if (image.data.length !== pages * PAGE_SIZE)
+    throw Errors.InvalidSnapshot(`${what}.data holds ${image.data.length} bytes, not the ${pages} pages its runs name`);
   return image as unknown as MemoryImage;
 }

@@ -21,12 +21,12 @@ async function cruise(t: Test, files: Record<string, string>): Promise<{ failed:
   const dir = mkdtempSync(path.join(tmpdir(), 'viommu-deps-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true } }));
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'fixture', type: 'module' }));
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'fixture', type: 'module', devDependencies: { 'a-dev-tool': '1.0.0' } }));
   for (const [file, source] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     writeFileSync(path.join(dir, file), source);
   }
-  const folders = [...new Set(Object.keys(files).map((file) => file.split('/')[0]!))];
+  const folders = [...new Set(Object.keys(files).map((file) => file.split('/')[0]!))].filter((folder) => folder !== 'node_modules');
   try {
     const { stdout } = await run(process.execPath, [depcruise, '--config', config, ...folders], { cwd: dir });
     return { failed: false, output: stdout };
@@ -54,6 +54,25 @@ const broken: Array<{ rule: string; file: string; files: Record<string, string> 
     rule: 'no-upward-from-devices',
     file: 'devices/models/nvme.ts',
     files: { 'devices/models/nvme.ts': uses('../../machine/platform.js'), 'machine/platform.ts': leaf },
+  },
+  {
+    rule: 'no-upward-from-hardware',
+    file: 'hardware/pci-bus.ts',
+    files: { 'hardware/pci-bus.ts': uses('../iommu/control/device-contexts.js'), 'iommu/control/device-contexts.ts': leaf },
+  },
+  {
+    rule: 'no-upward-from-workers',
+    file: 'workers/pool.ts',
+    files: { 'workers/pool.ts': uses('../machine/platform.js'), 'machine/platform.ts': leaf },
+  },
+  {
+    rule: 'no-dev-dependency-in-the-package',
+    file: 'iommu/control/core.ts',
+    files: {
+      'iommu/control/core.ts': uses('a-dev-tool'),
+      'node_modules/a-dev-tool/package.json': JSON.stringify({ name: 'a-dev-tool', version: '1.0.0', type: 'module', main: 'index.js' }),
+      'node_modules/a-dev-tool/index.js': leaf,
+    },
   },
   {
     rule: 'iommu-imports-no-worker-model-or-driver',

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { ManagedPageTable } from '../../iommu/control/managed-page-table.js';
 import { PageTableAllocator } from '../../iommu/control/page-table-allocator.js';
-import { walkManaged, walkResult } from '../../iommu/data-plane/managed-walker.js';
+import { ManagedLeaf } from '../../iommu/data-plane/leaf-results.js';
+import { walkManaged } from '../../iommu/data-plane/managed-walker.js';
 import { InvalidationLog, kInvalidateDomain } from '../../iommu/shared-memory/invalidation-log.js';
 import { ENTRIES_PER_TABLE, entryTarget, leafEntry, PageTablePool } from '../../iommu/shared-memory/page-table-pool.js';
 import { WorkerSlots } from '../../iommu/shared-memory/worker-slots.js';
@@ -26,9 +27,10 @@ function tableFor(allocator: PageTableAllocator, levels: number): ManagedPageTab
 
 /** What the walker says about `page`: [pfn, access, span] or null when unmapped. */
 function walk(pool: PageTablePool, table: ManagedPageTable, page: number): [number, number, number] | null {
-  const entry = walkManaged(pool.entries, table.root, table.levels, page);
+  const leaf = new ManagedLeaf();
+  const entry = walkManaged(pool.entries, table.root, table.levels, page, leaf);
   if (entry === 0) return null;
-  const span = walkResult[0]!;
+  const span = leaf.span;
   return [entryTarget(entry) + (page % span), (entry >>> 1) & 3, span];
 }
 
@@ -88,7 +90,7 @@ t.test('4 KiB mappings: every page walks to its frame and access; missingTables 
   }
   t.equal(strays, 0, 'neighbouring pages stay unmapped');
   t.same(table.lookup(2 ** 26), [0, -1]);
-  t.equal(walkManaged(pool.entries, table.root, 4, 2 ** 26), 0);
+  t.equal(walkManaged(pool.entries, table.root, 4, 2 ** 26, new ManagedLeaf()), 0);
 });
 
 t.test('an aligned 512-page run becomes one 2 MiB leaf; misaligned frames do not', async (t) => {

@@ -1,9 +1,10 @@
-import { arm64WalkResult, kArmResultAccess, kArmResultLeafPfn, kArmResultPfn, kArmResultSpan, walkArm64 } from '../../iommu/data-plane/arm64-walker.js';
+import { walkArm64 } from '../../iommu/data-plane/arm64-walker.js';
+import { Arm64Leaf } from '../../iommu/data-plane/leaf-results.js';
 
 /**
  * Test-side VMSAv8-64 stage-1 descriptor encoder and guest page-table builder (4 KiB granule, TTBR0),
- * written from the Arm ARM (DDI 0487, "VMSAv8-64 translation table descriptor formats"), not from the
- * plugin's walker. Used by arm64-walker.test.ts and arm64-walker-faults.test.ts only.
+ * written from the Arm ARM (DDI 0487, "VMSAv8-64 translation table descriptor formats"), not from
+ * viommu's walker. Used by arm64-walker.test.ts and arm64-walker-faults.test.ts only.
  *
  *   bits[1:0]    0b11 table (levels 0-2) / page (level 3); 0b01 block (levels 1, 2); bit 0 clear: invalid
  *   bits[47:12]  next-level table address, or output address (page [47:12], 2 MiB block [47:21], 1 GiB [47:30])
@@ -143,14 +144,10 @@ export type Walk = { fault: number } | { pfn: number; leafPfn: number; span: num
 
 /** Calls the walker under test and copies out its result. */
 export function walk(ram: GuestRam, ttbr0: number, inputSize: number, va: number, ramBytes = ram.bytes): Walk {
-  const result = walkArm64(ram.ram32, ramBytes, ttbr0, inputSize, va);
+  const leaf = new Arm64Leaf();
+  const result = walkArm64(ram.ram32, ramBytes, ttbr0, inputSize, va, leaf);
   if (result !== -1) return { fault: result };
-  return {
-    pfn: arm64WalkResult[kArmResultPfn]!,
-    leafPfn: arm64WalkResult[kArmResultLeafPfn]!,
-    span: arm64WalkResult[kArmResultSpan]!,
-    access: arm64WalkResult[kArmResultAccess]!,
-  };
+  return { pfn: leaf.pfn, leafPfn: leaf.leafPfn, span: leaf.span, access: leaf.access };
 }
 
 export interface Mapping {

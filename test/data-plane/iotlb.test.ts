@@ -1,5 +1,6 @@
 import t from 'tap';
-import { Iotlb, IotlbArray, SPAN_1G, SPAN_2M } from '../../iommu/data-plane/iotlb.js';
+import { Iotlb, IotlbArray, SPAN_1G, SPAN_2M, SPAN_RUN } from '../../iommu/data-plane/iotlb.js';
+import { LeafReach } from '../../iommu/data-plane/leaf-results.js';
 import { rng } from '../helpers/fixture.js';
 
 /** The first `count` tags (from `start` on) that land in the set of (domain, anchor). */
@@ -24,47 +25,63 @@ t.test('the constructor refuses shapes that are not a power of two of sets', asy
 
 t.test('hit, miss, domain and generation tags', async (t) => {
   const tlb = new Iotlb({ entries: 64, ways: 4, largeEntries: 8 });
-  t.equal(tlb.lookup(1, 77, 5), -1);
+  const reach = new LeafReach();
+  t.equal(tlb.lookup(1, 77, 5, reach), -1);
   t.equal(tlb.misses, 1);
   tlb.insert(1, 77, 1, 5, 1234, 3);
-  t.equal(tlb.lookup(1, 77, 5), 1234 * 4 + 3);
-  t.equal(tlb.lastSpan, 1);
+  t.equal(tlb.lookup(1, 77, 5, reach), 1234 * 4 + 3);
+  t.equal(reach.pagesLeft, 1, 'a 4 KiB leaf reaches one page');
   t.equal(tlb.hits, 1);
-  t.equal(tlb.lookup(1, 77, 6), -1, 'a newer generation misses');
-  t.equal(tlb.lookup(1, 77, 4), -1, 'an older generation misses');
-  t.equal(tlb.lookup(2, 77, 5), -1, 'another domain misses');
-  t.equal(tlb.lookup(1, 78, 5), -1, 'the next page misses');
+  t.equal(tlb.lookup(1, 77, 6, reach), -1, 'a newer generation misses');
+  t.equal(tlb.lookup(1, 77, 4, reach), -1, 'an older generation misses');
+  t.equal(tlb.lookup(2, 77, 5, reach), -1, 'another domain misses');
+  t.equal(tlb.lookup(1, 78, 5, reach), -1, 'the next page misses');
   t.equal(tlb.misses, 5);
   tlb.insert(1, 77, 1, 6, 999, 1);
-  t.equal(tlb.lookup(1, 77, 6), 999 * 4 + 1, 're-inserting replaces the translation');
-  t.equal(tlb.lookup(1, 77, 5), -1, 'the old generation is gone');
+  t.equal(tlb.lookup(1, 77, 6, reach), 999 * 4 + 1, 're-inserting replaces the translation');
+  t.equal(tlb.lookup(1, 77, 5, reach), -1, 'the old generation is gone');
   const high = 2 ** 33 + 5;
   tlb.insert(3, high, 1, 0, 2 ** 28 - 1, 2);
-  t.equal(tlb.lookup(3, high, 0), (2 ** 28 - 1) * 4 + 2, 'pages above 2^32 and the largest frame');
-  t.equal(tlb.lookup(3, high - 2 ** 32, 0), -1, 'no aliasing of page mod 2^32');
+  t.equal(tlb.lookup(3, high, 0, reach), (2 ** 28 - 1) * 4 + 2, 'pages above 2^32 and the largest frame');
+  t.equal(tlb.lookup(3, high - 2 ** 32, 0, reach), -1, 'no aliasing of page mod 2^32');
   t.equal(tlb.hits, 3);
 });
 
 t.test('2 MiB and 1 GiB leaves answer for every page they span', async (t) => {
   const tlb = new Iotlb({ entries: 64, ways: 4, largeEntries: 8 });
+  const reach = new LeafReach();
   tlb.insert(1, SPAN_2M * 7, SPAN_2M, 2, 4096, 1);
   tlb.insert(1, SPAN_1G * 3, SPAN_1G, 2, SPAN_1G, 3);
-  t.equal(tlb.lookup(1, SPAN_2M * 7, 2), 4096 * 4 + 1);
-  t.equal(tlb.lastSpan, SPAN_2M);
-  t.equal(tlb.lookup(1, SPAN_2M * 7 + 511, 2), (4096 + 511) * 4 + 1);
-  t.equal(tlb.lookup(1, SPAN_2M * 8, 2), -1, 'one page past the 2 MiB leaf');
-  t.equal(tlb.lookup(1, SPAN_2M * 7 - 1, 2), -1, 'one page before it');
-  t.equal(tlb.lookup(1, SPAN_1G * 3 + 262143, 2), (SPAN_1G + 262143) * 4 + 3);
-  t.equal(tlb.lastSpan, SPAN_1G);
-  t.equal(tlb.lookup(1, SPAN_1G * 4, 2), -1);
-  t.equal(tlb.lookup(1, SPAN_1G * 3 + 9, 3), -1, 'generation applies to large leaves too');
+  t.equal(tlb.lookup(1, SPAN_2M * 7, 2, reach), 4096 * 4 + 1);
+  t.equal(reach.pagesLeft, SPAN_2M, 'from its first page a 2 MiB leaf reaches 512 pages');
+  t.equal(tlb.lookup(1, SPAN_2M * 7 + 511, 2, reach), (4096 + 511) * 4 + 1);
+  t.equal(reach.pagesLeft, 1, 'from its last page, one');
+  t.equal(tlb.lookup(1, SPAN_2M * 8, 2, reach), -1, 'one page past the 2 MiB leaf');
+  t.equal(tlb.lookup(1, SPAN_2M * 7 - 1, 2, reach), -1, 'one page before it');
+  t.equal(tlb.lookup(1, SPAN_1G * 3 + 262143, 2, reach), (SPAN_1G + 262143) * 4 + 3);
+  t.equal(reach.pagesLeft, 1);
+  t.equal(tlb.lookup(1, SPAN_1G * 3 + 9, 2, reach), (SPAN_1G + 9) * 4 + 3);
+  t.equal(reach.pagesLeft, SPAN_1G - 9, 'a 1 GiB leaf reaches to its end');
+  t.equal(tlb.lookup(1, SPAN_1G * 4, 2, reach), -1);
+  t.equal(tlb.lookup(1, SPAN_1G * 3 + 9, 3, reach), -1, 'generation applies to large leaves too');
   tlb.insert(1, SPAN_1G * 3 + 9, 1, 2, 55, 2);
-  t.equal(tlb.lookup(1, SPAN_1G * 3 + 9, 2), 55 * 4 + 2, 'a 4 KiB entry is found first');
-  t.equal(tlb.lastSpan, 1);
+  t.equal(tlb.lookup(1, SPAN_1G * 3 + 9, 2, reach), 55 * 4 + 2, 'a 4 KiB entry is found first');
+  t.equal(reach.pagesLeft, 1);
+});
+
+t.test('a run of 16 contiguous leaves answers for each of its pages, and says how far it reaches', async (t) => {
+  const tlb = new Iotlb({ entries: 64, ways: 4, largeEntries: 8 });
+  const reach = new LeafReach();
+  tlb.insert(1, 2 * SPAN_RUN, SPAN_RUN, 0, 700, 3);
+  t.equal(tlb.lookup(1, 2 * SPAN_RUN + 5, 0, reach), (700 + 5) * 4 + 3);
+  t.equal(reach.pagesLeft, SPAN_RUN - 5, 'eleven pages of the run from its sixth page on');
+  t.equal(tlb.lookup(1, 3 * SPAN_RUN, 0, reach), -1, 'the page after the run misses');
+  t.equal(reach.pagesLeft, SPAN_RUN - 5, 'a miss leaves the reach alone');
 });
 
 t.test('a full set evicts round-robin, one entry per insert, and never touches other sets', async (t) => {
   const tlb = new Iotlb({ entries: 64, ways: 4, largeEntries: 8 });
+  const reach = new LeafReach();
   const array = tlb.pages;
   const same = tagsInSameSet(array, 1, 0, 12);
   const setIndex = array.setOf(1, same[0]!);
@@ -78,7 +95,7 @@ t.test('a full set evicts round-robin, one entry per insert, and never touches o
     }
   }
   for (const [domain, tag] of others) tlb.insert(domain, tag, 1, 0, 7000 + tag, 3);
-  const present = (tags: number[]) => tags.filter((tag) => tlb.lookup(1, tag, 0) >= 0);
+  const present = (tags: number[]) => tags.filter((tag) => tlb.lookup(1, tag, 0, reach) >= 0);
   for (let i = 0; i < 4; i++) tlb.insert(1, same[i]!, 1, 0, 100 + i, 3);
   t.same(present(same.slice(0, 4)), same.slice(0, 4), 'four ways hold four tags');
   const expectedAfter: number[][] = [
@@ -94,8 +111,8 @@ t.test('a full set evicts round-robin, one entry per insert, and never touches o
   }
   tlb.insert(1, same[6]!, 1, 1, 555, 1);
   t.same(present(same.slice(0, 9)), [same[5]!, same[7]!, same[8]!], 'updating a cached tag evicts nobody else');
-  t.equal(tlb.lookup(1, same[6]!, 1), 555 * 4 + 1);
-  const lost = others.filter(([domain, tag]) => tlb.lookup(domain, tag, 0) !== (7000 + tag) * 4 + 3);
+  t.equal(tlb.lookup(1, same[6]!, 1, reach), 555 * 4 + 1);
+  const lost = others.filter(([domain, tag]) => tlb.lookup(domain, tag, 0, reach) !== (7000 + tag) * 4 + 3);
   t.same(lost, [], `all ${others.length} entries of the other sets survived`);
 });
 
@@ -150,22 +167,23 @@ t.test('invalidateRange drops exactly the overlapping 4K/2M/1G entries of that d
 
 t.test('invalidate drops one tag; clear drops everything', async (t) => {
   const tlb = new Iotlb({ entries: 64, ways: 4, largeEntries: 8 });
+  const reach = new LeafReach();
   tlb.insert(1, 10, 1, 0, 1, 1);
   tlb.insert(1, 11, 1, 0, 2, 1);
   tlb.insert(1, SPAN_2M, SPAN_2M, 0, 512, 3);
   tlb.insert(2, SPAN_1G, SPAN_1G, 0, SPAN_1G, 3);
   tlb.pages.invalidate(1, 10);
-  t.equal(tlb.lookup(1, 10, 0), -1);
-  t.equal(tlb.lookup(1, 11, 0), 2 * 4 + 1);
+  t.equal(tlb.lookup(1, 10, 0, reach), -1);
+  t.equal(tlb.lookup(1, 11, 0, reach), 2 * 4 + 1);
   tlb.clear();
-  t.equal(tlb.lookup(1, 11, 0), -1);
-  t.equal(tlb.lookup(1, SPAN_2M + 1, 0), -1);
-  t.equal(tlb.lookup(2, SPAN_1G + 1, 0), -1);
+  t.equal(tlb.lookup(1, 11, 0, reach), -1);
+  t.equal(tlb.lookup(1, SPAN_2M + 1, 0, reach), -1);
+  t.equal(tlb.lookup(2, SPAN_1G + 1, 0, reach), -1);
   t.same(
     [...tlb.pages.domain, ...tlb.blocks2M.domain, ...tlb.blocks1G.domain].filter((d) => d !== -1),
     [],
     'every way is empty',
   );
   tlb.insert(2, SPAN_1G, SPAN_1G, 0, SPAN_1G, 3);
-  t.equal(tlb.lookup(2, SPAN_1G + 1, 0), (SPAN_1G + 1) * 4 + 3, 'large entries work again after clear');
+  t.equal(tlb.lookup(2, SPAN_1G + 1, 0, reach), (SPAN_1G + 1) * 4 + 3, 'large entries work again after clear');
 });

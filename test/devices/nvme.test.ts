@@ -288,9 +288,18 @@ t.test('invalid commands complete with the status the spec names', async (t) => 
   t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 2 }), NVME.SC_INVALID_QUEUE_DELETION | NVME.DNR);
   t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_SQ, cdw10: 2 }), 0);
   t.equal(await admin({ opcode: NVME.ADMIN_DELETE_IO_CQ, cdw10: 2 }), 0);
-  await t.rejects(driver.read(-1, 1, buffer), RangeError, 'the driver checks its own arguments');
-  await t.rejects(driver.read(0, 17, buffer), RangeError, 'beyond the buffer');
-  await t.rejects(driver.read(0, 1, buffer, 2), RangeError, 'not dword aligned');
+  await t.rejects(
+    driver.read(-1, 1, buffer),
+    { name: 'RangeError', message: 'lba must be a non-negative safe integer (got -1)' },
+    'the driver checks its own arguments',
+  );
+  await t.rejects(driver.read(0, 65537, buffer), { name: 'RangeError', message: 'blocks must be an integer in 1..65536 (got 65537)' }, 'at most 65536 blocks');
+  await t.rejects(
+    driver.read(0, 17, buffer),
+    { name: 'RangeError', message: /^offset must be dword aligned, with its 8704 bytes within the \d+-byte buffer \(got 0\)$/ },
+    'beyond the buffer',
+  );
+  await t.rejects(driver.read(0, 1, buffer, 2), { name: 'RangeError', message: /^offset must be dword aligned, .* \(got 2\)$/ }, 'not dword aligned');
   t.same(await driver.read(0, 1, buffer), { status: 0 }, 'the I/O queue still works');
   await driver.stop();
 });

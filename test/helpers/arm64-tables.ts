@@ -2,7 +2,7 @@ import type { Platform } from '../../machine/index.js';
 
 /**
  * A guest-side builder of VMSAv8-64 stage-1 tables (4 KiB granule, TTBR0), written from the
- * Arm architecture's descriptor format, independently of the plugin's walker:
+ * Arm architecture's descriptor format, independently of viommu's walker:
  *   bits[1:0] 0b11 table (levels 0-2) / page (level 3), 0b01 block (levels 1-2)
  *   bits[47:12] next-level table address or output address (block: bits[47:30] / [47:21])
  *   bit 10 AF, bits[7:6] AP (AP[2] = bit 7: read-only), bit 62 APTable[1] (table: no writes below)

@@ -50,6 +50,9 @@ const OPTION_ACCEPTS: Record<keyof PlatformOptions, (value: unknown) => boolean>
   deviceModels: (v) => Array.isArray(v) && v.length === 0,
   onCallbackError: (v) => typeof v === 'function',
   onDeviceError: (v) => typeof v === 'function',
+  dataPlane: () => false,
+  // With the default data plane (workers) even a function is refused: devices write from worker threads.
+  onDeviceWrite: () => false,
 };
 
 t.test('createPlatform refuses garbage in every option, naming it', async (t) => {

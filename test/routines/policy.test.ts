@@ -1,5 +1,6 @@
 import t from 'tap';
 import {
+  createPlatform,
   DomainTypePassThrough,
   DomainTypeTranslate,
   DomainTypeUnmanaged,
@@ -258,4 +259,21 @@ t.test('setPolicy rejects bad arguments with a TypeError naming the key, and cha
   copy.dmaGuardPolicy = 0;
   t.equal(platform.policy.dmaGuardPolicy, 1, 'the policy getter hands out a copy');
   t.equal(query(V2, external), TRANSLATE | PASS_THROUGH | UNMANAGED, 'and mutating it changes nothing');
+});
+
+t.test('the options and setPolicy check policy fields alike, each naming the field its own way (exact messages)', async (t) => {
+  const options: Array<[Record<string, unknown>, string]> = [
+    [{ dmaGuardPolicy: 3 }, 'options.dmaGuardPolicy must be 0, 1 or 2 (got 3)'],
+    [{ userUnlocked: 'yes' }, 'options.userUnlocked must be a boolean (got "yes")'],
+    [{ kernelDmaProtection: 0 }, 'options.kernelDmaProtection must be a boolean (got 0)'],
+  ];
+  for (const [option, message] of options) await t.rejects(createPlatform({ workers: 0, ...option }), { name: 'TypeError', message }, message);
+  const platform = await platformFor(t, { workers: 0 });
+  const calls: Array<[Record<string, unknown>, string]> = [
+    [{ dmaGuardPolicy: 7 }, 'policy.dmaGuardPolicy must be 0, 1 or 2 (got 7)'],
+    [{ kernelDmaProtection: 1 }, 'policy.kernelDmaProtection must be a boolean (got 1)'],
+    [{ dmaGuardPolicy: 0, other: 1 }, 'policy.other must be one of dmaGuardPolicy, userUnlocked, kernelDmaProtection (got 1)'],
+  ];
+  for (const [policy, message] of calls) t.throws(() => platform.setPolicy(policy as never), { name: 'TypeError', message }, message);
+  t.strictSame(platform.policy, { kernelDmaProtection: true, dmaGuardPolicy: 1, userUnlocked: true }, 'nothing of a refused policy was applied');
 });

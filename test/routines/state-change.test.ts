@@ -219,7 +219,7 @@ t.test('an Unregister made from inside a callback holds at once, even within the
   platform.setPolicy({ dmaGuardPolicy: 0 });
   platform.setPolicy({ dmaGuardPolicy: 2 });
   t.equal(calls, 2, 'a callback can unregister itself');
-  t.strictSame(errors, [], 'no callback and no part of the plugin threw along the way');
+  t.strictSame(errors, [], 'no callback and no part of viommu threw along the way');
   t.equal(V2.DeleteDevice(c), STATUS_SUCCESS, 'and its device can go');
 });
 

@@ -21,7 +21,7 @@ t.test('in a page without cross-origin isolation the main-thread data plane work
     identity: [1, 2, 3, 4],
     outside: TranslationFault,
     assignmentFaults: 1,
-    faultStats: { raised: 2, delivered: 2, dropped: 0, suppressed: 0, pending: 0 },
+    faultStats: { raised: 2, delivered: 2, dropped: 0, suppressed: 0, pending: 0, collapsed: 0 },
   });
   t.same(problems, [], 'no error in the page');
 });

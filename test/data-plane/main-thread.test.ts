@@ -66,7 +66,7 @@ t.test('with dataPlane main-thread, nothing needs a SharedArrayBuffer: NVMe traf
       'its fault reached the FaultHandler',
     );
     await driver.stop();
-    t.same(platform.faultStats(), { raised: 1, delivered: 1, dropped: 0, suppressed: 0, pending: 0 });
+    t.same(platform.faultStats(), { raised: 1, delivered: 1, dropped: 0, suppressed: 0, pending: 0, collapsed: 0 });
   } finally {
     Object.defineProperty(globalThis, 'SharedArrayBuffer', { value: original, configurable: true, writable: true });
   }

@@ -127,12 +127,12 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
             continue;
           }
           if (!write) {
-            const first = offset / 4;
-            const word = words[first]!;
-            let uniform = slotOfWord(word) === expectedSlot;
-            for (let w = first; uniform && w < first + 1024; w++) if (words[w] !== word) uniform = false;
             // A torn or foreign page is only excusable while the page is being unmapped.
-            if (!uniform && state === kMapped) violation(`slot ${expectedSlot}: page 0x${page.toString(16)} read torn or foreign data`);
+            const odd = state === kMapped ? unexpectedWord(words, offset / 4, expectedSlot) : -1;
+            if (odd >= 0) {
+              const seen = `0x${(words[offset / 4]! >>> 0).toString(16)} and 0x${(words[odd]! >>> 0).toString(16)}`;
+              violation(`slot ${expectedSlot}: page 0x${page.toString(16)} read torn or foreign data (${seen})`);
+            }
             result.bytesChecked += 4096;
           }
         }
@@ -143,4 +143,24 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
     ...result,
     coverage: { reads: Array.from(reads), writes: Array.from(writes), transitions: Array.from(transitions), faults: Array.from(faultsOf) },
   };
+}
+
+/**
+ * The first word of the page read at `words[first..first + 1024)` that a mapped page of
+ * `slot` cannot hold, or -1. Every word must carry the slot (a canary or another slot's word
+ * means the DMA used a page it should not have). Within the slot, the page holds one version
+ * written by the CPU when it was mapped, unless another device's write to the same slot ran
+ * at the same time: a DMA is not atomic, so words of the CPU's version and the devices'
+ * (DEVICE_VERSION) may mix. Two CPU versions in one page would mean a stale page.
+ */
+function unexpectedWord(words: Int32Array, first: number, slot: number): number {
+  let cpuWord = -1;
+  for (let w = first; w < first + 1024; w++) {
+    const word = words[w]!;
+    if (slotOfWord(word) !== slot) return w;
+    if ((word & 0xfffff) === DEVICE_VERSION) continue;
+    if (cpuWord === -1) cpuWord = word;
+    else if (word !== cpuWord) return w;
+  }
+  return -1;
 }

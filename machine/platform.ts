@@ -8,12 +8,12 @@ import { GuestMemory } from '../hardware/guest-memory.js';
 import { PciBus } from '../hardware/pci-bus.js';
 import type { PciFunction } from '../hardware/pci-function.js';
 import { type DmaProtectionPolicy, policyFieldProblem } from '../iommu/control/dma-protection-policy.js';
-import { FaultDispatcher, type FaultRecord, type FaultStats } from '../iommu/control/fault-dispatcher.js';
+import { FaultDispatcher, type FaultStats } from '../iommu/control/fault-dispatcher.js';
+import { deliverFault } from '../iommu/control/fault-delivery.js';
 import { type DomainSummary, describeDomain, inspectTranslation, type TranslationView } from '../iommu/control/inspection.js';
 import { IommuCore } from '../iommu/control/iommu-core.js';
 import { DmaPort } from '../iommu/data-plane/dma-port.js';
 import { TranslationEngine } from '../iommu/data-plane/translation-engine.js';
-import { faultInformationOf } from '../iommu/fault-information.js';
 import { buildInterfaceV2, type DMA_IOMMU_INTERFACE_EX, type DMA_IOMMU_INTERFACE_V2, getIommuInterfaceEx } from '../iommu/interface-table.js';
 import { reportStateChanges } from '../iommu/routines/state-change.js';
 import { createSharedState, type SharedState } from '../iommu/shared-memory/shared-state.js';
@@ -145,7 +145,9 @@ export class Platform {
     // The IOMMU sits between every function and memory from the start (pci_setup_iommu).
     this.bus.setupIommu(this.#iommu.contexts);
     this.#v2 = buildInterfaceV2(this.#iommu);
-    this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) => this.#deliverFault(record));
+    this.#faults = new FaultDispatcher(this.#shared.faultRings, (record) =>
+      deliverFault(this.#iommu, record, options.iommuBaseAddress, options.onCallbackError),
+    );
     // With the data plane on this thread, faults are drained after each batch and DMA call
     // (and by drainFaults()); there is no other thread to wait for, and local memory cannot be waited on.
     if (inline === null) this.#faults.start();
@@ -359,20 +361,6 @@ export class Platform {
     if (this.#pool === null) return Promise.reject(Errors.NoWorkers());
     this.#tasksInFlight++;
     return this.#pool.run<Result>(task).finally(() => this.#tasksInFlight--);
-  }
-
-  #deliverFault(record: FaultRecord): boolean {
-    const fn = this.bus.functionAt(record.device);
-    const device = fn === undefined ? undefined : this.#iommu.deviceOfFunction.get(fn);
-    const config = device?.faultConfig;
-    if (config === undefined || config === null) return false;
-    const info = faultInformationOf(this.#iommu, record, this.options.iommuBaseAddress, 0);
-    try {
-      config.FaultHandler(config.FaultContext, info);
-    } catch (error) {
-      this.options.onCallbackError(error);
-    }
-    return true;
   }
 
   /** A device batch failed: options.onDeviceError hears of it (by default, a warning). */

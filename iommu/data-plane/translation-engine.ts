@@ -1,21 +1,6 @@
-import {
-  AddressSizeFault,
-  DomainTypePassThrough,
-  DomainTypeTranslate,
-  DomainTypeUnmanaged,
-  PermissionFault,
-  TranslationFault,
-  UnsupportedUpstreamTransaction,
-} from '../../base/enums.js';
+import { AddressSizeFault, PermissionFault, TranslationFault, UnsupportedUpstreamTransaction } from '../../base/enums.js';
 import { PAGE_SIZE, TWO_32 } from '../../base/numbers.js';
-import {
-  CONTEXT_RECORD_INTS,
-  kContextBehindIommu,
-  kContextBusMaster,
-  kContextDomainField,
-  kContextFlagsField,
-  kContextPresent,
-} from '../shared-memory/device-context-table.js';
+import { CONTEXT_RECORD_INTS, kContextDomainField, kContextFlagsField } from '../shared-memory/device-context-table.js';
 import {
   DOMAIN_RECORD_INTS,
   kArmConfigured,
@@ -35,6 +20,7 @@ import type { SharedState } from '../shared-memory/shared-state.js';
 import { walkArm64 } from './arm64-walker.js';
 import { FaultRingWriter } from './fault-ring-writer.js';
 import { lookupIdentityWindow } from './identity-window-lookup.js';
+import { contextModeOf, MODE_BLOCKED, MODE_PASS_THROUGH, MODE_TRANSLATE, MODE_UNMANAGED, MODE_UNTRANSLATED, MODE_NO_DOMAIN } from './device-context-mode.js';
 import { applyInvalidations } from './invalidation-reader.js';
 import { Iotlb, type IotlbOptions, SPAN_RUN } from './iotlb.js';
 import { Arm64Leaf, LeafReach, ManagedLeaf } from './leaf-results.js';
@@ -50,15 +36,6 @@ export const DMA_BLOCKED = 16;
 
 /** Multiplying by 2^-12 is exact, and much cheaper than dividing by PAGE_SIZE. */
 const PAGE_INVERSE = 1 / PAGE_SIZE;
-
-/** Decoded device contexts (see #loadContext). */
-const MODE_BLOCKED = 0;
-const MODE_UNTRANSLATED = 1;
-const MODE_NO_DOMAIN = 2;
-const MODE_TRANSLATE = 3;
-const MODE_PASS_THROUGH = 4;
-const MODE_UNMANAGED = 5;
-const MODE_GONE = 6;
 
 /**
  * The data plane of one worker thread: translates device accesses through the shared
@@ -212,26 +189,11 @@ export class TranslationEngine {
 
   #loadContext(device: number): void {
     const c = device * CONTEXT_RECORD_INTS;
-    const flags = this.#ctx[c + kContextFlagsField]!;
     const domain = this.#ctx[c + kContextDomainField]!;
     this.#contextDevice = device;
     this.#contextDomain = domain;
-    if ((flags & (kContextPresent | kContextBusMaster)) !== (kContextPresent | kContextBusMaster)) this.#contextMode = MODE_BLOCKED;
-    else if ((flags & kContextBehindIommu) === 0) this.#contextMode = MODE_UNTRANSLATED;
-    else if (domain < 0) this.#contextMode = MODE_NO_DOMAIN;
-    else {
-      const d = domain * DOMAIN_RECORD_INTS;
-      this.#contextGeneration = this.#dom[d + kDomainGenerationField]!;
-      const type = this.#dom[d + kDomainTypeField]!;
-      this.#contextMode =
-        type === DomainTypeTranslate
-          ? MODE_TRANSLATE
-          : type === DomainTypePassThrough
-            ? MODE_PASS_THROUGH
-            : type === DomainTypeUnmanaged
-              ? MODE_UNMANAGED
-              : MODE_GONE;
-    }
+    if (domain >= 0) this.#contextGeneration = this.#dom[domain * DOMAIN_RECORD_INTS + kDomainGenerationField]!;
+    this.#contextMode = contextModeOf(this.#ctx[c + kContextFlagsField]!, domain, domain < 0 ? -1 : this.#dom[domain * DOMAIN_RECORD_INTS + kDomainTypeField]!);
   }
 
   #translateManaged(device: number, iova: number, length: number, write: boolean): number {

@@ -18,11 +18,12 @@
 //
 // Plain Node (>= 20), no dependencies beyond Node's built-ins.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { extract, Failure, fail, findFile, listTree, setTimes } from './deb-files.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -54,11 +55,6 @@ if (argv.has('--help') || argv.has('-h')) {
 }
 
 const say = (s) => console.log(`guest: ${s}`);
-
-class Failure extends Error {}
-function fail(what, advice = true) {
-  throw Object.assign(new Failure(what), { advice });
-}
 
 function run(cmd, args, { cwd, input, env, quiet = true } = {}) {
   const r = spawnSync(cmd, args, {
@@ -235,87 +231,6 @@ function debsFromManifest(m) {
   return pkgs;
 }
 
-// ---------------------------------------------------------------- unpacking
-
-// A .deb is an ar archive; its data.tar.* member holds the files.
-function debDataMember(file) {
-  const b = fs.readFileSync(file);
-  if (b.subarray(0, 8).toString('latin1') !== '!<arch>\n') fail(`${path.basename(file)} is not a .deb (ar) file`);
-  for (let off = 8; off + 60 <= b.length; ) {
-    const name = b
-      .subarray(off, off + 16)
-      .toString('latin1')
-      .trim()
-      .replace(/\/$/, '');
-    const size = Number(
-      b
-        .subarray(off + 48, off + 58)
-        .toString('latin1')
-        .trim(),
-    );
-    const data = b.subarray(off + 60, off + 60 + size);
-    if (name.startsWith('data.tar')) return { name, data };
-    off += 60 + size + (size & 1);
-  }
-  fail(`${path.basename(file)} has no data.tar member`);
-}
-
-// Extracts the members matching `patterns` (GNU tar wildcards) of a .deb into `dir`.
-function extract(file, dir, patterns) {
-  const { name, data } = debDataMember(file);
-  const z = name.endsWith('.xz') ? ['-J'] : name.endsWith('.zst') ? ['--zstd'] : name.endsWith('.gz') ? ['-z'] : [];
-  fs.mkdirSync(dir, { recursive: true });
-  return new Promise((resolve, reject) => {
-    const tar = spawn('tar', ['-x', ...z, '-f', '-', '-C', dir, '--wildcards', ...patterns], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    tar.stderr.on('data', (d) => {
-      err += d;
-    });
-    tar.on('error', (e) => reject(new Failure(`tar could not be run (${e.code ?? e.message})`)));
-    tar.on('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(
-            Object.assign(new Failure(`unpacking ${path.basename(file)} failed (tar exit ${code}):\n  ${err.trim().split('\n').slice(-4).join('\n  ')}`), {
-              advice: true,
-            }),
-          ),
-    );
-    tar.stdin.on('error', () => {});
-    tar.stdin.end(data);
-  });
-}
-
-function findFile(dir, base) {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      const r = findFile(p, base);
-      if (r) return r;
-    } else if (e.name === base) return p;
-  }
-  return null;
-}
-
-function setTimes(dir) {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) setTimes(p);
-    if (!e.isSymbolicLink()) fs.utimesSync(p, EPOCH, EPOCH);
-  }
-  fs.utimesSync(dir, EPOCH, EPOCH);
-}
-
-function listTree(dir, rel = '.') {
-  const out = [rel];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const r = `${rel}/${e.name}`;
-    if (e.isDirectory()) out.push(...listTree(dir, r));
-    else out.push(r);
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------- build
 
 async function build(pkgs) {
@@ -348,7 +263,7 @@ async function build(pkgs) {
     fs.writeFileSync(path.join(root, 'lib', 'mods', 'order'), `${MODULES.join('\n')}\n`);
     // /dev/console, so that /init has its stdin/stdout before devtmpfs is mounted (needs root; init.sh copes without).
     spawnSync('mknod', ['-m', '600', path.join(root, 'dev', 'console'), 'c', '5', '1'], { stdio: 'ignore' });
-    setTimes(root);
+    setTimes(root, EPOCH);
 
     if (!has('cpio')) {
       if (!has('apt-get') || process.getuid?.() !== 0) fail('the cpio command is missing (install cpio)');

@@ -1,6 +1,7 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import { bytesPerMappedPage, dmaCopyRatio, faultFlood, faultLatency, faultRate, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
+import { faultFlood, faultLatency, faultRate } from './fault-scenarios.js';
+import { bytesPerMappedPage, dmaCopyRatio, iotlbSweep, mapUnmapNs, smallAccessRatio, workerScaling } from './scenarios.js';
 import { stress } from '../stress/stress.js';
 import { runBrowserBenchmark } from './browser.js';
 import { type V86Figures, v86Comparison } from './v86.js';

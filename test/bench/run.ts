@@ -166,27 +166,22 @@ async function runV86(): Promise<void> {
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
   const f = (n: number, digits = 2) => n.toFixed(digits);
   const qemu = { read4k: 0.93, write4k: 0.9, read1m: 0.76, write1m: 0.95 };
-  const rows: Array<[string, string, string, string]> = (['read4k', 'write4k', 'read1m', 'write1m'] as const).map((key) => [
+  const keys = ['read4k', 'write4k', 'read1m', 'write1m'] as const;
+  const rows: Array<[string, string, string, string]> = keys.map((key) => [
     `v86.nvmeRatio.${key}`,
-    f(v86.nvmeRatio[key]),
+    `${f(v86.nvmeRatio[key])} (rounds ${f(v86.nvmeRatioRange[key].min)}..${f(v86.nvmeRatioRange[key].max)})`,
     '>= 0.95',
     f(qemu[key]),
   ]);
-  for (const row of rows) row[1] = `${row[1]} (wall ${f(v86.nvmeRatioWall[row[0].slice('v86.nvmeRatio.'.length) as 'read4k'])})`;
-  const mib = (mode: 'translate' | 'pass-through', mark: string) => v86.mibPerSecond[mode][mark as 'bench-read-4k'];
-  for (const mark of ['bench-write-4k', 'bench-write-1m', 'bench-read-4k', 'bench-read-1m']) {
-    rows.push([
-      `${mark} MiB/s per CPU s (wall)`,
-      `${f(mib('translate', mark).cpu, 1)} (${f(mib('translate', mark).wall, 1)}) / ${f(mib('pass-through', mark).cpu, 1)} (${f(mib('pass-through', mark).wall, 1)})`,
-      'Translate / PassThrough',
-      '-',
-    ]);
+  for (const key of keys) {
+    const us = (mode: 'translate' | 'pass-through') => `${f(v86.cycleMicroseconds[mode][key], 1)} µs x ${v86.cycles[mode][key]}`;
+    rows.push([`${key} command cycle`, `${us('translate')} / ${us('pass-through')}`, 'Translate / PassThrough', '-']);
   }
   const { viommu, noIommu } = v86.workload;
-  rows.push(['workload s, CPU (wall)', `${f(viommu.cpu, 1)} (${f(viommu.wall, 1)}) / ${f(noIommu.cpu, 1)} (${f(noIommu.wall, 1)})`, 'viommu / no IOMMU', '-']);
+  rows.push(['workload s, wall (CPU)', `${f(viommu.wall, 1)} (${f(viommu.cpu, 1)}) / ${f(noIommu.wall, 1)} (${f(noIommu.cpu, 1)})`, 'viommu / no IOMMU', '-']);
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log(
-    `viommu in v86 (${machine.cpus} cpus, ${machine.cpuModel}, Node ${process.version}; ${v86.rounds} round(s) of ${v86.benchMib} MiB, ${v86.benchMib1m} MiB with 1 MiB blocks${quick ? ', quick' : ''})`,
+    `viommu in v86 (${machine.cpus} cpus, ${machine.cpuModel}, Node ${process.version}; ${v86.rounds} round(s) of ${v86.benchMib} MiB, ${v86.benchMib1m} MiB with 1 MiB blocks, modes alternating every ${v86.blockCommands} commands${quick ? ', quick' : ''})`,
   );
   console.log(`  ${''.padEnd(width)}  ${'value'.padEnd(36)}  ${'target'.padEnd(24)}  QEMU 7.2 intel-iommu strict`);
   for (const [name, value, target, reference] of rows) console.log(`  ${name.padEnd(width)}  ${value.padEnd(36)}  ${target.padEnd(24)}  ${reference}`);

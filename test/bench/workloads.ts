@@ -12,10 +12,17 @@ const WARM_UP_MS = 300;
 export interface Rate {
   iommu: number;
   direct: number;
+  /**
+   * IOMMU throughput over direct throughput: the median of the rounds' ratios. A round's two
+   * halves run back to back, so a pause that hits one round (a collection, the thread
+   * descheduled, a browser's coarse timer) moves that round's ratio, not the figure.
+   */
+  ratio: number;
 }
 
 /**
- * Runs `a` and `b` for `rounds` alternating rounds of `perRound` calls each; ops/s of each.
+ * Runs `a` and `b` for `rounds` alternating rounds of `perRound` calls each; ops/s of each,
+ * and the median of the rounds' ratios.
  * Both first run alternately for WARM_UP_MS, so that the JIT has settled on every path
  * before anything is timed.
  */
@@ -27,15 +34,20 @@ function alternate(rounds: number, perRound: number, a: (n: number) => void, b: 
     a(perRound);
     b(perRound);
   }
+  const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
     let t = performance.now();
     a(perRound);
-    timeA += performance.now() - t;
+    const roundA = performance.now() - t;
     t = performance.now();
     b(perRound);
-    timeB += performance.now() - t;
+    const roundB = performance.now() - t;
+    timeA += roundA;
+    timeB += roundB;
+    ratios.push(roundB / roundA);
   }
-  return { iommu: (rounds * perRound * 1000) / timeA, direct: (rounds * perRound * 1000) / timeB };
+  ratios.sort((x, y) => x - y);
+  return { iommu: (rounds * perRound * 1000) / timeA, direct: (rounds * perRound * 1000) / timeB, ratio: ratios[ratios.length >> 1]! };
 }
 
 /** A DMA copy of `size` bytes from `sourceIova` to `destinationIova` vs copyWithin on the same physical bytes. */

@@ -33,9 +33,17 @@ import { DOMAIN_RECORD_INTS, type DomainTable, kDomainSerialField } from '../sha
 
 /**
  * The producer end of one worker's fault ring (layout in shared-memory/fault-rings.ts). `raise`
- * never blocks, never allocates and never throws: it writes a record, or counts the fault
- * as suppressed (the device's reporting is off, or the same fault is still waiting in the
- * ring) or as dropped (the ring is full, or the device has its share of it waiting).
+ * never allocates and never throws: it writes a record, or counts the fault as suppressed
+ * (the device's reporting is off, or the same fault is still waiting in the ring) or as
+ * dropped (the ring is full, or the device has its share of it waiting). It blocks in one
+ * case only, below.
+ *
+ * Back-pressure: a device the main thread has muted (past its delivery budget) is flooding.
+ * In a DMA worker, every STALL_EVERY faults it raises while muted, its worker sleeps
+ * STALL_MILLISECONDS, as SMMUv3 stalls a faulting device's transactions: the flooder's
+ * core goes back to the other devices and to the main thread, at the price of the flooder's
+ * own fault rate (about two million a second, where it would raise ten). Writers on the
+ * platform's own thread never sleep (the main thread is the one that unmutes).
  *
  * Fairness: one device may have at most a quarter of the ring waiting, so a device that
  * faults as fast as it can leaves room for the others' faults. Repeated identical faults
@@ -43,8 +51,17 @@ import { DOMAIN_RECORD_INTS, type DomainTable, kDomainSerialField } from '../sha
  * as SMMUv3 merges events and VT-d collapses repeated faults: a flooding device costs the
  * main thread one delivery per drain, not one per fault. Both outcomes are counted.
  */
+/** Faults a muted device raises between two stalls of its worker. */
+export const STALL_EVERY = 256;
+/** How long a stall asks to sleep (the kernel's timer slack adds about as much). */
+export const STALL_MILLISECONDS = 0.05;
+
 export class FaultRingWriter {
   readonly #rings: FaultRings;
+  /** What a stall sleeps on (nothing ever notifies it), or null where the writer may not sleep. */
+  readonly #stall: Int32Array | null;
+  /** Faults raised by muted devices since the last stall. */
+  #mutedRaises = 0;
   /** The device context and domain tables' fields: what a record says besides the fault itself. */
   readonly #contexts: Int32Array;
   readonly #domains: Int32Array;
@@ -69,8 +86,10 @@ export class FaultRingWriter {
   #lastFlags = 0;
   #lastType = 0;
 
-  constructor(rings: FaultRings, ring: number, contexts: DeviceContextTable, domains: DomainTable) {
+  /** `mayStall`: this writer runs in a DMA worker, which may sleep to hold back a muted device. */
+  constructor(rings: FaultRings, ring: number, contexts: DeviceContextTable, domains: DomainTable, mayStall = false) {
     const devices = contexts.capacity;
+    this.#stall = mayStall && typeof SharedArrayBuffer !== 'undefined' ? new Int32Array(new SharedArrayBuffer(4)) : null;
     this.#contexts = contexts.fields;
     this.#domains = domains.fields;
     this.#rings = rings;
@@ -120,6 +139,11 @@ export class FaultRingWriter {
     const uints = this.#uints;
     const ints = this.#ints;
     Atomics.add(uints, h + kRaisedField, 1);
+    if (this.#stall !== null && this.#muted[device] === 1 && ++this.#mutedRaises >= STALL_EVERY) {
+      this.#mutedRaises = 0;
+      // Waits for nothing but the timeout: no one notifies #stall (back-pressure, see above).
+      Atomics.wait(this.#stall, 0, 0, STALL_MILLISECONDS);
+    }
     if (!reporting) {
       Atomics.add(uints, h + kSuppressedField, 1);
       return false;

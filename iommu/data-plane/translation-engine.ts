@@ -83,7 +83,10 @@ export class TranslationEngine {
   readonly #managedLeaf = new ManagedLeaf();
   readonly #arm64Leaf = new Arm64Leaf();
 
-  /** False on the main thread, which owns no worker slot: the control plane, on the same thread, cannot retire a table mid-walk. */
+  /**
+   * False on the main thread, which owns no worker slot: the control plane, on the same thread, cannot retire a table mid-walk.
+   * True in a DMA worker, whose fault ring writer may also stall a muted device (fault-ring-writer.ts).
+   */
   readonly #guardsReclamation: boolean;
 
   constructor(state: SharedState, slot: number, iotlb: IotlbOptions = {}, guardsReclamation = true) {
@@ -98,7 +101,7 @@ export class TranslationEngine {
     this.#windows = state.identityWindows.values;
     this.#ram32 = wordsOf(state.guestMemory);
     this.#logHeader = state.invalidations.header;
-    this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts, state.domains);
+    this.#faults = new FaultRingWriter(state.faultRings, slot, state.contexts, state.domains, guardsReclamation);
     this.sequence = state.invalidations.sequence();
   }
 

@@ -69,6 +69,11 @@ export function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
 export function sd(values: number[]): number {
   const m = mean(values);
   return Math.sqrt(values.reduce((a, b) => a + (b - m) ** 2, 0) / values.length);

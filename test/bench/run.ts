@@ -117,7 +117,7 @@ const rows: Array<[string, string, string]> = [
   ['smallAccessRatio', f(small), '>= 0.5'],
   ...Object.entries(mapUnmap).map(([pages, m]): [string, string, string] => [
     `mapUnmapNs[${pages}] map / unmap`,
-    `${f(m.mapMean, 0)} ±${f(m.mapSd, 0)} / ${f(m.unmapMean, 0)} ±${f(m.unmapSd, 0)}`,
+    `${f(m.mapMean, 0)} ±${f(m.mapSd, 0)} / ${f(m.unmapMean, 0)} ±${f(m.unmapSd, 0)} (median ${f(m.mapMedian, 0)} / ${f(m.unmapMedian, 0)})`,
     pages === '1' ? '<= 250 / <= 350' : '-',
   ]),
   ['workerScaling (2 vs 1)', f(scaling), '>= 1.8'],

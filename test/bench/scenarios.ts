@@ -1,7 +1,7 @@
 import { createPlatform, MapPhysicalAddressTypeMdl, MapPhysicalAddressTypePfn } from 'viommu';
 import type { Rate } from './workloads.js';
 
-import { check, mapPages, mean, PAGE, RW, rig, sd, workloads } from './rig.js';
+import { check, mapPages, mean, median, PAGE, RW, rig, sd, workloads } from './rig.js';
 
 /** The measurements behind `npm run bench`; each builds its own platform and closes it. */
 
@@ -70,6 +70,9 @@ export interface MapUnmapFigures {
   mapSd: number;
   unmapMean: number;
   unmapSd: number;
+  /** The median batch: what a map or unmap costs when no collection lands in the batch. */
+  mapMedian: number;
+  unmapMedian: number;
 }
 
 /** Per-operation map and unmap cost of N-page mappings (buddy allocator), as Linux's dma_map_benchmark reports. */
@@ -105,7 +108,14 @@ export async function mapUnmapNs(pageCounts: number[], quick: boolean): Promise<
           unmapTimes.push(Number(unmapped) / batch);
         }
       }
-      figures[String(pages)] = { mapMean: mean(mapTimes), mapSd: sd(mapTimes), unmapMean: mean(unmapTimes), unmapSd: sd(unmapTimes) };
+      figures[String(pages)] = {
+        mapMean: mean(mapTimes),
+        mapSd: sd(mapTimes),
+        unmapMean: mean(unmapTimes),
+        unmapSd: sd(unmapTimes),
+        mapMedian: median(mapTimes),
+        unmapMedian: median(unmapTimes),
+      };
       r.platform.memory.freePages(pfns);
     }
     return figures;

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
+import type { DeviceEvent, DomainFigures, FaultEvent } from '../../examples/web/page/demo-machine.js';
 import { projectRoot } from '../../examples/web/page-bundle.js';
 import { TranslationFault } from '../../machine/index.js';
 import { browserRig, openProbe } from './harness.js';
@@ -12,20 +13,6 @@ import { browserRig, openProbe } from './harness.js';
  * button, the misbehaving device started and stopped with its button. The figures come from
  * the page's own viommuDemo.snapshot(); a screenshot is kept in .web/screenshots/.
  */
-interface Fault {
-  at: number;
-  bdf: string;
-  kind: string;
-  type: number;
-  typeName: string;
-  address: number;
-  write: boolean;
-  inputMappingId: number;
-  domainId: number | null;
-  iommuBaseAddress: number;
-  flags: number;
-}
-
 interface Snapshot {
   ready: boolean;
   error: string | null;
@@ -35,9 +22,9 @@ interface Snapshot {
   revocations: number;
   nicTxFailed: Record<string, number>;
   nicDomains: Record<string, number>;
-  faults: Fault[];
-  events: Array<{ at: number; bdf: string; text: string; tone: string }>;
-  domains: Array<{ bdf: string; kind: string; domainId: number; mappings: number; mappedPages: number; pageTables: number }>;
+  faults: FaultEvent[];
+  events: DeviceEvent[];
+  domains: DomainFigures[];
   workerStats: Array<{ slot: number; threadId: number; busy: boolean; iotlbHits: number; iotlbMisses: number }>;
   faultStats: { raised: number; delivered: number; dropped: number; suppressed: number; pending: number };
   samples: number;

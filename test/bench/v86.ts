@@ -1,6 +1,7 @@
 import { NVME } from 'viommu';
 import { createV86Platform, DeviceAssignment, type V86Binding } from 'viommu/v86';
 import { bootGuest, type GuestLine } from '../../examples/v86/guest.js';
+import { median } from './rig.js';
 
 /**
  * The v86 side by side (`npm run bench -- --v86`): Linux in v86 runs dd at queue depth 1 with
@@ -240,10 +241,4 @@ function between(from: Clock, to: Clock): Sample {
 
 function emptyMarks<T>(make: () => T): Record<Mark, T> {
   return Object.fromEntries(MARKS.map((mark) => [mark, make()])) as Record<Mark, T>;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }

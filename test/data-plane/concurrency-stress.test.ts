@@ -1,5 +1,7 @@
 import t from 'tap';
 import { coverageProblems, stress } from '../stress/stress.js';
+import { CANARY_WORD, DEVICE_VERSION, patternWord } from '../stress/page-ledger.js';
+import { unexpectedWord } from '../stress/stress-worker.js';
 
 // A bounded run of the concurrency proof (`npm run bench` runs a longer one): two workers
 // DMA into one domain while the main thread unmaps, refills and remaps under them.
@@ -41,4 +43,68 @@ t.test('coverageProblems reports each slot left out, by worker and kind', async 
     'worker 1: 1 of 3 slots without reads (1)',
     'worker 1: 2 of 3 slots without transitions (0, 1)',
   ]);
+});
+
+t.test('the checker tells a page another device was writing from a stale or foreign one', async (t) => {
+  const slot = 5;
+  const page = (fill: (w: number) => number) => Int32Array.from({ length: 1024 }, (_, w) => fill(w));
+  const cpu = patternWord(slot, 3);
+  const device = patternWord(slot, DEVICE_VERSION);
+  t.equal(
+    unexpectedWord(
+      page(() => cpu),
+      0,
+      slot,
+    ),
+    -1,
+    'the CPU version throughout',
+  );
+  t.equal(
+    unexpectedWord(
+      page((w) => (w < 300 ? device : cpu)),
+      0,
+      slot,
+    ),
+    -1,
+    "another device's write under way: device words, then the CPU's",
+  );
+  t.equal(
+    unexpectedWord(
+      page((w) => (w < 300 ? cpu : device)),
+      0,
+      slot,
+    ),
+    -1,
+    'and the other way round',
+  );
+  t.equal(
+    unexpectedWord(
+      page((w) => (w === 700 ? CANARY_WORD : cpu)),
+      0,
+      slot,
+    ),
+    700,
+    'a canary word: the page was unmapped',
+  );
+  t.equal(
+    unexpectedWord(
+      page((w) => (w === 10 ? patternWord(slot + 1, 3) : cpu)),
+      0,
+      slot,
+    ),
+    10,
+    "another slot's word",
+  );
+  t.equal(
+    unexpectedWord(
+      page((w) => (w < 512 ? cpu : patternWord(slot, 4))),
+      0,
+      slot,
+    ),
+    512,
+    'two CPU versions: a stale page',
+  );
+  const two = new Int32Array(2048).fill(cpu);
+  two[1024 + 7] = CANARY_WORD;
+  t.equal(unexpectedWord(two, 1024, slot), 1024 + 7, 'the second page of a two-page read');
 });

@@ -153,7 +153,7 @@ export function check(runtime: WorkerRuntime, args: CheckArgs): CheckResult {
  * at the same time: a DMA is not atomic, so words of the CPU's version and the devices'
  * (DEVICE_VERSION) may mix. Two CPU versions in one page would mean a stale page.
  */
-function unexpectedWord(words: Int32Array, first: number, slot: number): number {
+export function unexpectedWord(words: Int32Array, first: number, slot: number): number {
   let cpuWord = -1;
   for (let w = first; w < first + 1024; w++) {
     const word = words[w]!;
